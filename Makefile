@@ -1,0 +1,27 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP_FLAGS := -c constraints.txt $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
+EXTRAS ?= test,scalesim
+
+.PHONY: demo test bench install clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(PIP_FLAGS) -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/hwnas simulate --hardware gemmini-default --model bert-base --seq-len 512
+	$(VENV)/bin/hwnas simulate --hardware gemmini-ibert --model bert-base --seq-len 512
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) benchmarks/bench_simulator.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

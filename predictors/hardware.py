@@ -1,0 +1,201 @@
+"""What the accelerator *is* (Timeloop's "architecture"): `AcceleratorConfig` and its named presets.
+
+A Gemmini-like systolic array: a rows x cols PE array with a weight- or output-stationary dataflow, a scratchpad
+for int8 operands and an accumulator for int32 partial sums, a DRAM port of a given width, and, for each
+non-linear operation of a transformer, where it runs: on a unit next to the accumulator, or on the host CPU
+(Gemmini's baseline, where every softmax, LayerNorm, GELU, residual add and (de)quantisation is a round trip
+through DRAM). Presets are YAML files in `predictors/presets/`; users add their own with `from_yaml`.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from predictors.workload import VectorKind
+from supernet.config_io import UserInputError, load_mapping, validate
+
+
+class VectorUnit(BaseModel):
+    """Where one kind of vector op runs and what each element costs there.
+
+    `accelerator`: `passes` sweeps over the data at `lanes` elements per cycle (the I-BERT normalisation unit
+    needs three passes for LayerNorm and softmax: REFERENCE.md section 2), or nothing extra when `fused` with
+    the preceding GEMM's write-out (integer GELU and rescaling are applied inline during mvout).
+    `host`: the CPU spends `host_cycles_per_element`, and the data makes a round trip through DRAM (int32 out
+    of the accumulator, int8 back into the scratchpad), because Gemmini shares L2/DRAM with its host.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    where: Literal["accelerator", "host"]
+    lanes: float = Field(16.0, gt=0, description="elements per cycle per pass on the accelerator")
+    passes: int = Field(1, ge=1)
+    fused: bool = False
+    host_cycles_per_element: float = Field(0.0, ge=0)
+    dram_bytes_per_element: float = Field(
+        0.0, ge=0, description="operand bytes an accelerator op streams in by DMA (a residual add's skip input)")
+
+    @model_validator(mode="after")
+    def _host_needs_cost(self) -> "VectorUnit":
+        if self.where == "host" and self.fused:
+            raise ValueError("an op on the host cannot be fused with an accelerator GEMM")
+        return self
+
+
+class EnergyModel(BaseModel):
+    """Energy per event. Defaults: Horowitz, "Computing's energy problem", ISSCC 2014 (45 nm), as used by
+    Eyeriss/Timeloop-style estimates: int8 multiply 0.2 pJ + int32 add 0.1 pJ per MAC; 32-64 kB SRAM about
+    20 pJ per 64-bit access (2.5 pJ/byte); larger 256 kB accumulator arrays about 3 pJ/byte; DRAM 1.3 nJ per
+    64-bit access (160 pJ/byte). Host CPU: about 30 pJ per cycle for a small in-order core (Rocket-class,
+    about 0.03 mW/MHz). Static power is a rough figure for a ~1 mm^2 accelerator block; set your own.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mac_pj: float = Field(0.3, ge=0)
+    scratchpad_pj_per_byte: float = Field(2.5, ge=0)
+    accumulator_pj_per_byte: float = Field(3.0, ge=0)
+    dram_pj_per_byte: float = Field(160.0, ge=0)
+    vector_pj_per_element: float = Field(1.0, ge=0, description="one pass of an accelerator vector unit")
+    host_pj_per_cycle: float = Field(30.0, ge=0)
+    static_mw: float = Field(10.0, ge=0)
+
+
+class AcceleratorConfig(BaseModel):
+    """A systolic-array accelerator. Defaults are Gemmini's default configuration (REFERENCE.md section 2:
+    ucb-bar/gemmini `Configs.scala`): 16x16 WS mesh, int8 in / int32 accumulate, 256 KiB scratchpad, 64 KiB
+    accumulator, a 128-bit (16 B/cycle) DMA bus, and a 1 GHz clock (the survey's analytical model's clock).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "custom"
+    description: str = ""
+    rows: int = Field(16, gt=0, le=4096)
+    cols: int = Field(16, gt=0, le=4096)
+    dataflow: Literal["ws", "os"] = "ws"
+    input_bits: int = Field(8, gt=0, le=64)
+    acc_bits: int = Field(32, gt=0, le=64)
+    scratchpad_kib: float = Field(256.0, gt=0)
+    accumulator_kib: float = Field(64.0, gt=0)
+    double_buffered: bool = Field(
+        True, description="tiles use half of each SRAM so the next tile loads while this one computes "
+        "(Gemmini's WS loop; its OS path is issued by the host without double buffering)")
+    mapper: Literal["search", "gemmini"] = Field(
+        "search", description="search: the fastest tiling that fits; gemmini: the tiling Gemmini's software "
+        "picks (tiled_matmul_auto: square-ish output tile first, then grow J, I, K in turn), loop order ijk")
+    fold_overlap: bool = Field(
+        True, description="the next fold's weights/operands shift in while the current fold drains")
+    dram_bytes_per_cycle: float = Field(16.0, gt=0, description="width of the DMA bus to L2/DRAM")
+    dram_latency_cycles: float = Field(
+        0.0, ge=0, description="round trip of one DMA request; 0 = bandwidth-limited only")
+    dma_inflight_requests: int = Field(16, gt=0, description="outstanding DMA requests (Gemmini: 16)")
+    dma_request_bytes: int = Field(64, gt=0, description="largest DMA request (Gemmini: 64 B, one per SRAM row)")
+    clock_mhz: float = Field(1000.0, gt=0)
+    vector_units: dict[VectorKind, VectorUnit] = Field(default_factory=dict)
+    energy: EnergyModel = Field(default_factory=EnergyModel)
+
+    @model_validator(mode="after")
+    def _every_op_placed(self) -> "AcceleratorConfig":
+        missing = [op.value for op in VectorKind if op not in self.vector_units]
+        if missing:
+            raise ValueError(f"vector_units: no placement for {', '.join(missing)}")
+        return self
+
+    # ---- derived quantities -------------------------------------------------------------------------------
+    @property
+    def input_bytes(self) -> float:
+        return self.input_bits / 8
+
+    @property
+    def acc_bytes(self) -> float:
+        return self.acc_bits / 8
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        return self.rows * self.cols
+
+    def dma_bytes_per_cycle(self, row_bytes: float) -> float:
+        """Sustained DMA throughput for rows of `row_bytes` contiguous bytes (Little's law).
+
+        Gemmini issues one request per scratchpad row, at most `dma_request_bytes` each, with a bounded number
+        in flight; narrow rows or long latency leave the bus idle (REFERENCE.md section 2).
+        """
+        if self.dram_latency_cycles == 0:
+            return self.dram_bytes_per_cycle
+        per_request = row_bytes / math.ceil(row_bytes / self.dma_request_bytes)
+        return min(self.dram_bytes_per_cycle, self.dma_inflight_requests * per_request / self.dram_latency_cycles)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes a simulated number (not the name or description)."""
+        payload = self.model_dump(mode="json", exclude={"name", "description"})
+        return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+    # ---- loading ------------------------------------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "AcceleratorConfig":
+        """A user's hardware file. Mistakes give one line naming the file and the key."""
+        data = _resolved_mapping(Path(path), seen=())
+        data.setdefault("name", Path(path).stem)
+        return validate(cls, data, source=str(path))
+
+    @classmethod
+    def preset(cls, name: str) -> "AcceleratorConfig":
+        files = _preset_files()
+        if name not in files:
+            raise UserInputError(f"unknown hardware preset {name!r}; expected one of: {', '.join(sorted(files))}")
+        return cls.from_yaml(files[name])
+
+    @classmethod
+    def resolve(cls, name_or_path: str) -> "AcceleratorConfig":
+        """A preset name, or a path to a YAML file: what the CLI's `--hardware` accepts."""
+        if name_or_path in _preset_files():
+            return cls.preset(name_or_path)
+        if name_or_path.endswith((".yaml", ".yml")) or Path(name_or_path).exists():
+            return cls.from_yaml(name_or_path)
+        return cls.preset(name_or_path)
+
+
+def _resolved_mapping(path: Path, seen: tuple[Path, ...]) -> dict:
+    """The file's keys laid over those of the preset or file it `extends` (nested mappings merged key by key)."""
+    data = load_mapping(path)
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str):
+        raise UserInputError(f"{path}: extends: expected a preset name or a YAML path")
+    files = _preset_files()
+    base_path = files.get(base_name) or (path.parent / base_name)
+    if base_path in seen:
+        raise UserInputError(f"{path}: extends: {base_name!r} extends itself")
+    if not base_path.is_file():
+        raise UserInputError(f"{path}: extends: {base_name!r} is neither a preset nor a file")
+    base = _resolved_mapping(base_path, seen + (path,))
+    base.pop("name", None)
+    base.pop("description", None)
+    return _merge(base, data)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def preset_names() -> list[str]:
+    return sorted(_preset_files())
+
+
+def _preset_files() -> dict[str, Path]:
+    folder = resources.files("predictors") / "presets"
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}

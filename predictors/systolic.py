@@ -1,0 +1,411 @@
+"""How the problem is laid onto the accelerator and what it costs (Timeloop's "mapping", plus the cost model).
+
+`SystolicSimulator(hw).gemm(m, n, k)` maps one GEMM: a small mapper tries tile sizes (in units of the array's
+rows and columns) and two tile loop orders that fit the scratchpad and accumulator (halves of each when
+double-buffered), and keeps the fastest (ties: fewer DRAM bytes). Each tile is timed fold by fold:
+
+* weight-stationary (WS): a fold preloads one rows x cols block of B and streams the tile's rows of A through
+  it: `2*rows + cols + t - 2` cycles for `t` streamed rows when folds run back to back (SCALE-Sim v3's count);
+  with `fold_overlap` the next block's weights shift in while the current one streams (Gemmini's double
+  weight registers), so a fold costs `max(t, rows)` and the fill/drain is paid once per tile.
+* output-stationary (OS): a fold keeps one rows x cols block of C in the PEs and streams `t` elements of the
+  reduction: `rows + cols + t - 2` cycles back to back; with `fold_overlap` the finished outputs drain while
+  the next block streams, so a fold costs `max(t, rows)` plus one fill/drain per tile.
+
+DRAM traffic follows the tile loop order (K innermost, partial sums kept in the accumulator, C written once),
+so it never falls below the compulsory A + B + C and equals it when the operands fit on chip. Transfers
+overlap compute tile by tile at `dram_bytes_per_cycle` when double-buffered (the first load and the last
+store stay exposed) and add to it when not. Vector ops cost what their placement says (see `hardware.py`).
+`simulate` sums a whole model; results are memoised per op shape and per layer, so warm calls are cheap.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from predictors.hardware import AcceleratorConfig
+from predictors.workload import Gemm, Op, VectorKind, VectorWork, Workload, lower_head, lower_layer
+from supernet.space import ArchConfig
+
+# Tile loop orders. "ijk": K innermost, each C tile accumulates in the accumulator and is written once (Gemmini's
+# order); A and B are re-read for every tile of the other operand unless the whole operand fits in the two
+# double-buffered tiles (REFERENCE.md section 2). "jki": a column of B tiles is loaded once and stays while every
+# row tile of A streams past it; when K spans several tiles the partial sums spill to DRAM at accumulator width.
+LOOP_ORDERS = ("ijk", "jki")
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """The chosen tiling: tile sizes in elements, the tile loop order, and how many tiles that makes."""
+
+    dataflow: str
+    tile_m: int
+    tile_n: int
+    tile_k: int
+    loop_order: str
+    tiles: int
+
+
+@dataclass(frozen=True)
+class GemmReport:
+    """One GEMM shape run `count` times; cycles, bytes and energy are totals over the `count` runs."""
+
+    m: int
+    n: int
+    k: int
+    count: int
+    cycles: float
+    compute_cycles: float
+    dram_read_bytes: float
+    dram_write_bytes: float
+    energy_pj: float
+    utilization: float
+    mapping: Mapping
+
+    @property
+    def stall_cycles(self) -> float:
+        return self.cycles - self.compute_cycles
+
+    @property
+    def macs(self) -> int:
+        return self.m * self.n * self.k * self.count
+
+    def times(self, count: int) -> "GemmReport":
+        scale = count / self.count
+        return GemmReport(self.m, self.n, self.k, count, self.cycles * scale, self.compute_cycles * scale,
+                          self.dram_read_bytes * scale, self.dram_write_bytes * scale, self.energy_pj * scale,
+                          self.utilization, self.mapping)
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """The simulated cost of one op of the lowered model."""
+
+    name: str
+    group: str  # matmul | softmax | layernorm | gelu | residual_add | quantize
+    cycles: float
+    energy_pj: float
+    dram_bytes: float
+    macs: int = 0
+
+
+BREAKDOWN_GROUPS = ("matmul",) + tuple(kind.value for kind in VectorKind)
+
+
+@dataclass(frozen=True)
+class BlockCost:
+    """The summed cost of a list of ops (one transformer block, or the head), with its per-op detail."""
+
+    ops: tuple[OpCost, ...]
+    cycles: float
+    energy_pj: float
+    macs: int
+    dram_bytes: float
+    breakdown: dict[str, float]
+
+    @classmethod
+    def of(cls, ops: Iterable[OpCost]) -> "BlockCost":
+        ops = tuple(ops)
+        breakdown = dict.fromkeys(BREAKDOWN_GROUPS, 0.0)
+        for c in ops:
+            breakdown[c.group] += c.cycles
+        return cls(ops, sum(breakdown.values()), sum(c.energy_pj for c in ops), sum(c.macs for c in ops),
+                   sum(c.dram_bytes for c in ops), breakdown)
+
+
+@dataclass
+class SimReport:
+    """A whole model on one accelerator under one workload: `blocks[i]` is layer i, then `head`."""
+
+    blocks: list[BlockCost]
+    head: BlockCost
+    clock_mhz: float
+    peak_macs_per_cycle: int
+    cycles: float = field(init=False)
+    energy_pj: float = field(init=False)
+    macs: int = field(init=False)
+    breakdown: dict[str, float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        parts = self.blocks + [self.head]
+        self.cycles = sum(p.cycles for p in parts)
+        self.energy_pj = sum(p.energy_pj for p in parts)
+        self.macs = sum(p.macs for p in parts)
+        self.breakdown = {g: sum(p.breakdown[g] for p in parts) for g in BREAKDOWN_GROUPS}
+
+    @property
+    def per_layer(self) -> list[float]:
+        return [b.cycles for b in self.blocks]
+
+    @property
+    def ops(self) -> list[tuple[int | None, OpCost]]:
+        """(layer, cost) for every op; layer None for the head."""
+        return [(i, op) for i, b in enumerate(self.blocks) for op in b.ops] + [(None, op) for op in self.head.ops]
+
+    @property
+    def seconds(self) -> float:
+        return self.cycles / (self.clock_mhz * 1e6)
+
+    @property
+    def latency_ms(self) -> float:
+        return self.seconds * 1e3
+
+    @property
+    def energy_mj(self) -> float:
+        return self.energy_pj * 1e-9
+
+    @property
+    def edp(self) -> float:
+        """Energy-delay product in mJ x ms."""
+        return self.energy_mj * self.latency_ms
+
+    @property
+    def utilization(self) -> float:
+        """Useful MACs over what the array could have done in the whole run (the survey's end-to-end figure)."""
+        return self.macs / (self.peak_macs_per_cycle * self.cycles) if self.cycles else 0.0
+
+    @property
+    def matmul_utilization(self) -> float:
+        """Useful MACs over what the array could have done during the GEMMs alone."""
+        matmul = self.breakdown["matmul"]
+        return self.macs / (self.peak_macs_per_cycle * matmul) if matmul else 0.0
+
+    @property
+    def dram_bytes(self) -> float:
+        return sum(b.dram_bytes for b in self.blocks) + self.head.dram_bytes
+
+    def shares(self) -> dict[str, float]:
+        return {group: cycles / self.cycles for group, cycles in self.breakdown.items()} if self.cycles else {}
+
+    def to_dict(self) -> dict:
+        return {
+            "cycles": self.cycles,
+            "latency_ms": self.latency_ms,
+            "energy_mj": self.energy_mj,
+            "edp_mj_ms": self.edp,
+            "utilization": self.utilization,
+            "matmul_utilization": self.matmul_utilization,
+            "macs": self.macs,
+            "dram_bytes": self.dram_bytes,
+            "breakdown_cycles": self.breakdown,
+            "breakdown_share": self.shares(),
+            "per_layer_cycles": self.per_layer,
+        }
+
+
+class SystolicSimulator:
+    """Cycles and energy of GEMMs and whole transformers on one `AcceleratorConfig`.
+
+    Results are memoised on the instance, keyed by op shape (GEMMs) and by layer shape (whole blocks): the
+    hardware is fixed per instance, so the cache key is in effect (shape, hardware fingerprint).
+    """
+
+    def __init__(self, hw: AcceleratorConfig):
+        self.hw = hw
+        self.fingerprint = hw.fingerprint()
+        self._gemms: dict[tuple[int, int, int], GemmReport] = {}
+        self._layers: dict[tuple, BlockCost] = {}
+        self._sp_usable = hw.scratchpad_kib * 1024 / (2 if hw.double_buffered else 1)
+        self._acc_usable = hw.accumulator_kib * 1024 / (2 if hw.double_buffered else 1)
+
+    # ---- single GEMMs -------------------------------------------------------------------------------------
+    def gemm(self, m: int, n: int, k: int, count: int = 1) -> GemmReport:
+        """(m x k) @ (k x n), `count` times: m = output rows, n = output columns, k = reduction."""
+        if min(m, n, k, count) < 1:
+            raise ValueError(f"GEMM dimensions must be positive, got m={m} n={n} k={k} count={count}")
+        key = (m, n, k)
+        report = self._gemms.get(key)
+        if report is None:
+            report = self._map_gemm(m, n, k)
+            self._gemms[key] = report
+        return report if count == 1 else report.times(count)
+
+    def _map_gemm(self, m: int, n: int, k: int) -> GemmReport:
+        hw = self.hw
+        best: tuple | None = None
+        if hw.mapper == "gemmini":
+            tiling = self._gemmini_tiling(m, n, k)
+            if tiling is not None:
+                best = self._time_tiling(m, n, k, *tiling, "ijk")
+        for tm in _tile_candidates(m, hw.rows) if best is None else ():
+            for tn in _tile_candidates(n, hw.cols):
+                if tm * tn * hw.acc_bytes > self._acc_usable:
+                    continue
+                tk = self._largest_k_tile(k, tm, tn)
+                if tk is None:
+                    continue
+                for order in LOOP_ORDERS:
+                    result = self._time_tiling(m, n, k, tm, tn, tk, order)
+                    if best is None or (result[0], result[2] + result[3]) < (best[0], best[2] + best[3]):
+                        best = result
+        if best is None:
+            raise ValueError(
+                f"hardware {hw.name!r}: one {hw.rows}x{hw.cols} tile does not fit the scratchpad "
+                f"({hw.scratchpad_kib} KiB) and accumulator ({hw.accumulator_kib} KiB)")
+        cycles, compute, reads, writes, energy, mapping = best
+        util = m * n * k / (hw.peak_macs_per_cycle * cycles)
+        return GemmReport(m, n, k, 1, cycles, compute, reads, writes, energy, util, mapping)
+
+    def _fits(self, tm: int, tn: int, tk: int) -> bool:
+        hw = self.hw
+        return (tm * tn * hw.acc_bytes <= self._acc_usable
+                and (tm * tk + tk * tn) * hw.input_bytes <= self._sp_usable)
+
+    def _gemmini_tiling(self, m: int, n: int, k: int) -> tuple[int, int, int] | None:
+        """Gemmini's `tiled_matmul_auto` (REFERENCE.md section 2), in blocks of the array: start from the
+        squarest output tile the accumulator holds and the deepest K the scratchpad then allows, then grow
+        J, I and K by one block in turn while everything still fits. None when not even one block fits."""
+        r, c = self.hw.rows, self.hw.cols
+        bounds = (math.ceil(m / r), math.ceil(n / c), math.ceil(k / r))
+        acc_blocks = self._acc_usable / (r * c * self.hw.acc_bytes)
+        side = max(1, math.isqrt(int(acc_blocks)))
+        ti, tj = min(side, bounds[0]), min(side, bounds[1])
+        sp_rows = self._sp_usable / (r * self.hw.input_bytes)
+        tk = max(1, min(bounds[2], int(sp_rows / r) // max(ti, 1)))
+        tiles = [ti, tj, tk]
+        size = lambda t: (min(t[0] * r, m), min(t[1] * c, n), min(t[2] * r, k))  # noqa: E731
+        if not self._fits(*size(tiles)):
+            return None
+        grown = True
+        while grown:
+            grown = False
+            for axis in (1, 0, 2):
+                trial = list(tiles)
+                trial[axis] += 1
+                if trial[axis] <= bounds[axis] and self._fits(*size(trial)):
+                    tiles, grown = trial, True
+        return size(tiles)
+
+    def _largest_k_tile(self, k: int, tm: int, tn: int) -> int | None:
+        for tk in _tile_candidates(k, self.hw.rows)[::-1]:
+            if (tm * tk + tk * tn) * self.hw.input_bytes <= self._sp_usable:
+                return tk
+        return None
+
+    def _fold_cycles(self, tm: int, tn: int, tk: int) -> float:
+        """Compute cycles of one tile, fold by fold."""
+        r, c = self.hw.rows, self.hw.cols
+        if self.hw.dataflow == "ws":
+            folds, streamed = math.ceil(tk / r) * math.ceil(tn / c), tm
+            if not self.hw.fold_overlap:
+                return folds * (2 * r + c + streamed - 2)
+        else:
+            folds, streamed = math.ceil(tm / r) * math.ceil(tn / c), tk
+            if not self.hw.fold_overlap:
+                return folds * (r + c + streamed - 2)
+        fill_drain = (2 * r + c - 2) if self.hw.dataflow == "ws" else (r + c - 2)
+        return folds * max(streamed, r) + fill_drain
+
+    def _time_tiling(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, order: str) -> tuple:
+        hw = self.hw
+        i0, j0, k0 = math.ceil(m / tm), math.ceil(n / tn), math.ceil(k / tk)
+        a_loads = 1 if i0 * k0 <= 2 else j0
+        b_loads = (1 if j0 * k0 <= 2 else i0) if order == "ijk" else 1
+        spilled = (k0 - 1) * hw.acc_bytes if order == "jki" else 0.0  # per C element, each way
+        reads = (m * k * a_loads + k * n * b_loads) * hw.input_bytes + m * n * spilled
+        writes = m * n * (hw.input_bytes + spilled)
+        c_bytes_per_elem = hw.input_bytes + 2 * spilled
+        compute = 0.0
+        busy = 0.0
+        for tm_, ni in _edge_split(m, tm):
+            for tn_, nj in _edge_split(n, tn):
+                for tk_, nk in _edge_split(k, tk):
+                    n_tiles = ni * nj * nk
+                    tile_compute = self._fold_cycles(tm_, tn_, tk_)
+                    transfer = self._transfer_cycles(tm_ * tk_ * a_loads / j0, tk_, tk_ * tn_ * b_loads / i0, tn_,
+                                                     tm_ * tn_ * c_bytes_per_elem / k0)
+                    compute += n_tiles * tile_compute
+                    if hw.double_buffered:
+                        busy += n_tiles * max(tile_compute, transfer)
+                    else:
+                        busy += n_tiles * (tile_compute + transfer)
+        if hw.double_buffered:
+            tm_, tn_, tk_ = min(tm, m), min(tn, n), min(tk, k)
+            busy += self._transfer_cycles(tm_ * tk_, tk_, tk_ * tn_, tn_, tm_ * tn_ * hw.input_bytes)
+        cycles = max(busy, compute)
+        energy = self._gemm_energy(m, n, k, k0, i0, reads, writes, cycles)
+        mapping = Mapping(hw.dataflow, min(tm, m), min(tn, n), min(tk, k), order, i0 * j0 * k0)
+        return cycles, compute, reads, writes, energy, mapping
+
+    def _transfer_cycles(self, a_elems: float, a_row: int, b_elems: float, b_row: int, c_bytes: float) -> float:
+        """DMA cycles for one tile's A and B loads (in elements, with their row lengths) and its C bytes."""
+        hw = self.hw
+        in_b = hw.input_bytes
+        return (a_elems * in_b / hw.dma_bytes_per_cycle(a_row * in_b)
+                + b_elems * in_b / hw.dma_bytes_per_cycle(b_row * in_b)
+                + c_bytes / hw.dma_bytes_per_cycle(b_row * in_b))
+
+    def _gemm_energy(self, m: int, n: int, k: int, k0: int, i0: int, reads: float, writes: float,
+                     cycles: float) -> float:
+        hw, e = self.hw, self.hw.energy
+        r, c = hw.rows, hw.cols
+        if hw.dataflow == "ws":
+            # every A row streams past each column block of weights; weights are read once per row tile
+            sp_reads = m * k * math.ceil(n / c) + k * n * i0
+            acc_traffic = 2 * m * n * math.ceil(k / r)  # read-modify-write of partial sums per fold
+        else:
+            sp_reads = m * k * math.ceil(n / c) + k * n * math.ceil(m / r)
+            acc_traffic = 2 * m * n * k0
+        sp_bytes = (sp_reads + reads / hw.input_bytes) * hw.input_bytes
+        return (m * n * k * e.mac_pj + sp_bytes * e.scratchpad_pj_per_byte
+                + acc_traffic * hw.acc_bytes * e.accumulator_pj_per_byte
+                + (reads + writes) * e.dram_pj_per_byte + self._static_pj(cycles))
+
+    def _static_pj(self, cycles: float) -> float:
+        return self.hw.energy.static_mw * cycles / self.hw.clock_mhz * 1e3
+
+    # ---- vector ops ---------------------------------------------------------------------------------------
+    def vector(self, op: VectorWork) -> OpCost:
+        hw = self.hw
+        unit = hw.vector_units[op.kind]
+        e = hw.energy
+        if unit.where == "accelerator":
+            dram = op.elements * unit.dram_bytes_per_element
+            cycles = 0.0 if unit.fused else op.elements * unit.passes / unit.lanes
+            if dram:  # rows of the array's width arrive by DMA while the unit works on earlier rows
+                cycles = max(cycles, dram / hw.dma_bytes_per_cycle(hw.cols * unit.dram_bytes_per_element))
+            energy = (op.elements * unit.passes * e.vector_pj_per_element + dram * e.dram_pj_per_byte
+                      + self._static_pj(cycles))
+            return OpCost(op.name, op.kind.value, cycles, energy, dram)
+        dram = op.elements * (hw.acc_bytes + hw.input_bytes)
+        host_cycles = op.elements * unit.host_cycles_per_element
+        cycles = host_cycles + dram / hw.dram_bytes_per_cycle
+        energy = host_cycles * e.host_pj_per_cycle + dram * e.dram_pj_per_byte + self._static_pj(cycles)
+        return OpCost(op.name, op.kind.value, cycles, energy, dram)
+
+    def op(self, op: Op) -> OpCost:
+        if isinstance(op, Gemm):
+            g = self.gemm(op.m, op.n, op.k, op.count)
+            return OpCost(op.name, "matmul", g.cycles, g.energy_pj,
+                          g.dram_read_bytes + g.dram_write_bytes, g.macs)
+        return self.vector(op)
+
+    # ---- whole models -------------------------------------------------------------------------------------
+    def simulate(self, arch: ArchConfig, workload: Workload) -> SimReport:
+        blocks = []
+        for layer, spec in enumerate(arch.layers):
+            key = (arch.embed_dim, arch.head_dim, spec.heads, spec.ffn_dim, workload)
+            block = self._layers.get(key)
+            if block is None:
+                block = BlockCost.of(self.op(op) for op in lower_layer(arch, layer, workload))
+                self._layers[key] = block
+            blocks.append(block)
+        head = BlockCost.of(self.op(op) for op in lower_head(arch, workload))
+        return SimReport(blocks, head, self.hw.clock_mhz, self.hw.peak_macs_per_cycle)
+
+
+def _tile_candidates(size: int, unit: int) -> list[int]:
+    """Tile sizes (multiples of `unit`, the last one clipped to `size`) that split `size` into q even parts."""
+    blocks = math.ceil(size / unit)
+    counts = sorted({math.ceil(blocks / q) for q in range(1, blocks + 1)})
+    return [min(b * unit, size) for b in counts]
+
+
+def _edge_split(size: int, tile: int) -> list[tuple[int, int]]:
+    """[(tile size, how many tiles of it)]: the full tiles and the one smaller edge tile, if any."""
+    full, rest = divmod(size, tile)
+    parts = [(tile, full)] if full else []
+    if rest:
+        parts.append((rest, 1))
+    return parts

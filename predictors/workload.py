@@ -1,0 +1,239 @@
+"""What the accelerator must compute (Timeloop's "problem"): a `Workload` and the ops an architecture lowers to.
+
+`lower(arch, workload)` lists every GEMM and every vector op with its shape or element count, independent of
+any hardware. `count_work` totals FLOPs and memory operations per op group with the survey's conventions
+(Kim et al. 2023, Section 2.2: 8-bit everything, 1 MAC = 2 FLOPs, unlimited local memory so every operand
+is moved exactly once per op), so that its Table 3 and the GPT-2 totals can be checked against ours.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from supernet.space import ArchConfig
+
+
+class VectorKind(str, Enum):
+    """The non-GEMM operations of a transformer block, each placed and costed by the hardware model."""
+
+    softmax = "softmax"
+    layernorm = "layernorm"
+    gelu = "gelu"
+    residual_add = "residual_add"
+    quantize = "quantize"  # int32 -> int8 rescaling of GEMM outputs, float -> int8 of GEMM inputs
+
+
+# FLOPs per element of the non-linear ops, fitted so that the survey's "other" group of BERT-Base (its Table 3:
+# 0.42 GFLOPs at seq 512, 11.85 at 4096) is reproduced within 2%: softmax = max, subtract, exp, sum + one
+# normalising multiply shared per row; LayerNorm = mean, centre, square, variance, scale, shift, affine;
+# GELU (tanh form) about ten; residual add one. Quantisation is not counted: the survey's convention is
+# 8-bit everywhere, so (de)quantisation is a hardware artefact that only the simulator costs.
+FLOPS_PER_ELEMENT = {VectorKind.softmax: 4, VectorKind.layernorm: 7, VectorKind.gelu: 10, VectorKind.residual_add: 1}
+# Bytes moved per element at 8 bits: read and write; a residual add reads two operands.
+MOPS_PER_ELEMENT = {VectorKind.softmax: 2, VectorKind.layernorm: 2, VectorKind.gelu: 2, VectorKind.residual_add: 3}
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """`count` independent (m x k) @ (k x n) products. `group` is the survey's op group."""
+
+    name: str
+    m: int
+    n: int
+    k: int
+    count: int
+    layer: int | None
+    group: str
+
+    @property
+    def macs(self) -> int:
+        return self.m * self.n * self.k * self.count
+
+
+@dataclass(frozen=True)
+class VectorWork:
+    """A vector op over `elements` values; `after` names the GEMM whose output it consumes (for fusion)."""
+
+    name: str
+    kind: VectorKind
+    elements: int
+    layer: int | None
+    after: str | None = None
+
+    @property
+    def group(self) -> str:
+        return "other"
+
+
+Op = Union[Gemm, VectorWork]
+
+
+class Workload(BaseModel):
+    """How the model is run.
+
+    `prefill`: the whole sequence of `seq_len` tokens at once (an encoder, or a decoder's prompt).
+    `decode`: one new token per sequence attending to a KV cache of `seq_len` tokens (the new one included).
+    `generate`: a prompt of `seq_len` tokens (0 for none), then `new_tokens` decode steps; the survey counts
+    GPT-2 this way with no prompt. `head`: None counts the transformer blocks only (the survey's convention);
+    `lm` adds the vocabulary projection, `classifier` a linear layer on the first token.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phase: Literal["prefill", "decode", "generate"] = "prefill"
+    seq_len: int = Field(512, ge=0, le=1_048_576)
+    batch: int = Field(1, ge=1, le=65_536)
+    new_tokens: int = Field(0, ge=0, le=1_048_576)
+    causal: bool | None = Field(None, description="decoder (causal) or encoder; default: encoder for prefill")
+    head: Literal["lm", "classifier"] | None = None
+    vocab_size: int = Field(50257, ge=1)
+    num_classes: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Workload":
+        if self.phase in ("decode", "generate") and self.causal is False:
+            raise ValueError(f"phase={self.phase} needs a causal decoder (causal: true)")
+        if self.phase == "generate" and self.new_tokens < 1:
+            raise ValueError("phase=generate needs new_tokens >= 1")
+        if self.phase in ("prefill", "decode") and self.seq_len < 1:
+            raise ValueError(f"phase={self.phase} needs seq_len >= 1")
+        if self.phase != "generate" and self.new_tokens:
+            raise ValueError("new_tokens is only used with phase=generate")
+        return self
+
+    @property
+    def is_causal(self) -> bool:
+        return self.causal if self.causal is not None else self.phase != "prefill"
+
+    def describe(self) -> str:
+        if self.phase == "generate":
+            return f"generate {self.new_tokens} tokens after a {self.seq_len}-token prompt, batch {self.batch}"
+        kind = "decoder" if self.is_causal else "encoder"
+        return f"{self.phase} of a {kind}, seq_len {self.seq_len}, batch {self.batch}"
+
+
+def _layer_ops(arch: ArchConfig, layer: int, tokens: int, queries: int, ctx: int, seqs: int, steps: int = 1) -> list[Op]:
+    """One transformer block over `seqs` sequences of `queries` new tokens each, attending to `ctx` keys.
+
+    `tokens = seqs * queries`; `steps` repeats identical work (decode steps share every shape but attention).
+    The ops follow the data: GEMM outputs are rescaled to int8 (`*.requant`), and every float result of a
+    non-linear op is quantised before the GEMM that reads it (`*.quant`).
+    """
+    d, f = arch.embed_dim, arch.layers[layer].ffn_dim
+    h, hd = arch.layers[layer].heads, arch.head_dim
+    a = h * hd
+    gemms = [
+        Gemm("q_proj", tokens, a, d, steps, layer, "mha_projections"),
+        Gemm("k_proj", tokens, a, d, steps, layer, "mha_projections"),
+        Gemm("v_proj", tokens, a, d, steps, layer, "mha_projections"),
+        Gemm("attn_qk", queries, ctx, hd, seqs * h * steps, layer, "attention_matmuls"),
+        Gemm("attn_av", queries, hd, ctx, seqs * h * steps, layer, "attention_matmuls"),
+        Gemm("out_proj", tokens, d, a, steps, layer, "mha_projections"),
+        Gemm("ffn1", tokens, f, d, steps, layer, "ffn"),
+        Gemm("ffn2", tokens, d, f, steps, layer, "ffn"),
+    ]
+    ops: list[Op] = []
+    for g in gemms:
+        ops.append(g)
+        ops.append(VectorWork(f"{g.name}.requant", VectorKind.quantize, g.m * g.n * g.count, layer, after=g.name))
+        if g.name == "attn_qk":
+            scores = queries * ctx * seqs * h * steps
+            ops.append(VectorWork("softmax", VectorKind.softmax, scores, layer, after="attn_qk"))
+            ops.append(VectorWork("softmax.quant", VectorKind.quantize, scores, layer))
+        elif g.name == "out_proj":
+            ops.append(VectorWork("residual_attn", VectorKind.residual_add, tokens * d * steps, layer))
+            ops.append(VectorWork("ln_attn", VectorKind.layernorm, tokens * d * steps, layer, after="out_proj"))
+            ops.append(VectorWork("ln_attn.quant", VectorKind.quantize, tokens * d * steps, layer))
+        elif g.name == "ffn1":
+            ops.append(VectorWork("gelu", VectorKind.gelu, tokens * f * steps, layer, after="ffn1"))
+            ops.append(VectorWork("gelu.quant", VectorKind.quantize, tokens * f * steps, layer))
+        elif g.name == "ffn2":
+            ops.append(VectorWork("residual_ffn", VectorKind.residual_add, tokens * d * steps, layer))
+            ops.append(VectorWork("ln_ffn", VectorKind.layernorm, tokens * d * steps, layer, after="ffn2"))
+            ops.append(VectorWork("ln_ffn.quant", VectorKind.quantize, tokens * d * steps, layer))
+    return ops
+
+
+def lower_head(arch: ArchConfig, workload: Workload) -> list[Op]:
+    """The output head, if the workload has one: logits for every prompt position when scoring a prefill,
+    for the newest token only when decoding or generating."""
+    if workload.head is None:
+        return []
+    b, s = workload.batch, workload.seq_len
+    if workload.phase == "prefill":
+        rows, count = b * s, 1
+    else:
+        rows, count = b, 1 if workload.phase == "decode" else workload.new_tokens + (1 if s else 0)
+    if workload.head == "lm":
+        gemm = Gemm("lm_head", rows, workload.vocab_size, arch.embed_dim, count, None, "head")
+    else:
+        gemm = Gemm("classifier", b, workload.num_classes, arch.embed_dim, count, None, "head")
+    return [gemm, VectorWork(f"{gemm.name}.requant", VectorKind.quantize, gemm.m * gemm.n * count, None,
+                             after=gemm.name)]
+
+
+def lower_layer(arch: ArchConfig, layer: int, workload: Workload) -> list[Op]:
+    """The ops of block `layer` under `workload` (for `generate`: the prompt, then every decode step)."""
+    b, s = workload.batch, workload.seq_len
+    if workload.phase == "prefill":
+        return _layer_ops(arch, layer, tokens=b * s, queries=s, ctx=s, seqs=b)
+    if workload.phase == "decode":
+        return _layer_ops(arch, layer, tokens=b, queries=1, ctx=s, seqs=b)
+    # Projections, FFN and per-token vector ops have the same shape at every decode step, so they are
+    # emitted once with `count` = new_tokens; attention grows with the cache and is emitted per step.
+    ops = _layer_ops(arch, layer, tokens=b * s, queries=s, ctx=s, seqs=b) if s > 0 else []
+    shared = _layer_ops(arch, layer, tokens=b, queries=1, ctx=1, seqs=b, steps=workload.new_tokens)
+    ops += [op for op in shared if not _depends_on_context(op)]
+    for step in range(workload.new_tokens):
+        per_step = _layer_ops(arch, layer, tokens=b, queries=1, ctx=s + step + 1, seqs=b)
+        ops += [op for op in per_step if _depends_on_context(op)]
+    return ops
+
+
+def lower(arch: ArchConfig, workload: Workload) -> list[Op]:
+    """Every GEMM and vector op of `arch` under `workload`, block by block, then the head."""
+    ops = [op for layer in range(arch.depth) for op in lower_layer(arch, layer, workload)]
+    return ops + lower_head(arch, workload)
+
+
+_CONTEXT_OPS = {"attn_qk", "attn_av", "attn_qk.requant", "attn_av.requant", "softmax", "softmax.quant"}
+
+
+def _depends_on_context(op: Op) -> bool:
+    return op.name in _CONTEXT_OPS
+
+
+@dataclass(frozen=True)
+class GroupWork:
+    flops: float
+    mops: float
+
+    @property
+    def intensity(self) -> float:
+        return self.flops / self.mops if self.mops else float("inf")
+
+
+GROUPS = ("mha_projections", "attention_matmuls", "ffn", "other", "head")
+
+
+def count_work(arch: ArchConfig, workload: Workload) -> dict[str, GroupWork]:
+    """FLOPs and bytes moved per op group, and `total`, with the survey's counting conventions.
+
+    A GEMM moves its A, B and C once each (the survey's unlimited-local-memory upper bound on intensity);
+    in decode/generate every weight is re-read for every token, which is what makes decoding memory-bound.
+    """
+    flops = dict.fromkeys(GROUPS, 0.0)
+    mops = dict.fromkeys(GROUPS, 0.0)
+    for op in lower(arch, workload):
+        if isinstance(op, Gemm):
+            flops[op.group] += 2 * op.macs
+            mops[op.group] += (op.m * op.k + op.k * op.n + op.m * op.n) * op.count
+        elif op.kind in FLOPS_PER_ELEMENT:
+            flops["other"] += FLOPS_PER_ELEMENT[op.kind] * op.elements
+            mops["other"] += MOPS_PER_ELEMENT[op.kind] * op.elements
+    work = {g: GroupWork(flops[g], mops[g]) for g in GROUPS if flops[g] or mops[g]}
+    work["total"] = GroupWork(sum(flops.values()), sum(mops.values()))
+    return work
