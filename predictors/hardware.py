@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from predictors.workload import VectorKind
 from supernet.config_io import UserInputError, load_mapping, validate
@@ -98,15 +98,16 @@ class AcceleratorConfig(BaseModel):
     dma_inflight_requests: int = Field(16, gt=0, description="outstanding DMA requests (Gemmini: 16)")
     dma_request_bytes: int = Field(64, gt=0, description="largest DMA request (Gemmini: 64 B, one per SRAM row)")
     clock_mhz: float = Field(1000.0, gt=0)
-    vector_units: dict[VectorKind, VectorUnit] = Field(default_factory=dict)
+    vector_units: dict[VectorKind, VectorUnit] = Field(description="where each non-linear op runs")
     energy: EnergyModel = Field(default_factory=EnergyModel)
 
-    @model_validator(mode="after")
-    def _every_op_placed(self) -> "AcceleratorConfig":
-        missing = [op.value for op in VectorKind if op not in self.vector_units]
+    @field_validator("vector_units")
+    @classmethod
+    def _every_op_placed(cls, units: dict[VectorKind, VectorUnit]) -> dict[VectorKind, VectorUnit]:
+        missing = [op.value for op in VectorKind if op not in units]
         if missing:
-            raise ValueError(f"vector_units: no placement for {', '.join(missing)}")
-        return self
+            raise ValueError(f"no placement for {', '.join(missing)}")
+        return units
 
     # ---- derived quantities -------------------------------------------------------------------------------
     @property

@@ -111,8 +111,8 @@ class Workload(BaseModel):
     def describe(self) -> str:
         if self.phase == "generate":
             return f"generate {self.new_tokens} tokens after a {self.seq_len}-token prompt, batch {self.batch}"
-        kind = "decoder" if self.is_causal else "encoder"
-        return f"{self.phase} of a {kind}, seq_len {self.seq_len}, batch {self.batch}"
+        kind = "a decoder" if self.is_causal else "an encoder"
+        return f"{self.phase} of {kind}, seq_len {self.seq_len}, batch {self.batch}"
 
 
 def _layer_ops(arch: ArchConfig, layer: int, tokens: int, queries: int, ctx: int, seqs: int, steps: int = 1) -> list[Op]:

@@ -23,7 +23,7 @@ def validation_message(err: ValidationError, source: str = "") -> str:
     """The first pydantic error as `source: key.path: message` (one line)."""
     first = err.errors()[0]
     loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    msg = first["msg"]
+    msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     elif first["type"] == "missing":

@@ -1,0 +1,132 @@
+"""The `hwnas` command line. Every user mistake ends as one line on stderr and exit code 2, never a traceback."""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from predictors.hardware import AcceleratorConfig, preset_names
+from predictors.systolic import SystolicSimulator
+from predictors.workload import Workload
+from supernet.config_io import UserInputError, load_mapping, validation_message
+from supernet.space import ArchConfig, reference_arch, reference_arch_names
+
+app = typer.Typer(help="Hardware-aware NAS for transformers on systolic-array accelerators.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+hardware_app = typer.Typer(help="List and show accelerator presets.", no_args_is_help=True)
+app.add_typer(hardware_app, name="hardware")
+console = Console()
+
+
+def user_errors(command: Callable) -> Callable:
+    """Turn a `UserInputError` into `error: <one line>` and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except UserInputError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def load_arch(path: Path) -> ArchConfig:
+    try:
+        return ArchConfig.from_dict(load_mapping(path))
+    except UserInputError:
+        raise
+    except ValueError as exc:
+        raise UserInputError(f"{path}: {exc}") from None
+
+
+def _workload(**options) -> Workload:
+    try:
+        return Workload(**options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["loc"]:
+            option = str(first["loc"][0]).replace("_", "-")
+            raise UserInputError(f"--{option}: {first['msg'].removeprefix('Value error, ')}") from None
+        raise UserInputError(validation_message(exc, "workload options")) from None
+
+
+@app.command()
+@user_errors
+def simulate(
+    hardware: str = typer.Option("gemmini-default", help="preset name or a hardware YAML file"),
+    model: Optional[str] = typer.Option(None, help=f"a reference model: {', '.join(reference_arch_names())}"),
+    arch: Optional[Path] = typer.Option(None, help="an ArchConfig as JSON (or YAML) instead of --model"),
+    seq_len: int = typer.Option(512, help="sequence length (prompt / KV-cache length for decode)"),
+    phase: str = typer.Option("prefill", help="prefill | decode | generate"),
+    batch: int = typer.Option(1),
+    new_tokens: int = typer.Option(0, help="tokens to generate (phase generate)"),
+    causal: Optional[bool] = typer.Option(None, "--causal/--encoder", help="decoder or encoder attention"),
+    head: Optional[str] = typer.Option(None, help="lm | classifier (default: transformer blocks only)"),
+    vocab_size: int = typer.Option(50257),
+    num_classes: int = typer.Option(2),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Simulate one architecture on one accelerator and print where the time goes."""
+    if (model is None) == (arch is None):
+        raise UserInputError("give exactly one of --model and --arch")
+    if model is not None and model not in reference_arch_names():
+        raise UserInputError(f"--model: unknown model {model!r}; expected one of: {', '.join(reference_arch_names())}")
+    architecture = reference_arch(model) if model else load_arch(arch)
+    hw = AcceleratorConfig.resolve(hardware)
+    workload = _workload(phase=phase, seq_len=seq_len, batch=batch, new_tokens=new_tokens, causal=causal,
+                         head=head, vocab_size=vocab_size, num_classes=num_classes)
+    report = SystolicSimulator(hw).simulate(architecture, workload)
+    if as_json:
+        payload = {"hardware": hw.name, "hardware_fingerprint": hw.fingerprint(), "arch": architecture.to_dict(),
+                   "workload": workload.model_dump(), **report.to_dict()}
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    table = Table(title=f"{model or arch} on {hw.name}: {workload.describe()}")
+    table.add_column("op group")
+    table.add_column("cycles", justify="right")
+    table.add_column("share", justify="right")
+    for group, cycles in report.breakdown.items():
+        table.add_row(group, f"{cycles:,.0f}", f"{cycles / report.cycles:6.1%}")
+    table.add_row("total", f"{report.cycles:,.0f}", "100.0%", style="bold")
+    console.print(table)
+    console.print(
+        f"latency {report.latency_ms:.3f} ms | energy {report.energy_mj:.3f} mJ | EDP {report.edp:.4g} mJ*ms | "
+        f"utilisation {report.utilization:.1%} end to end, {report.matmul_utilization:.1%} in matmuls | "
+        f"DRAM {report.dram_bytes / 2**20:,.1f} MiB")
+
+
+@hardware_app.command("list")
+def hardware_list() -> None:
+    """The built-in accelerator presets."""
+    table = Table(title="hardware presets")
+    for column in ("name", "array", "dataflow", "scratchpad", "accumulator", "non-linear ops"):
+        table.add_column(column)
+    for name in preset_names():
+        hw = AcceleratorConfig.preset(name)
+        places = {unit.where for unit in hw.vector_units.values()}
+        table.add_row(name, f"{hw.rows}x{hw.cols}", hw.dataflow, f"{hw.scratchpad_kib:g} KiB",
+                      f"{hw.accumulator_kib:g} KiB", "/".join(sorted(places)))
+    console.print(table)
+    console.print("details: hwnas hardware show NAME")
+
+
+@hardware_app.command("show")
+@user_errors
+def hardware_show(name: str = typer.Argument(..., help="preset name or YAML file")) -> None:
+    """Every setting of a preset, as YAML (a starting point for your own accelerator file)."""
+    hw = AcceleratorConfig.resolve(name)
+    typer.echo(f"# fingerprint: {hw.fingerprint()}")
+    typer.echo(yaml.safe_dump(hw.model_dump(mode="json"), sort_keys=False).rstrip())
+
+
+if __name__ == "__main__":
+    app()
