@@ -265,8 +265,13 @@ class SystolicSimulator:
         tk = max(1, min(bounds[2], int(sp_rows / r) // max(ti, 1)))
         tiles = [ti, tj, tk]
         size = lambda t: (min(t[0] * r, m), min(t[1] * c, n), min(t[2] * r, k))  # noqa: E731
-        if not self._fits(*size(tiles)):
-            return None
+        while not self._fits(*size(tiles)):  # the starting point may overfill the scratchpad: shrink K, then I/J
+            if tiles[2] > 1:
+                tiles[2] -= 1
+            elif max(tiles[0], tiles[1]) > 1:
+                tiles[0 if tiles[0] >= tiles[1] else 1] -= 1
+            else:
+                return None
         grown = True
         while grown:
             grown = False
