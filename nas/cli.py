@@ -12,16 +12,23 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from nas.parallel import executor
+from predictors.dataset import build_dataset, import_measured_csv
+from predictors.evaluation import evaluate_on_dataset, train_from_dataset
 from predictors.hardware import AcceleratorConfig, preset_names
 from predictors.systolic import SystolicSimulator
 from predictors.workload import Workload
 from supernet.config_io import UserInputError, load_mapping, validation_message
-from supernet.space import ArchConfig, reference_arch, reference_arch_names
+from supernet.space import ArchConfig, reference_arch, reference_arch_names, resolve_space
 
 app = typer.Typer(help="Hardware-aware NAS for transformers on systolic-array accelerators.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 hardware_app = typer.Typer(help="List and show accelerator presets.", no_args_is_help=True)
 app.add_typer(hardware_app, name="hardware")
+predictor_app = typer.Typer(help="Train and evaluate learned latency/energy predictors.", no_args_is_help=True)
+app.add_typer(predictor_app, name="predictor")
 console = Console()
 
 
@@ -126,6 +133,89 @@ def hardware_show(name: str = typer.Argument(..., help="preset name or YAML file
     hw = AcceleratorConfig.resolve(name)
     typer.echo(f"# fingerprint: {hw.fingerprint()}")
     typer.echo(yaml.safe_dump(hw.model_dump(mode="json"), sort_keys=False).rstrip())
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=console, transient=False)
+
+
+@app.command("latency-data")
+@user_errors
+def latency_data(
+    out: Path = typer.Option(..., help="the dataset file (.parquet, or .csv)"),
+    space: str = typer.Option("nas-case-study", help="a named search space or a YAML file"),
+    hardware: str = typer.Option("gemmini-ibert", help="preset name or hardware YAML (simulated data)"),
+    workload: str = typer.Option("phase=prefill,seq_len=512", help="key=value pairs or a YAML file"),
+    samples: int = typer.Option(2000, help="architectures to simulate"),
+    seed: int = typer.Option(0),
+    executor_kind: str = typer.Option("process", "--executor", help="serial | process | ray"),
+    workers: Optional[int] = typer.Option(None, help="worker processes (default: all cores)"),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address, e.g. auto (executor ray)"),
+    from_csv: Optional[Path] = typer.Option(None, help="import measured latencies instead of simulating"),
+    device: Optional[str] = typer.Option(None, help="name of the measured device (with --from-csv)"),
+    latency_column: str = typer.Option("latency_ms", help="the latency column of --from-csv"),
+    strict: bool = typer.Option(False, help="refuse the whole CSV on the first malformed row"),
+) -> None:
+    """Sample architectures and simulate them into a dataset, or import measured latencies (--from-csv)."""
+    search_space = resolve_space(space)
+    run_workload = Workload.parse(workload)
+    if from_csv is not None:
+        if not device:
+            raise UserInputError("--from-csv needs --device NAME (the hardware the latencies were measured on)")
+        report = import_measured_csv(from_csv, out, search_space, device, run_workload, latency_column, strict)
+        for problem in report.skipped:
+            typer.echo(f"skipped {problem}", err=True)
+        console.print(f"{out}: {report.rows} measured architectures ({len(report.skipped)} rows skipped)")
+        return
+    if executor_kind not in ("serial", "process", "ray"):
+        raise UserInputError(f"--executor: expected serial, process or ray, got {executor_kind!r}")
+    hw = AcceleratorConfig.resolve(hardware)
+    with executor(executor_kind, workers, ray_address) as pool, _progress() as bar:
+        task = bar.add_task(f"simulating on {hw.name}", total=samples)
+        frame = build_dataset(search_space, hw, run_workload, samples, out, seed, pool.map,
+                              progress=lambda n: bar.advance(task, n))
+    console.print(f"{out}: {len(frame)} architectures, latency {frame.latency_ms.min():.3f}-"
+                  f"{frame.latency_ms.max():.3f} ms on {hw.name} ({run_workload.describe()})")
+
+
+def _print_metrics(title: str, metrics: dict) -> None:
+    table = Table(title=title)
+    for column in ("split", "n", "MAPE", "max error", "Kendall tau", "within 5%", "within 10%", "RMSE"):
+        table.add_column(column, justify="right")
+    for split, m in metrics.items():
+        table.add_row(split, str(m["n"]), f"{m['mape']:.3%}", f"{m['max_rel_error']:.2%}", f"{m['kendall_tau']:.4f}",
+                      f"{m['within_5pct']:.1%}", f"{m['within_10pct']:.1%}", f"{m['rmse']:.4g}")
+    console.print(table)
+
+
+@predictor_app.command("train")
+@user_errors
+def predictor_train(
+    data: Path = typer.Option(..., help="a dataset from `hwnas latency-data`"),
+    out: Path = typer.Option(..., help="folder for the predictor, metrics.json and scatter.png"),
+    model: str = typer.Option("mlp", help="mlp | gbm | ensemble"),
+    target: str = typer.Option("latency_ms", help="latency_ms | energy_mj"),
+    seed: int = typer.Option(0, help="seed of the 80/10/10 split and of the model"),
+) -> None:
+    """Fit a predictor on a dataset and report its error on held-out architectures."""
+    if model not in ("mlp", "gbm", "ensemble"):
+        raise UserInputError(f"--model: expected mlp, gbm or ensemble, got {model!r}")
+    if target not in ("latency_ms", "energy_mj"):
+        raise UserInputError(f"--target: expected latency_ms or energy_mj, got {target!r}")
+    metrics = train_from_dataset(data, out, model, target, seed)
+    _print_metrics(f"{model} predictor of {target}: {out}",
+                   {split: metrics[split] for split in ("train", "val", "test") if split in metrics})
+
+
+@predictor_app.command("eval")
+@user_errors
+def predictor_eval(
+    predictor: Path = typer.Argument(..., help="a folder written by `hwnas predictor train`"),
+    data: Path = typer.Option(..., help="a dataset for the same space, hardware and workload"),
+) -> None:
+    """Score a saved predictor on every architecture of a dataset."""
+    _print_metrics(f"{predictor} on {data}", {"all": evaluate_on_dataset(predictor, data)})
 
 
 if __name__ == "__main__":

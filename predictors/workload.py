@@ -7,12 +7,16 @@ is moved exactly once per op), so that its Table 3 and the GPT-2 totals can be c
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, Union
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from supernet.config_io import UserInputError, load_mapping, validate
 from supernet.space import ArchConfig
 
 
@@ -103,6 +107,22 @@ class Workload(BaseModel):
         if self.phase != "generate" and self.new_tokens:
             raise ValueError("new_tokens is only used with phase=generate")
         return self
+
+    def fingerprint(self) -> str:
+        return hashlib.sha1(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:12]
+
+    @classmethod
+    def parse(cls, spec: str) -> "Workload":
+        """A YAML file, or `key=value` pairs separated by commas: `phase=decode,seq_len=512,causal=true`."""
+        if spec.endswith((".yaml", ".yml", ".json")):
+            return validate(cls, load_mapping(spec), source=spec)
+        data = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise UserInputError(f"workload {spec!r}: expected key=value pairs, got {part!r}")
+            data[key.strip()] = yaml.safe_load(value)
+        return validate(cls, data, source=f"workload {spec!r}")
 
     @property
     def is_causal(self) -> bool:

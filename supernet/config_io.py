@@ -1,13 +1,15 @@
-"""Reading user files (YAML, JSON) into validated models, with one-line errors.
+"""Files in and out: user files (YAML, JSON) read into validated models with one-line errors, and atomic writes.
 
 Every file a user hands to hwnas goes through here, so that a mistake anywhere is reported the same way:
-the file, the key path inside it, and what was expected. No traceback reaches the user for those.
+the file, the key path inside it, and what was expected. No traceback reaches the user for those. Every file
+hwnas writes goes through `atomic_write`, so an interrupted run never leaves a half-written file behind.
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -56,3 +58,24 @@ def validate(model: type[Model], data: Any, source: str = "") -> Model:
         return model.model_validate(data)
     except ValidationError as exc:
         raise UserInputError(validation_message(exc, source)) from None
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """`write(tmp)` to a temporary file beside `path`, then rename it over `path` (atomic on POSIX)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_json(path: str | Path, payload: Any) -> Path:
+    return atomic_write_text(path, json.dumps(payload, indent=2))

@@ -16,6 +16,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from supernet.config_io import UserInputError, load_mapping, validate
+
 DEFAULT_HEAD_DIM = 64
 
 
@@ -265,6 +267,22 @@ class SearchSpace(BaseModel):
         return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
+NAMED_SPACES = {"nas-case-study": "the survey's NAS space (Section 6.4): 3-6 layers, d 384-768, heads 4-12, FFN 768-3072"}
+
+
+def resolve_space(name_or_path: str) -> SearchSpace:
+    """A named space (`nas-case-study`) or a YAML/JSON file holding one (optionally under a `space:` key)."""
+    if name_or_path == "nas-case-study":
+        return nas_case_study_space()
+    if not name_or_path.endswith((".yaml", ".yml", ".json")):
+        raise UserInputError(f"unknown search space {name_or_path!r}; expected one of: {', '.join(NAMED_SPACES)} "
+                             "or a YAML file")
+    data = load_mapping(name_or_path)
+    if isinstance(data.get("space"), dict):
+        data = data["space"]
+    return validate(SearchSpace, data, source=name_or_path)
+
+
 def _picker(rng: random.Random | np.random.Generator):
     if isinstance(rng, np.random.Generator):
         return lambda seq: seq[int(rng.integers(len(seq)))]
@@ -300,4 +318,5 @@ __all__ = [
     "reference_arch_names",
     "uniform_arch",
     "nas_case_study_space",
+    "resolve_space",
 ]

@@ -1,0 +1,54 @@
+"""The one feature vector of an architecture, shared by every predictor and every dataset.
+
+Per-layer dimensions padded to a fixed depth (absent layers are zeros), the HAT-style summary statistics, and
+derived totals per token that a cost model is close to linear in: MACs per op group, parameters, and the element
+counts of the vector ops. Attention terms that grow with the context are given per context position, so the
+same features serve any sequence length. Vectorised over a batch: 10,000 architectures take milliseconds.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from supernet.space import ArchConfig
+
+SUMMARY = ("depth", "embed_dim", "head_dim", "heads_mean", "ffn_mean", "attn_dim_sum", "ffn_sum",
+           "proj_macs_per_token", "ffn_macs_per_token", "attn_macs_per_token_per_ctx", "params",
+           "softmax_elems_per_token_per_ctx", "layernorm_elems_per_token", "gelu_elems_per_token")
+
+
+PER_LAYER = ("heads", "ffn", "attn_dim", "proj_macs", "ffn_macs")
+
+
+def feature_names(max_depth: int) -> list[str]:
+    per_layer = [f"{name}_{i}" for i in range(max_depth) for name in PER_LAYER]
+    return list(SUMMARY) + per_layer
+
+
+def arch_features(archs: Sequence[ArchConfig], max_depth: int) -> np.ndarray:
+    """An (len(archs), len(feature_names(max_depth))) float array."""
+    n = len(archs)
+    heads = np.zeros((n, max_depth))
+    ffn = np.zeros((n, max_depth))
+    embed = np.empty(n)
+    head_dim = np.empty(n)
+    depth = np.empty(n)
+    for row, arch in enumerate(archs):
+        if arch.depth > max_depth:
+            raise ValueError(f"architecture has {arch.depth} layers, the features cover {max_depth}")
+        depth[row], embed[row], head_dim[row] = arch.depth, arch.embed_dim, arch.head_dim
+        for i, layer in enumerate(arch.layers):
+            heads[row, i] = layer.heads
+            ffn[row, i] = layer.ffn_dim
+    attn = heads * head_dim[:, None]
+    d = embed[:, None]
+    present = (heads > 0).astype(float)
+    params = (4 * d * attn + 3 * attn + d + 2 * d * ffn + ffn + d + 4 * d) * present
+    summary = np.column_stack([
+        depth, embed, head_dim, heads.sum(1) / depth, ffn.sum(1) / depth, attn.sum(1), ffn.sum(1),
+        (4 * d * attn).sum(1), (2 * d * ffn).sum(1), (2 * attn).sum(1), params.sum(1),
+        heads.sum(1), 2 * depth * embed, ffn.sum(1),
+    ])
+    per_layer = np.stack([heads, ffn, attn, 4 * d * attn, 2 * d * ffn], axis=2).reshape(n, len(PER_LAYER) * max_depth)
+    return np.hstack([summary, per_layer])
