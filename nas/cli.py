@@ -1,4 +1,8 @@
-"""The `hwnas` command line. Every user mistake ends as one line on stderr and exit code 2, never a traceback."""
+"""The `hwnas` command line. Every user mistake ends as one line on stderr and exit code 2, never a traceback.
+
+Modules that pull in pandas, scikit-learn, matplotlib or torch are imported inside the commands that need them,
+so that `hwnas --help` and `hwnas simulate` start in a fraction of a second.
+"""
 from __future__ import annotations
 
 import functools
@@ -14,9 +18,6 @@ from rich.table import Table
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from nas.parallel import executor
-from predictors.dataset import build_dataset, import_measured_csv
-from predictors.evaluation import evaluate_on_dataset, train_from_dataset
 from predictors.hardware import AcceleratorConfig, preset_names
 from predictors.systolic import SystolicSimulator
 from predictors.workload import Workload
@@ -158,6 +159,9 @@ def latency_data(
     strict: bool = typer.Option(False, help="refuse the whole CSV on the first malformed row"),
 ) -> None:
     """Sample architectures and simulate them into a dataset, or import measured latencies (--from-csv)."""
+    from nas.parallel import executor
+    from predictors.dataset import build_dataset, import_measured_csv
+
     search_space = resolve_space(space)
     run_workload = Workload.parse(workload)
     if from_csv is not None:
@@ -199,6 +203,8 @@ def predictor_train(
     seed: int = typer.Option(0, help="seed of the 80/10/10 split and of the model"),
 ) -> None:
     """Fit a predictor on a dataset and report its error on held-out architectures."""
+    from predictors.evaluation import train_from_dataset
+
     if model not in ("mlp", "gbm", "ensemble"):
         raise UserInputError(f"--model: expected mlp, gbm or ensemble, got {model!r}")
     if target not in ("latency_ms", "energy_mj"):
@@ -215,6 +221,8 @@ def predictor_eval(
     data: Path = typer.Option(..., help="a dataset for the same space, hardware and workload"),
 ) -> None:
     """Score a saved predictor on every architecture of a dataset."""
+    from predictors.evaluation import evaluate_on_dataset
+
     _print_metrics(f"{predictor} on {data}", {"all": evaluate_on_dataset(predictor, data)})
 
 

@@ -4,6 +4,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from nas.cli import app
 
 HWNAS = [sys.executable, "-m", "nas.cli"]
 
@@ -45,12 +48,45 @@ def test_hardware_list_and_show():
     (["simulate", "--arch", "bad_arch.json"], "bad_arch.json: layers[0]: expected exactly the keys"),
     (["simulate", "--model", "gpt2", "--hardware", "bad_hw.yaml"], "bad_hw.yaml: dataflow: Input should be"),
     (["hardware", "show", "tpu-v9"], "unknown hardware preset 'tpu-v9'"),
+    (["latency-data", "--out", "d.parquet", "--space", "tiny"], "unknown search space 'tiny'"),
+    (["latency-data", "--out", "d.parquet", "--workload", "phase=decode,seq_len=0"], "needs seq_len >= 1"),
+    (["latency-data", "--out", "d.parquet", "--workload", "seqlen=3"], "seqlen: unknown key"),
+    (["latency-data", "--out", "d.parquet", "--executor", "mpi"], "--executor: expected serial, process or ray"),
+    (["latency-data", "--out", "d.parquet", "--from-csv", "m.csv"], "--from-csv needs --device NAME"),
+    (["predictor", "train", "--data", "nothing.parquet", "--out", "p"], "nothing.parquet: dataset not found"),
+    (["predictor", "eval", "nowhere", "--data", "nothing.parquet"], "nothing.parquet: dataset not found"),
 ])
-def test_user_mistakes_give_one_line_and_exit_2(tmp_path, args, expected):
+def test_user_mistakes_give_one_line_and_exit_2(tmp_path, monkeypatch, args, expected):
     (tmp_path / "bad_arch.json").write_text('{"embed_dim": 64, "layers": [{"heads": 2}]}')
     (tmp_path / "bad_hw.yaml").write_text("extends: gemmini-default\ndataflow: diagonal\n")
-    out = run(*args, cwd=tmp_path)
-    assert out.returncode == 2
-    assert "Traceback" not in out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and expected in lines[0], out.stderr
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+
+
+def test_a_real_process_prints_no_traceback(tmp_path):
+    (tmp_path / "bad_hw.yaml").write_text("rows: [16\n")
+    out = run("simulate", "--model", "gpt2", "--hardware", "bad_hw.yaml", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == "error: bad_hw.yaml: not valid YAML: while parsing a flow sequence"
+
+
+def test_latency_data_train_and_eval_round_trip(tmp_path):
+    data = tmp_path / "ibert.parquet"
+    made = run("latency-data", "--out", str(data), "--samples", "120", "--workload", "phase=decode,seq_len=256",
+               "--executor", "serial")
+    assert made.returncode == 0, made.stderr
+    trained = run("predictor", "train", "--data", str(data), "--out", str(tmp_path / "pred"), "--model", "gbm")
+    assert trained.returncode == 0, trained.stderr
+    metrics = json.loads((tmp_path / "pred" / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 12 and metrics["test"]["mape"] < 0.05
+    assert (tmp_path / "pred" / "scatter.png").stat().st_size > 1000
+    evaluated = run("predictor", "eval", str(tmp_path / "pred"), "--data", str(data))
+    assert evaluated.returncode == 0 and "all" in evaluated.stdout
+    other = tmp_path / "default.parquet"
+    assert run("latency-data", "--out", str(other), "--samples", "20", "--hardware", "gemmini-default",
+               "--workload", "phase=decode,seq_len=256", "--executor", "serial").returncode == 0
+    refused = run("predictor", "eval", str(tmp_path / "pred"), "--data", str(other))
+    assert refused.returncode == 2 and "trained for hardware 'gemmini-ibert'" in refused.stderr

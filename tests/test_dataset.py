@@ -1,0 +1,99 @@
+import json
+
+import pandas as pd
+import pytest
+
+from predictors.dataset import archs_of, build_dataset, import_measured_csv, load_dataset, meta_path, sample_archs
+from predictors.hardware import AcceleratorConfig
+from predictors.systolic import SystolicSimulator
+from predictors.workload import Workload
+from supernet.config_io import UserInputError
+from supernet.space import SearchSpace, nas_case_study_space
+
+SPACE = nas_case_study_space()
+HW = AcceleratorConfig.preset("gemmini-ibert")
+PREFILL = Workload(seq_len=128)
+
+
+def test_sampling_is_deterministic_covers_corners_and_depths_and_extends():
+    first = sample_archs(SPACE, 120, seed=3)
+    assert first == sample_archs(SPACE, 120, seed=3)
+    assert len({a.key for a in first}) == 120
+    assert SPACE.largest() in first and SPACE.smallest() in first
+    assert {a.depth for a in first} == set(SPACE.depth)
+    assert sample_archs(SPACE, 200, seed=3)[:120] == first
+    assert sample_archs(SPACE, 120, seed=4) != first
+
+
+def test_sampling_a_tiny_space_stops():
+    tiny = SearchSpace(depth=[1], embed_dim=[64], heads=[1, 2], ffn_dim=[64], head_dim=32)
+    assert len(sample_archs(tiny, 50, seed=0)) == 2
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_build_writes_table_features_and_metadata(tmp_path, suffix):
+    out = tmp_path / f"data{suffix}"
+    frame = build_dataset(SPACE, HW, PREFILL, 40, out, seed=1, chunk_size=16)
+    assert len(frame) == 40 and frame["key"].is_unique
+    assert {"arch", "latency_ms", "energy_mj", "cycles", "f_depth", "f_ffn_macs_per_token"} <= set(frame.columns)
+    meta = json.loads(meta_path(out).read_text())
+    assert meta["hardware_fingerprint"] == HW.fingerprint() and meta["space_fingerprint"] == SPACE.fingerprint()
+    assert meta["workload_fingerprint"] == PREFILL.fingerprint() and meta["seed"] == 1
+    assert "numpy" in meta["versions"]
+    arch = archs_of(frame)[5]
+    assert frame.latency_ms[5] == pytest.approx(SystolicSimulator(HW).simulate(arch, PREFILL).latency_ms)
+
+
+def test_interrupted_build_resumes_without_duplicates(tmp_path):
+    out = tmp_path / "data.parquet"
+    calls = []
+
+    def dies_after_two_chunks(fn, jobs):
+        for job in jobs:
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            calls.append(job)
+            yield fn(job)
+
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(SPACE, HW, PREFILL, 50, out, seed=2, map_fn=dies_after_two_chunks, chunk_size=10)
+    partial, _ = load_dataset(out)
+    assert len(partial) == 20
+    resumed = build_dataset(SPACE, HW, PREFILL, 50, out, seed=2, chunk_size=10)
+    straight = build_dataset(SPACE, HW, PREFILL, 50, tmp_path / "straight.parquet", seed=2, chunk_size=10)
+    assert resumed["key"].is_unique and len(resumed) == 50
+    pd.testing.assert_frame_equal(resumed.sort_values("key").reset_index(drop=True),
+                                  straight.sort_values("key").reset_index(drop=True))
+
+
+def test_existing_dataset_for_other_hardware_is_refused(tmp_path):
+    out = tmp_path / "data.parquet"
+    build_dataset(SPACE, HW, PREFILL, 12, out, seed=0)
+    with pytest.raises(UserInputError, match="another hardware"):
+        build_dataset(SPACE, AcceleratorConfig.preset("gemmini-default"), PREFILL, 12, out, seed=0)
+
+
+def test_measured_csv_import_reports_bad_rows_by_line(tmp_path):
+    good = json.dumps(SPACE.smallest().to_dict())
+    other = json.dumps(SPACE.largest().to_dict())
+    outside = json.dumps({"embed_dim": 100, "layers": [{"heads": 4, "ffn_dim": 768}] * 3})
+    csv = tmp_path / "measured.csv"
+    pd.DataFrame({"arch": [good, "{not json", outside, other, good], "latency_ms": [1.5, 2.0, 3.0, "fast", -1]}).to_csv(
+        csv, index=False)
+    report = import_measured_csv(csv, tmp_path / "m.parquet", SPACE, "pixel-8", PREFILL)
+    assert report.rows == 1
+    assert [p.split(": ")[0] for p in report.skipped] == [f"{csv}:3", f"{csv}:4", f"{csv}:5", f"{csv}:6"]
+    assert "embed_dim=100" in report.skipped[1] and "latency_ms must be a positive number" in report.skipped[3]
+    frame, meta = load_dataset(tmp_path / "m.parquet")
+    assert meta["hardware_fingerprint"] == "measured:pixel-8" and frame.latency_ms.tolist() == [1.5]
+    with pytest.raises(UserInputError, match=r"measured.csv:3: "):
+        import_measured_csv(csv, tmp_path / "s.parquet", SPACE, "pixel-8", PREFILL, strict=True)
+
+
+def test_missing_columns_and_files(tmp_path):
+    csv = tmp_path / "measured.csv"
+    csv.write_text("architecture,ms\n")
+    with pytest.raises(UserInputError, match="no column 'arch'"):
+        import_measured_csv(csv, tmp_path / "m.parquet", SPACE, "dev", PREFILL)
+    with pytest.raises(UserInputError, match="dataset not found"):
+        load_dataset(tmp_path / "nothing.parquet")
