@@ -22,6 +22,7 @@ test: install
 
 bench: install
 	$(PY) benchmarks/bench_simulator.py
+	$(PY) benchmarks/bench_predictor.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

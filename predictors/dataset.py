@@ -20,10 +20,9 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-import sklearn
 
 from predictors.hardware import AcceleratorConfig
-from predictors.systolic import SystolicSimulator
+from predictors.jobs import SimulationJob, simulate_job
 from predictors.workload import Workload
 from supernet.config_io import UserInputError, atomic_write, atomic_write_json
 from supernet.features import arch_features, feature_names
@@ -78,7 +77,7 @@ def dataset_meta(space: SearchSpace, hardware_fingerprint: str, hardware_name: s
         "workload_fingerprint": workload.fingerprint(),
         "seed": seed,
         "versions": {"hwnas": hwnas_version, "python": platform.python_version(), "numpy": np.__version__,
-                     "pandas": pd.__version__, "scikit-learn": sklearn.__version__},
+                     "pandas": pd.__version__, "scikit-learn": version("scikit-learn")},
     }
 
 
@@ -91,28 +90,6 @@ def same_setting(a: dict, b: dict) -> str | None:
         if a.get(key) != b.get(key):
             return key.removesuffix("_fingerprint")
     return None
-
-
-@dataclass(frozen=True)
-class SimulationJob:
-    """One chunk of architectures to simulate; plain data so that any executor can ship it to a worker."""
-
-    hardware: dict
-    workload: dict
-    archs: tuple[dict, ...]
-
-
-def simulate_job(job: SimulationJob) -> list[dict]:
-    """Runs in a worker: one simulator per chunk, so GEMM and layer memos are shared within it."""
-    sim = SystolicSimulator(AcceleratorConfig.model_validate(job.hardware))
-    workload = Workload.model_validate(job.workload)
-    rows = []
-    for data in job.archs:
-        arch = ArchConfig.from_dict(data)
-        report = sim.simulate(arch, workload)
-        rows.append({"key": arch.key, "arch": arch.to_json(), "latency_ms": report.latency_ms,
-                     "energy_mj": report.energy_mj, "cycles": report.cycles})
-    return rows
 
 
 def meta_path(path: Path) -> Path:
@@ -178,10 +155,10 @@ def build_dataset(space: SearchSpace, hw: AcceleratorConfig, workload: Workload,
     jobs = [SimulationJob(hw.model_dump(mode="json"), workload.model_dump(mode="json"),
                           tuple(a.to_dict() for a in todo[i:i + chunk_size]))
             for i in range(0, len(todo), chunk_size)]
-    rows: list[dict] = frame.to_dict("records")
+    parts = [frame] if len(frame) else []
     for chunk_rows in map_fn(simulate_job, jobs):
-        rows.extend(chunk_rows)
-        write_table(_with_features(pd.DataFrame(rows), space), out, meta)
+        parts.append(_with_features(pd.DataFrame(chunk_rows), space))
+        write_table(pd.concat(parts, ignore_index=True), out, meta)
         if progress:
             progress(len(chunk_rows))
     frame, _ = load_dataset(out)

@@ -63,7 +63,8 @@ class LinearTimesCorrection(RegressorMixin, BaseEstimator):
         Xs = self.scaler_.transform(X)
         self.linear_ = LinearRegression().fit(Xs, y)
         self.floor_ = 0.05 * float(y.min())  # keeps the line positive far outside the training data
-        self.correction_ = clone(self.correction).fit(Xs, np.log(y / self._line(Xs)))
+        ratio = np.log(y / self._line(Xs)).astype(np.float32)
+        self.correction_ = clone(self.correction).fit(Xs.astype(np.float32), ratio)
         return self
 
     def _line(self, Xs):
@@ -71,7 +72,8 @@ class LinearTimesCorrection(RegressorMixin, BaseEstimator):
 
     def predict(self, X):
         Xs = self.scaler_.transform(X)
-        return self._line(Xs) * np.exp(self.correction_.predict(Xs))
+        # float32 for the correction: 4x faster MLP inference, far below the precision that matters here
+        return self._line(Xs) * np.exp(self.correction_.predict(Xs.astype(np.float32)).astype(np.float64))
 
 
 def _mlp(seed: int) -> LinearTimesCorrection:
