@@ -1,7 +1,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP_FLAGS := -c constraints.txt $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
-EXTRAS ?= test,scalesim,ray
+EXTRAS ?= test,scalesim,ray,hf
 
 .PHONY: demo test bench install clean
 

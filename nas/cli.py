@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -30,6 +31,8 @@ hardware_app = typer.Typer(help="List and show accelerator presets.", no_args_is
 app.add_typer(hardware_app, name="hardware")
 predictor_app = typer.Typer(help="Train and evaluate learned latency/energy predictors.", no_args_is_help=True)
 app.add_typer(predictor_app, name="predictor")
+supernet_app = typer.Typer(help="Train and evaluate the weight-shared supernet.", no_args_is_help=True)
+app.add_typer(supernet_app, name="supernet")
 console = Console()
 
 
@@ -224,6 +227,74 @@ def predictor_eval(
     from predictors.evaluation import evaluate_on_dataset
 
     _print_metrics(f"{predictor} on {data}", {"all": evaluate_on_dataset(predictor, data)})
+
+
+def _supernet_dir(config, config_path: Path) -> Path:
+    """The supernet a run uses: `supernet.checkpoint` (relative to the config file), or the one it trains."""
+    if config.supernet.checkpoint:
+        return config_path.parent / config.supernet.checkpoint
+    return Path(config.output) / "supernet"
+
+
+@supernet_app.command("train")
+@user_errors
+def supernet_train(config: Path = typer.Argument(..., help="a run config (YAML): its space and supernet sections")) -> None:
+    """Train the supernet of a run config (resumes from the latest checkpoint when rerun)."""
+    import os
+
+    from nas.config import load_run_config
+    from supernet.train import train_supernet
+
+    run = load_run_config(config)
+    out = Path(run.output) / "supernet"
+    rank0 = os.environ.get("RANK", "0") == "0"
+    with _progress() if rank0 else nullcontext() as bar:
+        task = bar.add_task("supernet", total=run.supernet.steps) if bar else None
+
+        def show(record: dict) -> None:
+            bar.update(task, completed=record["step"], description=(
+                f"supernet loss {record['loss_largest']:.3f} (largest) {record['loss_smallest']:.3f} (smallest), "
+                f"{record['tokens_per_s']:,.0f} tok/s"))
+
+        try:
+            result = train_supernet(run.space, run.supernet, out, on_step=show if bar else None)
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: checkpoint saved in {out}; run the same command to resume", err=True)
+            raise typer.Exit(130) from None
+    if rank0 and result.history:
+        last = result.history[-1]
+        console.print(f"{out}: {last['step']} steps, loss {last['loss_largest']:.3f} (largest), "
+                      f"{last['loss_smallest']:.3f} (smallest)")
+
+
+@supernet_app.command("eval")
+@user_errors
+def supernet_eval(
+    config: Path = typer.Argument(..., help="the run config the supernet was trained with"),
+    arch: list[Path] = typer.Option(None, help="ArchConfig JSON files (default: largest and smallest)"),
+) -> None:
+    """Score sub-networks with their inherited weights on the fixed validation subset."""
+    from nas.config import load_run_config
+    from supernet.evaluate import SubnetEvaluator
+    from supernet.train import load_supernet, load_task_data
+
+    run = load_run_config(config)
+    model = load_supernet(_supernet_dir(run, config))
+    archs = [load_arch(p) for p in arch] if arch else [model.space.largest(), model.space.smallest()]
+    for a in archs:
+        try:
+            model.check(a)
+        except ValueError as exc:
+            raise UserInputError(str(exc)) from None
+    evaluator = SubnetEvaluator(model, load_task_data(run.supernet), run.supernet.seq_len,
+                                run.supernet.batch_size, run.supernet.eval_windows)
+    table = Table(title=f"inherited-weight quality ({run.supernet.eval_windows} validation windows)")
+    for column in ("architecture", "params", "loss", "perplexity / accuracy"):
+        table.add_column(column)
+    for a, result in zip(archs, evaluator.evaluate(archs)):
+        quality = f"{result['perplexity']:.2f}" if "perplexity" in result else f"{result['accuracy']:.1%}"
+        table.add_row(a.describe(), f"{model.num_params(a):,}", f"{result['loss']:.4f}", quality)
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -142,9 +142,14 @@ class AcceleratorConfig(BaseModel):
     @classmethod
     def from_yaml(cls, path: str | Path) -> "AcceleratorConfig":
         """A user's hardware file. Mistakes give one line naming the file and the key."""
-        data = _resolved_mapping(Path(path), seen=())
+        data = _resolved_mapping(Path(path), load_mapping(path), seen=())
         data.setdefault("name", Path(path).stem)
         return validate(cls, data, source=str(path))
+
+    @classmethod
+    def from_mapping(cls, data: dict, source: str, relative_to: Path = Path(".")) -> "AcceleratorConfig":
+        """An inline hardware description (a run config's `hardware:` mapping), `extends` included."""
+        return validate(cls, _resolved_mapping(relative_to / "inline.yaml", dict(data), seen=()), source=source)
 
     @classmethod
     def preset(cls, name: str) -> "AcceleratorConfig":
@@ -163,9 +168,8 @@ class AcceleratorConfig(BaseModel):
         return cls.preset(name_or_path)
 
 
-def _resolved_mapping(path: Path, seen: tuple[Path, ...]) -> dict:
-    """The file's keys laid over those of the preset or file it `extends` (nested mappings merged key by key)."""
-    data = load_mapping(path)
+def _resolved_mapping(path: Path, data: dict, seen: tuple[Path, ...]) -> dict:
+    """`data` (read from `path`) laid over the preset or file it `extends` (nested mappings merged key by key)."""
     base_name = data.pop("extends", None)
     if base_name is None:
         return data
@@ -177,7 +181,7 @@ def _resolved_mapping(path: Path, seen: tuple[Path, ...]) -> dict:
         raise UserInputError(f"{path}: extends: {base_name!r} extends itself")
     if not base_path.is_file():
         raise UserInputError(f"{path}: extends: {base_name!r} is neither a preset nor a file")
-    base = _resolved_mapping(base_path, seen + (path,))
+    base = _resolved_mapping(base_path, load_mapping(base_path), seen + (path,))
     base.pop("name", None)
     base.pop("description", None)
     return _merge(base, data)

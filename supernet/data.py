@@ -1,0 +1,247 @@
+"""Task data for the supernet: token streams for `causal_lm`, labelled texts for `classification`.
+
+Sources: `builtin` (offline, nothing downloaded: the source files of Python's own standard library, split into
+train and validation by file), a local file (plain text; CSV or JSONL with `text` and `label`), or a Hugging Face
+dataset (`hf:wikitext:wikitext-2-raw-v1`, `hf:glue:sst2`, or `hf:` and a local folder; needs the `hf` extra). Tokens are bytes by
+default (vocabulary 256, no files needed); any `transformers` tokenizer can be given by path.
+
+Batches are drawn by a generator seeded from (seed, step, rank), so a resumed run sees exactly the batches an
+uninterrupted one would, and no data-loader state needs saving.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from supernet.config_io import UserInputError
+
+BUILTIN_LM_BYTES = 6_000_000
+# Builtin classification: which standard-library package a snippet of source comes from.
+BUILTIN_CLASSES = ("asyncio", "email", "unittest", "xml")
+
+
+class Tokenizer(Protocol):
+    vocab_size: int
+
+    def encode(self, text: str) -> list[int]: ...
+
+
+class ByteTokenizer:
+    """UTF-8 bytes as tokens: a fixed vocabulary of 256 that needs no files."""
+
+    vocab_size = 256
+    pad_id = 0
+
+    def encode(self, text: str) -> list[int]:
+        return list(text.encode("utf-8"))
+
+
+class PretrainedTokenizer:
+    """Any tokenizer `transformers.AutoTokenizer` can load from a local path."""
+
+    def __init__(self, path: str):
+        from transformers import AutoTokenizer
+
+        try:
+            self._tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise UserInputError(f"tokenizer {path!r}: cannot load ({str(exc).splitlines()[0]})") from None
+        self.vocab_size = len(self._tok)
+        self.pad_id = self._tok.pad_token_id or 0
+
+    def encode(self, text: str) -> list[int]:
+        return self._tok.encode(text, add_special_tokens=False)
+
+
+def make_tokenizer(spec: str | None) -> ByteTokenizer | PretrainedTokenizer:
+    return ByteTokenizer() if spec in (None, "", "bytes") else PretrainedTokenizer(spec)
+
+
+def _is_validation(name: str) -> bool:
+    """One file in twenty goes to validation, chosen by a hash of its name: stable across machines."""
+    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % 20 == 0
+
+
+def _stdlib_files() -> list[tuple[str, Path]]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(p for p in root.rglob("*.py") if "site-packages" not in p.parts and "test" not in p.parts
+                   and "tests" not in p.parts and "idle_test" not in p.parts)
+    return [(str(p.relative_to(root)), p) for p in files]
+
+
+@dataclass
+class LMData:
+    """Token streams; windows of `seq_len + 1` tokens become (input, target) pairs."""
+
+    train: np.ndarray
+    val: np.ndarray
+    vocab_size: int
+    source: str
+
+    def batch(self, generator: np.random.Generator, batch_size: int, seq_len: int) -> torch.Tensor:
+        starts = generator.integers(0, len(self.train) - seq_len - 1, size=batch_size)
+        return torch.from_numpy(np.stack([self.train[s:s + seq_len + 1] for s in starts]).astype(np.int64))
+
+    def val_batches(self, seq_len: int, batch_size: int, max_windows: int) -> list[torch.Tensor]:
+        """A fixed validation subset: evenly spaced windows, the same for every sub-network scored."""
+        n = min(max_windows, (len(self.val) - 1) // (seq_len + 1))
+        if n < 1:
+            raise UserInputError(f"{self.source}: validation split shorter than one window of {seq_len} tokens")
+        stride = (len(self.val) - seq_len - 1) // n
+        windows = np.stack([self.val[i * stride:i * stride + seq_len + 1] for i in range(n)]).astype(np.int64)
+        return [torch.from_numpy(windows[i:i + batch_size]) for i in range(0, n, batch_size)]
+
+
+@dataclass
+class ClassificationData:
+    train_ids: np.ndarray
+    train_labels: np.ndarray
+    val_ids: np.ndarray
+    val_labels: np.ndarray
+    vocab_size: int
+    num_classes: int
+    pad_id: int
+    source: str
+
+    def batch(self, generator: np.random.Generator, batch_size: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = generator.integers(0, len(self.train_labels), size=batch_size)
+        return (torch.from_numpy(self.train_ids[rows, :seq_len].astype(np.int64)),
+                torch.from_numpy(self.train_labels[rows].astype(np.int64)))
+
+    def val_batches(self, seq_len: int, batch_size: int, max_windows: int):
+        n = min(max_windows, len(self.val_labels))
+        return [(torch.from_numpy(self.val_ids[i:i + batch_size, :seq_len].astype(np.int64)),
+                 torch.from_numpy(self.val_labels[i:i + batch_size].astype(np.int64))) for i in range(0, n, batch_size)]
+
+    def padding_mask(self, ids: torch.Tensor) -> torch.Tensor:
+        return ids != self.pad_id
+
+
+TaskData = LMData | ClassificationData
+
+
+def load_lm_data(source: str = "builtin", tokenizer: str | None = None) -> LMData:
+    tok = make_tokenizer(tokenizer)
+    if source == "builtin":
+        train_parts, val_parts, size = [], [], 0
+        for name, path in _stdlib_files():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            (val_parts if _is_validation(name) else train_parts).append(text)
+            size += len(text)
+            if size >= BUILTIN_LM_BYTES:
+                break
+        train_text, val_text = "\n".join(train_parts), "\n".join(val_parts)
+        label = "builtin (Python standard library sources)"
+    elif source.startswith("hf:"):
+        train_text, val_text = _hf_text(source[3:])
+        label = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise UserInputError(f"{source}: data file not found")
+        text = path.read_text(encoding="utf-8", errors="replace")
+        cut = int(len(text) * 0.95)  # the last 5% of the file is the validation split
+        train_text, val_text, label = text[:cut], text[cut:], source
+    dtype = np.uint8 if tok.vocab_size <= 256 else np.int32
+    return LMData(np.asarray(tok.encode(train_text), dtype=dtype), np.asarray(tok.encode(val_text), dtype=dtype),
+                  tok.vocab_size, label)
+
+
+def _hf_text(name: str) -> tuple[str, str]:
+    records = _hf_records(name)
+    return "\n".join(r["text"] for r in records["train"]), "\n".join(r["text"] for r in records["validation"])
+
+
+def _hf_records(name: str) -> dict[str, list[dict]]:
+    """`datasets.load_dataset(NAME, CONFIG)` for `NAME[:CONFIG]` (`wikitext:wikitext-2-raw-v1`, `glue:sst2`),
+    or a local folder of data files named by split (`train.jsonl`, `validation.jsonl`)."""
+    try:
+        import datasets
+    except ImportError:
+        raise UserInputError("Hugging Face datasets need the hf extra: pip install 'hwnas[hf]'") from None
+    path, _, config = name.rpartition(":") if ":" in name and not Path(name).is_dir() else (name, "", "")
+    loaded = datasets.load_dataset(path, config or None)
+    splits = {}
+    for split in ("train", "validation"):
+        if split not in loaded:
+            raise UserInputError(f"hf:{name}: has no {split!r} split (splits: {', '.join(loaded)})")
+        column = "text" if "text" in loaded[split].column_names else "sentence"
+        splits[split] = [{"text": r[column], "label": r.get("label", 0)} for r in loaded[split]]
+    return splits
+
+
+def load_classification_data(source: str = "builtin", seq_len: int = 128, tokenizer: str | None = None
+                             ) -> ClassificationData:
+    tok = make_tokenizer(tokenizer)
+    if source == "builtin":
+        train, val = _builtin_snippets(seq_len)
+        label_names = list(BUILTIN_CLASSES)
+    elif source.startswith("hf:"):
+        records = _hf_records(source[3:])
+        train = [(r["text"], int(r["label"])) for r in records["train"]]
+        val = [(r["text"], int(r["label"])) for r in records["validation"]]
+        label_names = sorted({lab for _, lab in train + val})
+    else:
+        rows = _read_labelled(Path(source))
+        cut = int(len(rows) * 0.9)
+        train, val = rows[:cut], rows[cut:]
+        label_names = sorted({lab for _, lab in rows}, key=str)
+    index = {name: i for i, name in enumerate(label_names)}
+    encode = lambda pairs: _pad([tok.encode(t) for t, _ in pairs], seq_len, tok.pad_id)  # noqa: E731
+    labels = lambda pairs: np.array([index[lab] for _, lab in pairs], dtype=np.int64)  # noqa: E731
+    return ClassificationData(encode(train), labels(train), encode(val), labels(val), tok.vocab_size,
+                              len(label_names), tok.pad_id, source)
+
+
+def _pad(sequences: list[list[int]], seq_len: int, pad_id: int) -> np.ndarray:
+    out = np.full((len(sequences), seq_len), pad_id, dtype=np.int32)
+    for i, seq in enumerate(sequences):
+        seq = seq[:seq_len]
+        out[i, :len(seq)] = seq
+    return out
+
+
+def _builtin_snippets(seq_len: int) -> tuple[list, list]:
+    """Windows of source text from four standard-library packages, labelled by package, split by file."""
+    train, val = [], []
+    stdlib = _stdlib_files()
+    for package in BUILTIN_CLASSES:
+        files = [(name, path) for name, path in stdlib if name.split("/")[0] == package]
+        for index, (name, path) in enumerate(files):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            snippets = [(text[i:i + seq_len], package) for i in range(0, max(len(text) - seq_len, 1), seq_len)]
+            (val if index % 5 == 4 else train).extend(snippets)  # every fifth file of each package validates
+    return train, val
+
+
+def _read_labelled(path: Path) -> list[tuple[str, str]]:
+    """CSV or JSONL with `text` and `label`; a bad row is an error naming its line."""
+    if not path.is_file():
+        raise UserInputError(f"{path}: data file not found")
+    rows = []
+    if path.suffix == ".jsonl":
+        for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                rows.append((str(record["text"]), str(record["label"])))
+            except (ValueError, KeyError, TypeError):
+                raise UserInputError(f"{path}:{line_no}: expected a JSON object with 'text' and 'label'") from None
+    else:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not {"text", "label"} <= set(reader.fieldnames or []):
+                raise UserInputError(f"{path}: needs columns 'text' and 'label'")
+            rows = [(r["text"], r["label"]) for r in reader]
+    if len(rows) < 10:
+        raise UserInputError(f"{path}: needs at least 10 labelled rows, found {len(rows)}")
+    return rows

@@ -1,0 +1,45 @@
+"""Weight-shared modules: each holds the largest shape and computes with its leading slice.
+
+The weight-sharing scheme of HAT, AutoFormer and OFA: a sub-network with hidden size d, attention width a and FFN
+size f uses `weight[:out, :in]` of every matrix, the first d entries of every LayerNorm and embedding column, and
+the first `heads` heads of attention. Parameter names match `supernet.hf_modeling`, whose plain modules a
+sub-network is exported to.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ElasticLinear(nn.Module):
+    def __init__(self, max_in: int, max_out: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(max_out, max_in))
+        self.bias = nn.Parameter(torch.zeros(max_out))
+        nn.init.normal_(self.weight, std=0.02)
+
+    def forward(self, x: torch.Tensor, out_features: int) -> torch.Tensor:
+        return F.linear(x, self.weight[:out_features, : x.shape[-1]], self.bias[:out_features])
+
+
+class ElasticLayerNorm(nn.Module):
+    def __init__(self, max_dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(max_dim))
+        self.bias = nn.Parameter(torch.zeros(max_dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = x.shape[-1]
+        return F.layer_norm(x, (d,), self.weight[:d], self.bias[:d], self.eps)
+
+
+class ElasticEmbedding(nn.Module):
+    def __init__(self, num: int, max_dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num, max_dim))
+        nn.init.normal_(self.weight, std=0.02)
+
+    def forward(self, ids: torch.Tensor, dim: int) -> torch.Tensor:
+        return F.embedding(ids, self.weight[:, :dim])
