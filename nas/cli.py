@@ -297,5 +297,55 @@ def supernet_eval(
     console.print(table)
 
 
+@app.command()
+@user_errors
+def search(
+    config: Optional[Path] = typer.Argument(None, help="a run config (YAML), e.g. searches/demo.yaml"),
+    resume: Optional[Path] = typer.Option(None, help="continue the run in this directory (its config.yaml)"),
+) -> None:
+    """Search the Pareto front: latency data, predictor, supernet, NSGA-II, verification on the simulator.
+    Stages already done with the same settings are skipped; an interrupted run resumes where it stopped."""
+    from nas.pipeline import run_search
+
+    run_config, config_dir = _run_config(config, resume)
+    with _progress() as bar:
+        task = bar.add_task("search", total=run_config.search.generations + 1)
+
+        def show(entry: dict) -> None:
+            bar.update(task, completed=entry["generation"] + 1, description=(
+                f"generation {entry['generation']}: front {entry['front_size']}, hypervolume "
+                f"{entry['hypervolume']:.4g}, {entry['evaluations']} evaluated"))
+
+        try:
+            run, result = run_search(run_config, config_dir, log=lambda m: bar.console.print(m, markup=False),
+                                     on_generation=show)
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: resume with `hwnas search --resume {run_config.output}`", err=True)
+            raise typer.Exit(130) from None
+    _print_front(run, result)
+
+
+def _run_config(config: Optional[Path], resume: Optional[Path]):
+    from nas.config import load_run_config
+
+    if (config is None) == (resume is None):
+        raise UserInputError("give a config file, or --resume DIR (not both)")
+    if resume is not None:
+        if not (resume / "config.yaml").is_file():
+            raise UserInputError(f"{resume}: not a run directory (no config.yaml)")
+        return load_run_config(resume / "config.yaml"), resume
+    return load_run_config(config), config.parent
+
+
+def _print_front(run, result) -> None:
+    names = [o.name for o in run.config.objectives]
+    table = Table(title=f"Pareto front: {len(result.front)} architectures ({run.root / 'pareto.json'})")
+    for column in ("#", "architecture", *names):
+        table.add_column(column)
+    for i, (arch, record) in enumerate(result.front):
+        table.add_row(str(i), arch.describe(), *(f"{record[n]:.4g}" for n in names))
+    console.print(table)
+
+
 if __name__ == "__main__":
     app()

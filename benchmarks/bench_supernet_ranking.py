@@ -1,0 +1,124 @@
+"""Does the supernet rank sub-networks the way training them alone would? And its learning curve.
+
+    python benchmarks/bench_supernet_ranking.py [--steps 400] [--archs 10] [--plot docs/supernet_curve.png]
+
+Trains a supernet on the offline corpus (segments of `--steps / 8`, resuming from its own checkpoints, with the
+validation loss of the largest and smallest sub-networks after each segment: the learning curve against the
+unigram baseline), then trains each of `--archs` architectures spread over the space alone from scratch, for the
+same steps on the same batches with the same schedule, and prints Kendall's tau between the inherited-weight
+validation losses and the stand-alone ones.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau
+
+from supernet.data import load_lm_data
+from supernet.evaluate import SubnetEvaluator
+from supernet.export import extract_subnet
+from supernet.model import SuperTransformer
+from supernet.space import SearchSpace
+from supernet.train import SupernetTrainConfig, lr_factor, train_supernet
+
+SPACE = SearchSpace(depth=[2, 3, 4], embed_dim=[128, 192, 256], heads=[2, 4], ffn_dim=[256, 512, 768, 1024],
+                    head_dim=64, max_seq_len=64)
+
+
+def spread_archs(model: SuperTransformer, n: int) -> list:
+    """Largest, smallest, and architectures at evenly spaced quantiles of parameter count."""
+    rng = np.random.default_rng(123)
+    pool = sorted({SPACE.sample(rng) for _ in range(400)}, key=model.num_params)
+    picks = [pool[int(q)] for q in np.linspace(0, len(pool) - 1, n - 2)]
+    return [SPACE.largest(), SPACE.smallest()] + picks
+
+
+def train_alone(arch, cfg: SupernetTrainConfig, data, evaluator_args) -> float:
+    torch.manual_seed(cfg.seed)
+    plain = extract_subnet(SuperTransformer(SPACE, "causal_lm", vocab_size=256), arch).train()
+    optimizer = torch.optim.AdamW(plain.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    for step in range(cfg.steps):
+        batch = data.batch(np.random.default_rng([cfg.seed, step, 0]), cfg.batch_size, cfg.seq_len)
+        optimizer.zero_grad(set_to_none=True)
+        logits = plain(batch[:, :-1]).logits
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 256), batch[:, 1:].reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(plain.parameters(), cfg.grad_clip)
+        optimizer.step()
+        scheduler.step()
+    plain.eval()
+    total = count = 0
+    with torch.no_grad():
+        for batch in data.val_batches(*evaluator_args):
+            logits = plain(batch[:, :-1]).logits
+            n = batch[:, 1:].numel()
+            total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, 256), batch[:, 1:].reshape(-1))) * n
+            count += n
+    return total / count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--archs", type=int, default=10)
+    parser.add_argument("--plot", type=Path, default=None)
+    args = parser.parse_args()
+    data = load_lm_data()
+    cfg = SupernetTrainConfig(steps=args.steps, batch_size=16, seq_len=64, lr=2e-3, warmup_steps=args.steps // 10,
+                              checkpoint_every=max(1, args.steps // 8), sandwich_random=2, distill=0.5)
+    counts = np.bincount(data.train, minlength=256) + 1
+    val_counts = np.bincount(data.val, minlength=256)
+    unigram = float(-(val_counts * np.log(counts / counts.sum())).sum() / val_counts.sum())
+    evaluator_args = (64, 32, 256)  # seq_len, batch, windows
+    curve = []
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        done = 0
+        while done < args.steps:
+            result = train_supernet(SPACE, cfg, tmp, data=data, stop_after=cfg.checkpoint_every)
+            done = result.history[-1]["step"]
+            largest, smallest = SubnetEvaluator(result.model, data, *evaluator_args).evaluate(
+                [SPACE.largest(), SPACE.smallest()])
+            curve.append((done, time.perf_counter() - start, largest["loss"], smallest["loss"]))
+            print(f"step {done:4d} ({curve[-1][1]:5.0f} s): val loss largest {largest['loss']:.3f}, "
+                  f"smallest {smallest['loss']:.3f}, unigram baseline {unigram:.3f}")
+        supernet_seconds = time.perf_counter() - start
+        model = result.model
+    archs = spread_archs(model, args.archs)
+    inherited = [r["loss"] for r in SubnetEvaluator(model, data, *evaluator_args).evaluate(archs)]
+    start = time.perf_counter()
+    alone = [train_alone(a, cfg, data, evaluator_args) for a in archs]
+    for a, i, s in zip(archs, inherited, alone):
+        print(f"  {a.describe():70s} params {model.num_params(a):>9,}: inherited {i:.3f}, alone {s:.3f}")
+    tau = kendalltau(inherited, alone).statistic
+    print(f"ranking: {len(archs)} architectures, Kendall tau (inherited vs trained alone, {args.steps} steps) = "
+          f"{tau:.3f}; supernet {supernet_seconds:.0f} s, stand-alone training {time.perf_counter() - start:.0f} s")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5.2, 3.6), dpi=110)
+        steps = [c[0] for c in curve]
+        ax.plot(steps, [c[2] for c in curve], marker="o", label="largest sub-network")
+        ax.plot(steps, [c[3] for c in curve], marker="o", label="smallest sub-network")
+        ax.axhline(unigram, color="grey", ls="--", label="unigram baseline")
+        ax.set_xlabel(f"training steps (2 CPU cores, {supernet_seconds / 60:.1f} min in all)")
+        ax.set_ylabel("validation loss (nats/byte)")
+        ax.set_title("supernet on the offline corpus", fontsize=9)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(args.plot)
+
+
+if __name__ == "__main__":
+    main()
