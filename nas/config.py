@@ -53,6 +53,11 @@ class ObjectiveSpec(Strict):
     source: Literal["predictor", "simulator"] = Field(
         "predictor", description="for latency_ms / energy_mj / edp: the learned predictor or the simulator")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
@@ -72,15 +77,22 @@ class Constraint(Strict):
     op: Literal["<=", ">="]
     value: float
 
+    @model_validator(mode="before")
     @classmethod
-    def parse(cls, text: str) -> "Constraint":
-        match = _CONSTRAINT.match(text)
+    def _from_text(cls, data: Any) -> Any:
+        if not isinstance(data, str):
+            return data
+        match = _CONSTRAINT.match(data)
         if not match:
-            raise ValueError(f"expected 'objective <= value' or 'objective >= value', got {text!r}")
+            raise ValueError(f"expected 'objective <= value' or 'objective >= value', got {data!r}")
         name, op, value = match.groups()
         if name not in OBJECTIVES:
-            raise ValueError(f"unknown objective {name!r} in {text!r}")
-        return cls(objective=name, op=op, value=float(value))
+            raise ValueError(f"unknown objective {name!r} in {data!r}")
+        return {"objective": name, "op": op, "value": float(value)}
+
+    @classmethod
+    def parse(cls, text: str) -> "Constraint":
+        return cls.model_validate(text)
 
     def violation(self, value: float) -> float:
         """How far `value` is on the wrong side of the bound, relative to the bound (0 when satisfied)."""
@@ -126,20 +138,6 @@ class RunConfig(Strict):
     executor: ExecutorSection = ExecutorSection()
     export: ExportSection = ExportSection()
     output: str = "runs/run"
-
-    @field_validator("constraints", mode="before")
-    @classmethod
-    def _parse_constraints(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [Constraint.parse(v) if isinstance(v, str) else v for v in value]
-        return value
-
-    @field_validator("objectives", mode="before")
-    @classmethod
-    def _names_as_specs(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"name": v} if isinstance(v, str) else v for v in value]
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "RunConfig":
