@@ -26,14 +26,15 @@ from supernet.model import SuperTransformer
 from supernet.space import SearchSpace
 from supernet.train import SupernetTrainConfig, lr_factor, train_supernet
 
-SPACE = SearchSpace(depth=[2, 3, 4], embed_dim=[128, 192, 256], heads=[2, 4], ffn_dim=[256, 512, 768, 1024],
-                    head_dim=64, max_seq_len=64)
+SPACE = SearchSpace(depth=[1, 2, 3, 4], embed_dim=[64, 128, 192, 256], heads=[1, 2, 4],
+                    ffn_dim=[128, 256, 512, 768, 1024], head_dim=64, max_seq_len=64)
 
 
 def spread_archs(model: SuperTransformer, n: int) -> list:
     """Largest, smallest, and architectures at evenly spaced quantiles of parameter count."""
     rng = np.random.default_rng(123)
-    pool = sorted({SPACE.sample(rng) for _ in range(400)}, key=model.num_params)
+    corners = {SPACE.largest(), SPACE.smallest()}
+    pool = sorted({SPACE.sample(rng) for _ in range(400)} - corners, key=lambda a: (model.num_params(a), a.key))
     picks = [pool[int(q)] for q in np.linspace(0, len(pool) - 1, n - 2)]
     return [SPACE.largest(), SPACE.smallest()] + picks
 
@@ -68,9 +69,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--archs", type=int, default=10)
     parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--lr", type=float, default=2e-3)
     args = parser.parse_args()
     data = load_lm_data()
-    cfg = SupernetTrainConfig(steps=args.steps, batch_size=16, seq_len=64, lr=2e-3, warmup_steps=args.steps // 10,
+    cfg = SupernetTrainConfig(steps=args.steps, batch_size=16, seq_len=64, lr=args.lr, warmup_steps=args.steps // 10,
                               checkpoint_every=max(1, args.steps // 8), sandwich_random=2, distill=0.5)
     counts = np.bincount(data.train, minlength=256) + 1
     val_counts = np.bincount(data.val, minlength=256)

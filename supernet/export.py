@@ -1,12 +1,33 @@
-"""Sub-networks out of the supernet: standalone models with exactly their shapes and the inherited weights."""
+"""Sub-networks out of the supernet: standalone models with exactly their shapes and the inherited weights.
+
+`extract_subnet` gives a `transformers.PreTrainedModel`; `export_subnet` writes it in one of three formats and
+checks that the written model computes what the supernet computes for that architecture:
+
+* `hf`: `config.json` + `model.safetensors` + `modeling_hwnas.py` (this package's `hf_modeling.py`, which imports
+  only torch and transformers), registered in `auto_map`, so that `AutoModelForCausalLM.from_pretrained(DIR,
+  trust_remote_code=True)` (or `AutoModelForSequenceClassification`) loads it without hwnas installed. With
+  `stock=True`, a sub-network whose layers are all alike and whose attention width equals its hidden size is
+  written as a stock `BertForSequenceClassification` or `GPT2LMHeadModel` instead (no remote code at all).
+* `torch`: a `torch.export` program (`model.pt2`), loaded with `torch.export.load`, batch and length dynamic.
+* `onnx`: `torch.onnx.export`, checked with onnxruntime when it is installed.
+"""
 from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
 
 import torch
 from transformers import PreTrainedModel
 
+from supernet import hf_modeling
+from supernet.config_io import atomic_write_json
 from supernet.hf_modeling import HwnasConfig, HwnasForCausalLM, HwnasForSequenceClassification
 from supernet.model import LAYER_NORM_EPS, SuperTransformer
 from supernet.space import ArchConfig
+
+TOLERANCE = 1e-5
+AUTO_CLASS = {"causal_lm": "AutoModelForCausalLM", "classification": "AutoModelForSequenceClassification"}
 
 
 def subnet_config(model: SuperTransformer, arch: ArchConfig) -> HwnasConfig:
@@ -30,7 +51,7 @@ def extract_subnet(model: SuperTransformer, arch: ArchConfig) -> PreTrainedModel
         if name not in source:
             raise KeyError(f"the supernet has no parameter {name!r} for the sub-network")
         tensor = source[name]
-        if any(want > have for want, have in zip(target.shape, tensor.shape)) or target.dim() != tensor.dim():
+        if target.dim() != tensor.dim() or any(want > have for want, have in zip(target.shape, tensor.shape)):
             raise ValueError(f"{name}: sub-network shape {tuple(target.shape)} exceeds the supernet's {tuple(tensor.shape)}")
         weights[name] = tensor[tuple(slice(0, n) for n in target.shape)].detach().clone()
     sub.load_state_dict(weights, strict=True)
@@ -38,7 +59,170 @@ def extract_subnet(model: SuperTransformer, arch: ArchConfig) -> PreTrainedModel
 
 
 @torch.no_grad()
-def max_output_difference(model: SuperTransformer, sub: PreTrainedModel, arch: ArchConfig, ids: torch.Tensor) -> float:
-    """Largest absolute difference between the supernet's and the exported sub-network's logits on `ids`."""
+def max_output_difference(model: SuperTransformer, sub, arch: ArchConfig, ids: torch.Tensor) -> float:
+    """Largest absolute difference between the supernet's logits and a model's (`.logits` or a tensor) on `ids`."""
     model.eval()
-    return float((model(ids, arch) - sub(ids).logits).abs().max())
+    out = sub(ids)
+    logits = out.logits if hasattr(out, "logits") else out[0] if isinstance(out, (tuple, list)) else out
+    return float((model(ids, arch) - torch.as_tensor(logits)).abs().max())
+
+
+# ---- stock transformers architectures ------------------------------------------------------------------------
+def stock_incompatibility(arch: ArchConfig) -> str | None:
+    """Why `arch` cannot be a stock BERT/GPT-2 (None when it can)."""
+    kinds = {(layer.heads, layer.ffn_dim) for layer in arch.layers}
+    if len(kinds) > 1:
+        return "its layers differ in heads or FFN size; stock BERT and GPT-2 have one size for every layer"
+    heads = arch.layers[0].heads
+    if heads * arch.head_dim != arch.embed_dim:
+        return (f"its attention width ({heads} heads x {arch.head_dim} = {heads * arch.head_dim}) differs from its "
+                f"hidden size ({arch.embed_dim}); stock BERT and GPT-2 tie the two")
+    return None
+
+
+def _bert_names(layers: int) -> dict[str, str]:
+    """hwnas name -> BERT name (the same table maps a BERT checkpoint into a supernet)."""
+    names = {"model.embeddings.word.weight": "embeddings.word_embeddings.weight",
+             "model.embeddings.position.weight": "embeddings.position_embeddings.weight",
+             "model.embeddings.token_type.weight": "embeddings.token_type_embeddings.weight",
+             "model.embeddings.norm.weight": "embeddings.LayerNorm.weight",
+             "model.embeddings.norm.bias": "embeddings.LayerNorm.bias",
+             "pooler.weight": "pooler.dense.weight", "pooler.bias": "pooler.dense.bias"}
+    parts = {"attn.q": "attention.self.query", "attn.k": "attention.self.key", "attn.v": "attention.self.value",
+             "attn.out": "attention.output.dense", "norm1": "attention.output.LayerNorm",
+             "ffn.fc1": "intermediate.dense", "ffn.fc2": "output.dense", "norm2": "output.LayerNorm"}
+    for i in range(layers):
+        for ours, theirs in parts.items():
+            for kind in ("weight", "bias"):
+                names[f"model.layers.{i}.{ours}.{kind}"] = f"encoder.layer.{i}.{theirs}.{kind}"
+    return names
+
+
+def to_stock(sub: PreTrainedModel, arch: ArchConfig) -> PreTrainedModel:
+    """The same network as a stock `BertForSequenceClassification` or `GPT2LMHeadModel`."""
+    reason = stock_incompatibility(arch)
+    if reason:
+        raise ValueError(f"no stock transformers format for {arch.describe()}: {reason}")
+    cfg, state = sub.config, sub.state_dict()
+    layer = arch.layers[0]
+    if cfg.task == "classification":
+        from transformers import BertConfig, BertForSequenceClassification
+
+        stock = BertForSequenceClassification(BertConfig(
+            vocab_size=cfg.vocab_size, hidden_size=arch.embed_dim, num_hidden_layers=arch.depth,
+            num_attention_heads=layer.heads, intermediate_size=layer.ffn_dim, hidden_act="gelu",
+            max_position_embeddings=cfg.max_position_embeddings, type_vocab_size=cfg.type_vocab_size,
+            layer_norm_eps=cfg.layer_norm_eps, num_labels=cfg.num_labels, hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0))
+        mapped = {f"bert.{theirs}": state[ours] for ours, theirs in _bert_names(arch.depth).items()
+                  if not ours.startswith("pooler")}
+        mapped["bert.pooler.dense.weight"], mapped["bert.pooler.dense.bias"] = state["pooler.weight"], state["pooler.bias"]
+        mapped["classifier.weight"], mapped["classifier.bias"] = state["classifier.weight"], state["classifier.bias"]
+    else:
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        stock = GPT2LMHeadModel(GPT2Config(
+            vocab_size=cfg.vocab_size, n_positions=cfg.max_position_embeddings, n_embd=arch.embed_dim,
+            n_layer=arch.depth, n_head=layer.heads, n_inner=layer.ffn_dim, activation_function="gelu_new",
+            layer_norm_epsilon=cfg.layer_norm_eps, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+            tie_word_embeddings=True))
+        mapped = {"transformer.wte.weight": state["model.embeddings.word.weight"],
+                  "transformer.wpe.weight": state["model.embeddings.position.weight"],
+                  "transformer.ln_f.weight": state["model.final_norm.weight"],
+                  "transformer.ln_f.bias": state["model.final_norm.bias"],
+                  "lm_head.weight": state["model.embeddings.word.weight"]}
+        for i in range(arch.depth):
+            ours, theirs = f"model.layers.{i}.", f"transformer.h.{i}."
+            # GPT-2's Conv1D stores (in, out): our nn.Linear weights transposed; q, k, v fused into c_attn
+            mapped[theirs + "attn.c_attn.weight"] = torch.cat([state[ours + f"attn.{p}.weight"] for p in "qkv"]).T
+            mapped[theirs + "attn.c_attn.bias"] = torch.cat([state[ours + f"attn.{p}.bias"] for p in "qkv"])
+            mapped[theirs + "attn.c_proj.weight"] = state[ours + "attn.out.weight"].T
+            mapped[theirs + "attn.c_proj.bias"] = state[ours + "attn.out.bias"]
+            mapped[theirs + "mlp.c_fc.weight"] = state[ours + "ffn.fc1.weight"].T
+            mapped[theirs + "mlp.c_fc.bias"] = state[ours + "ffn.fc1.bias"]
+            mapped[theirs + "mlp.c_proj.weight"] = state[ours + "ffn.fc2.weight"].T
+            mapped[theirs + "mlp.c_proj.bias"] = state[ours + "ffn.fc2.bias"]
+            for n in (1, 2):
+                for kind in ("weight", "bias"):
+                    mapped[theirs + f"ln_{n}.{kind}"] = state[ours + f"norm{n}.{kind}"]
+    expected = set(stock.state_dict())
+    missing = sorted(k for k in expected - set(mapped) if not k.endswith((".attn.bias", ".attn.masked_bias",
+                                                                          "position_ids")))
+    if missing:
+        raise ValueError(f"stock export left parameters unmapped: {missing[:5]}")
+    stock.load_state_dict({k: v.contiguous() for k, v in mapped.items()}, strict=False)
+    return stock.eval()
+
+
+# ---- writing formats -----------------------------------------------------------------------------------------
+def export_subnet(model: SuperTransformer, arch: ArchConfig, out: str | Path, fmt: str = "hf",
+                  stock: bool = False, extra: dict | None = None) -> dict:
+    """Write `arch` in `fmt` to `out`, load it back, compare with the supernet, and record the check in
+    `out/export.json`. Raises if the outputs differ by more than 1e-5."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sub = extract_subnet(model, arch)
+    ids = _probe_ids(model)
+    if fmt == "hf":
+        written = to_stock(sub, arch) if stock else sub
+        if not stock:
+            _with_remote_code(sub)
+        written.save_pretrained(out)
+        if not stock:
+            shutil.copyfile(hf_modeling.__file__, out / "modeling_hwnas.py")
+        reloaded = type(written).from_pretrained(out).eval()
+        diff = max_output_difference(model, reloaded, arch, ids)
+    elif fmt == "torch":
+        program = torch.export.export(sub, (ids,), dynamic_shapes=({0: torch.export.Dim("batch", max=1024),
+                                                                    1: torch.export.Dim("length", max=model.max_len)},))
+        torch.export.save(program, out / "model.pt2")
+        loaded = torch.export.load(out / "model.pt2").module()
+        diff = max_output_difference(model, lambda x: loaded(x).logits, arch, ids)
+    elif fmt == "onnx":
+        diff = _export_onnx(model, sub, arch, ids, out / "model.onnx")
+    else:
+        raise ValueError(f"format must be hf, torch or onnx, got {fmt!r}")
+    if diff is not None and diff > TOLERANCE:
+        raise RuntimeError(f"exported model differs from the supernet by {diff:.2e} (> {TOLERANCE:g})")
+    record = {"format": fmt, "stock": stock, "arch": arch.to_dict(), "describe": arch.describe(),
+              "task": model.task, "params": model.num_params(arch), "max_abs_diff": diff,
+              "checked": diff is not None, "tolerance": TOLERANCE, **(extra or {})}
+    atomic_write_json(out / "export.json", record)
+    return record
+
+
+def _with_remote_code(sub: PreTrainedModel) -> None:
+    sub.config.auto_map = {"AutoConfig": "modeling_hwnas.HwnasConfig",
+                           AUTO_CLASS[sub.config.task]: f"modeling_hwnas.{type(sub).__name__}"}
+
+
+def _probe_ids(model: SuperTransformer) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return torch.randint(1, model.vocab_size, (2, min(16, model.max_len)), generator=generator)
+
+
+class _LogitsOnly(torch.nn.Module):
+    def __init__(self, sub: PreTrainedModel):
+        super().__init__()
+        self.sub = sub
+
+    def forward(self, input_ids):
+        return self.sub(input_ids).logits
+
+
+def _export_onnx(model, sub, arch, ids, path: Path) -> float | None:
+    """ONNX with dynamic batch and length; the difference is measured with onnxruntime when installed."""
+    torch.onnx.export(_LogitsOnly(sub), (ids,), str(path), input_names=["input_ids"], output_names=["logits"],
+                      dynamic_shapes=({0: torch.export.Dim("batch", max=1024),
+                                       1: torch.export.Dim("length", max=model.max_len)},), dynamo=True)
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(["logits"], {"input_ids": ids.numpy()})
+    return max_output_difference(model, lambda x: torch.from_numpy(logits), arch, ids)
+
+
+def read_export(folder: str | Path) -> dict:
+    return json.loads((Path(folder) / "export.json").read_text())

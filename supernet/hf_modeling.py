@@ -23,7 +23,7 @@ class HwnasConfig(PretrainedConfig):
 
     def __init__(self, task: str = "causal_lm", vocab_size: int = 256, embed_dim: int = 256, head_dim: int = 64,
                  layers: list | None = None, max_position_embeddings: int = 512, layer_norm_eps: float = 1e-12,
-                 type_vocab_size: int = 2, num_labels: int = 2, **kwargs):
+                 type_vocab_size: int = 2, **kwargs):
         self.task = task
         self.vocab_size = vocab_size
         self.embed_dim = embed_dim
@@ -34,7 +34,7 @@ class HwnasConfig(PretrainedConfig):
         self.max_position_embeddings = max_position_embeddings
         self.layer_norm_eps = layer_norm_eps
         self.type_vocab_size = type_vocab_size
-        super().__init__(num_labels=num_labels, **kwargs)
+        super().__init__(**kwargs)  # num_labels / id2label are PretrainedConfig's
 
     @property
     def is_decoder_task(self) -> bool:
