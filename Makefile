@@ -14,8 +14,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 demo: install
-	$(VENV)/bin/hwnas simulate --hardware gemmini-default --model bert-base --seq-len 512
-	$(VENV)/bin/hwnas simulate --hardware gemmini-ibert --model bert-base --seq-len 512
+	$(VENV)/bin/hwnas run searches/demo.yaml
 
 test: install
 	$(PY) -m pytest
@@ -23,6 +22,9 @@ test: install
 bench: install
 	$(PY) benchmarks/bench_simulator.py
 	$(PY) benchmarks/bench_predictor.py
+	$(PY) benchmarks/bench_supernet.py
+	$(PY) benchmarks/bench_search.py
+	$(PY) benchmarks/bench_supernet_ranking.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache runs

@@ -229,13 +229,6 @@ def predictor_eval(
     _print_metrics(f"{predictor} on {data}", {"all": evaluate_on_dataset(predictor, data)})
 
 
-def _supernet_dir(config, config_path: Path) -> Path:
-    """The supernet a run uses: `supernet.checkpoint` (relative to the config file), or the one it trains."""
-    if config.supernet.checkpoint:
-        return config_path.parent / config.supernet.checkpoint
-    return Path(config.output) / "supernet"
-
-
 @supernet_app.command("train")
 @user_errors
 def supernet_train(config: Path = typer.Argument(..., help="a run config (YAML): its space and supernet sections")) -> None:
@@ -275,11 +268,12 @@ def supernet_eval(
 ) -> None:
     """Score sub-networks with their inherited weights on the fixed validation subset."""
     from nas.config import load_run_config
+    from nas.pipeline import supernet_dir
     from supernet.evaluate import SubnetEvaluator
     from supernet.train import load_supernet, load_task_data
 
     run = load_run_config(config)
-    model = load_supernet(_supernet_dir(run, config))
+    model = load_supernet(supernet_dir(run, config.parent))
     archs = [load_arch(p) for p in arch] if arch else [model.space.largest(), model.space.smallest()]
     for a in archs:
         try:
@@ -345,6 +339,111 @@ def _print_front(run, result) -> None:
     for i, (arch, record) in enumerate(result.front):
         table.add_row(str(i), arch.describe(), *(f"{record[n]:.4g}" for n in names))
     console.print(table)
+
+
+@app.command()
+@user_errors
+def run(config: Path = typer.Argument(..., help="a run config (YAML), e.g. searches/demo.yaml")) -> None:
+    """The whole pipeline: latency data, predictor, supernet, search, verification, export, report.md."""
+    from nas.config import load_run_config
+    from nas.pipeline import run_all
+
+    _quiet_transformers()
+    run_config = load_run_config(config)
+    with _progress() as bar:
+        task = bar.add_task("search", total=run_config.search.generations + 1)
+
+        def show(entry: dict) -> None:
+            bar.update(task, completed=entry["generation"] + 1, description=(
+                f"generation {entry['generation']}: front {entry['front_size']}, hypervolume "
+                f"{entry['hypervolume']:.4g}"))
+
+        try:
+            outcome = run_all(run_config, config.parent, log=lambda m: bar.console.print(m, markup=False),
+                              on_generation=show)
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: run the same command to resume ({run_config.output})", err=True)
+            raise typer.Exit(130) from None
+    _print_front(outcome["run"], outcome["result"])
+    chosen, largest = outcome["chosen"], outcome["largest"]
+    if chosen:
+        console.print(f"chosen: {chosen['describe']}: {chosen['latency_ms']:.3f} ms vs {largest['latency_ms']:.3f} ms "
+                      f"for the largest ({largest['latency_ms'] / chosen['latency_ms']:.2f}x faster), "
+                      f"{chosen['quality_name']} {chosen['quality']:.4g} vs {largest['quality']:.4g}")
+    console.print(f"report: {outcome['report']}")
+
+
+@app.command()
+@user_errors
+def export(
+    run_dir: Path = typer.Argument(..., help="a run directory with pareto.json"),
+    pick: Optional[int] = typer.Option(None, help="the front member to export (# in pareto.json)"),
+    arch: Optional[Path] = typer.Option(None, help="or any ArchConfig JSON of the run's space"),
+    fmt: str = typer.Option("hf", "--format", help="hf | torch | onnx"),
+    out: Path = typer.Option(..., help="output folder"),
+    stock: bool = typer.Option(False, help="write a stock BERT/GPT-2 (hf format) when the shape allows it"),
+) -> None:
+    """Write a found sub-network as a standalone model with its inherited weights, checked against the supernet."""
+    from nas.config import load_run_config
+    from nas.pipeline import supernet_dir
+    from supernet.export import export_subnet, stock_incompatibility
+    from supernet.train import load_supernet
+
+    _quiet_transformers()
+    if (pick is None) == (arch is None):
+        raise UserInputError("give exactly one of --pick N and --arch FILE.json")
+    if fmt not in ("hf", "torch", "onnx"):
+        raise UserInputError(f"--format: expected hf, torch or onnx, got {fmt!r}")
+    if not (run_dir / "config.yaml").is_file():
+        raise UserInputError(f"{run_dir}: not a run directory (no config.yaml)")
+    run_config = load_run_config(run_dir / "config.yaml")
+    if pick is not None:
+        pareto_path = run_dir / "pareto.json"
+        if not pareto_path.is_file():
+            raise UserInputError(f"{run_dir}: no pareto.json yet; run `hwnas search` first")
+        front = json.loads(pareto_path.read_text())["front"]
+        if not 0 <= pick < len(front):
+            raise UserInputError(f"--pick: the front has {len(front)} members (0..{len(front) - 1}), not {pick}")
+        chosen = ArchConfig.from_dict(front[pick]["arch"])
+    else:
+        chosen = load_arch(arch)
+    model = load_supernet(supernet_dir(run_config, run_dir))
+    try:
+        model.check(chosen)
+    except ValueError as exc:
+        raise UserInputError(str(exc)) from None
+    if stock and (fmt != "hf" or stock_incompatibility(chosen)):
+        raise UserInputError(f"--stock: {stock_incompatibility(chosen) or 'only with --format hf'}")
+    record = export_subnet(model, chosen, out, fmt, stock=stock,
+                           extra={"train": run_config.supernet.model_dump(exclude={"checkpoint"}), "run": str(run_dir)})
+    check = f"max |diff| {record['max_abs_diff']:.1e}" if record["checked"] else "unchecked (no onnxruntime)"
+    console.print(f"{out}: {chosen.describe()} as {fmt}{' (stock)' if stock else ''}, {record['params']:,} "
+                  f"parameters, {check} against the supernet")
+
+
+@app.command()
+@user_errors
+def finetune(
+    folder: Path = typer.Argument(..., help="a folder written by `hwnas export --format hf`"),
+    steps: int = typer.Option(200, min=1),
+    lr: Optional[float] = typer.Option(None, help="default: the supernet's learning rate"),
+) -> None:
+    """Train an exported sub-network alone and compare inherited with fine-tuned quality."""
+    from supernet.finetune import finetune as run_finetune
+
+    _quiet_transformers()
+    result = run_finetune(folder, steps, lr)
+    key = "perplexity" if "perplexity" in result["inherited"] else "accuracy"
+    console.print(f"{folder}: {key} {result['inherited'][key]:.4g} inherited -> {result['finetuned'][key]:.4g} after "
+                  f"{steps} steps alone (loss {result['inherited']['loss']:.4f} -> {result['finetuned']['loss']:.4f})")
+
+
+def _quiet_transformers() -> None:
+    """transformers' progress bars and load reports are noise in a CLI that checks the weights itself."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
 
 
 if __name__ == "__main__":

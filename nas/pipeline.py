@@ -24,8 +24,16 @@ from nas.parallel import executor
 from predictors.hardware import AcceleratorConfig
 from predictors.systolic import SystolicSimulator
 from supernet.config_io import UserInputError, atomic_write_json, atomic_write_text
+from supernet.space import ArchConfig
 
 HARDWARE_OBJECTIVES = ("latency_ms", "energy_mj", "edp")
+
+
+def supernet_dir(config: RunConfig, config_dir: Path) -> Path:
+    """The supernet a run uses: `supernet.checkpoint` (relative to the config file), or the one it trains."""
+    if config.supernet.checkpoint:
+        return config_dir / config.supernet.checkpoint
+    return Path(config.output) / "supernet"
 
 
 def fingerprint(payload) -> str:
@@ -149,11 +157,11 @@ class Run:
         needs = cfg.quality_objective is not None or cfg.export.pick != "none"
         if not needs:
             return None
+        folder = supernet_dir(cfg, self.config_dir)
         if cfg.supernet.checkpoint:
-            return self.config_dir / cfg.supernet.checkpoint
+            return folder
         from supernet.train import SUPERNET_CARD, train_supernet
 
-        folder = self.root / "supernet"
         train_cfg = cfg.supernet.model_dump(exclude={"checkpoint"})
         inputs = {"space": cfg.space.fingerprint(), "train": train_cfg}
 
@@ -248,3 +256,63 @@ def run_search(config: RunConfig, config_dir: Path, log: Callable[[str], None] =
     verify_front(run, result, predictors)
     return run, result
 
+
+
+def choose(run: Run, result: SearchResult) -> tuple[ArchConfig, dict] | None:
+    """The front member to export: the best quality (`best`) or the lowest latency (`fastest`)."""
+    cfg = run.config
+    if cfg.export.pick == "none" or not result.front:
+        return None
+    quality = cfg.quality_objective
+    if cfg.export.pick == "best" and quality is not None:
+        sign = -1 if quality.direction == "max" else 1
+        return min(result.front, key=lambda m: sign * m[1][quality.name])
+    hardware = next((o.name for o in cfg.objectives if o.name in HARDWARE_OBJECTIVES), cfg.objectives[0].name)
+    return min(result.front, key=lambda m: m[1][hardware])
+
+
+def summarise(run: Run, arch: ArchConfig, model, evaluator, quality_name: str) -> dict:
+    """Simulated latency and energy, inherited quality and size of one architecture."""
+    report = SystolicSimulator(run.hw).simulate(arch, run.config.workload)
+    (quality,) = evaluator.evaluate([arch])
+    return {"describe": arch.describe(), "latency_ms": report.latency_ms, "energy_mj": report.energy_mj,
+            "quality": quality[quality_name], "quality_name": quality_name, "params": model.num_params(arch)}
+
+
+def run_all(config: RunConfig, config_dir: Path, log: Callable[[str], None] = print,
+            on_generation: Callable[[dict], None] | None = None) -> dict:
+    """The whole pipeline: search, verification, export of the chosen sub-network, and `report.md`."""
+    from nas.report import write_report
+    from supernet.evaluate import SubnetEvaluator
+    from supernet.export import export_subnet
+    from supernet.train import load_supernet, load_task_data
+
+    run, result = run_search(config, config_dir, log, on_generation)
+    picked = choose(run, result)
+    chosen = largest = record = None
+    if picked is not None:
+        model = load_supernet(supernet_dir(config, config_dir))
+        train_cfg = config.supernet.model_dump(exclude={"checkpoint"})
+        evaluator = SubnetEvaluator(model, load_task_data(config.supernet), config.supernet.seq_len,
+                                    config.supernet.batch_size, config.supernet.eval_windows)
+        quality_name = "accuracy" if config.supernet.task == "classification" else "perplexity"
+        chosen = summarise(run, picked[0], model, evaluator, quality_name)
+        largest = summarise(run, config.space.largest(), model, evaluator, quality_name)
+        out = run.root / "subnets" / "chosen"
+        inputs = {"search": run._stages().get("search"), "arch": picked[0].key, "format": config.export.format}
+        holder: list[dict] = []
+
+        def work():
+            holder.append(export_subnet(model, picked[0], out, config.export.format,
+                                        extra={"train": train_cfg, "run": str(run.root), "objectives": picked[1]}))
+            log(f"[export] {picked[0].describe()} -> {out} ({config.export.format})")
+
+        run.stage("export", inputs, lambda: (out / "export.json").is_file(), work)
+        record = holder[0] if holder else json.loads((out / "export.json").read_text())
+    metrics = {}
+    for folder in sorted((run.root / "latency").glob("predictor_*")):
+        if (folder / "metrics.json").is_file():
+            metrics[folder.name.removeprefix("predictor_")] = json.loads((folder / "metrics.json").read_text())
+    report = write_report(run, result, chosen, largest, metrics, record)
+    log(f"[report] {report}")
+    return {"run": run, "result": result, "chosen": chosen, "largest": largest, "export": record, "report": report}

@@ -117,3 +117,58 @@ def hypervolume_plot(history: list[dict], path: Path) -> None:
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
+
+
+def write_report(run, result: SearchResult, chosen: dict | None, largest_row: dict | None, predictor_metrics: dict,
+                 export_record: dict | None) -> Path:
+    """`report.md`: the setup, the predictor's accuracy, the front, and the chosen network against the largest."""
+    cfg = run.config
+    names = [o.name for o in cfg.objectives]
+    pareto = {"front": []}
+    if (run.root / "pareto.json").is_file():
+        import json
+
+        pareto = json.loads((run.root / "pareto.json").read_text())
+    lines = [f"# {cfg.name}: hardware-aware search on {run.hw.name}", "",
+             f"- Workload: {cfg.workload.describe()}",
+             f"- Search space: {cfg.space.size():,} architectures (depth {list(cfg.space.depth)}, hidden "
+             f"{list(cfg.space.embed_dim)}, heads {list(cfg.space.heads)}, FFN {cfg.space.ffn_dim[0]}-"
+             f"{cfg.space.ffn_dim[-1]})",
+             f"- Objectives: {', '.join(names)}; constraints: {', '.join(map(str, cfg.constraints)) or 'none'}",
+             f"- Search: {cfg.search.algorithm}, population {cfg.search.population}, {cfg.search.generations} "
+             f"generations, seed {cfg.search.seed}: {len(result.evaluated):,} architectures evaluated", ""]
+    if predictor_metrics:
+        lines += ["## Latency predictor (held-out test split)", "",
+                  "| target | model | MAPE | max error | Kendall tau | within 5% |", "|---|---|---|---|---|---|"]
+        for target, m in predictor_metrics.items():
+            t = m["test"]
+            lines.append(f"| {target} | {m['model']} | {t['mape']:.2%} | {t['max_rel_error']:.2%} | "
+                         f"{t['kendall_tau']:.4f} | {t['within_5pct']:.1%} |")
+        lines += ["", "![predictor scatter](latency/predictor_latency_ms/scatter.png)", ""]
+    err = pareto.get("predictor_error_on_front", {})
+    lines += ["## Pareto front", "", "![Pareto front](pareto.png) ![hypervolume](hypervolume.png)", "",
+              f"{len(result.front)} architectures; re-simulated, the predictor's error on the front is "
+              + (f"{err['mean_abs']:.2%} on average and {err['max_abs']:.2%} at most"
+                 if err.get("mean_abs") is not None else "not applicable (no predicted objective)")
+              + f"; {len(pareto.get('no_longer_pareto', []))} point(s) are no longer Pareto-optimal on simulated values.",
+              "", "| # | architecture | " + " | ".join(names) + " | simulated latency (ms) | still Pareto |",
+              "|---|---|" + "---|" * len(names) + "---|---|"]
+    for row in pareto["front"]:
+        values = " | ".join(f"{row['objectives'][n]:.4g}" for n in names)
+        lines.append(f"| {row['rank']} | {row['describe']} | {values} | {row['simulated']['latency_ms']:.4g} | "
+                     f"{'yes' if row.get('still_pareto', True) else 'no'} |")
+    if chosen and largest_row:
+        lines += ["", f"## Chosen sub-network ({cfg.export.pick} under the constraints) against the largest", "",
+                  "| | chosen | largest | ratio |", "|---|---|---|---|"]
+        for key, label in (("latency_ms", "latency (ms, simulated)"), ("energy_mj", "energy (mJ, simulated)"),
+                           ("quality", chosen["quality_name"]), ("params", "parameters")):
+            a, b = chosen[key], largest_row[key]
+            lines.append(f"| {label} | {a:.4g} | {b:.4g} | {a / b:.3f}x |")
+        lines += ["", f"Chosen: `{chosen['describe']}`."]
+    if export_record:
+        check = (f"max |difference| {export_record['max_abs_diff']:.1e} against the supernet"
+                 if export_record["checked"] else "not checked (onnxruntime not installed)")
+        lines += ["", f"Exported as `{export_record['format']}` to `subnets/chosen` ({check})."]
+    path = run.root / "report.md"
+    atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
+    return path

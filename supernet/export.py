@@ -125,7 +125,7 @@ def to_stock(sub: PreTrainedModel, arch: ArchConfig) -> PreTrainedModel:
             vocab_size=cfg.vocab_size, n_positions=cfg.max_position_embeddings, n_embd=arch.embed_dim,
             n_layer=arch.depth, n_head=layer.heads, n_inner=layer.ffn_dim, activation_function="gelu_new",
             layer_norm_epsilon=cfg.layer_norm_eps, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-            tie_word_embeddings=True))
+            tie_word_embeddings=True, bos_token_id=None, eos_token_id=None))
         mapped = {"transformer.wte.weight": state["model.embeddings.word.weight"],
                   "transformer.wpe.weight": state["model.embeddings.position.weight"],
                   "transformer.ln_f.weight": state["model.final_norm.weight"],
@@ -212,7 +212,7 @@ class _LogitsOnly(torch.nn.Module):
 
 def _export_onnx(model, sub, arch, ids, path: Path) -> float | None:
     """ONNX with dynamic batch and length; the difference is measured with onnxruntime when installed."""
-    torch.onnx.export(_LogitsOnly(sub), (ids,), str(path), input_names=["input_ids"], output_names=["logits"],
+    torch.onnx.export(_LogitsOnly(sub).eval(), (ids,), str(path), input_names=["input_ids"], output_names=["logits"],
                       dynamic_shapes=({0: torch.export.Dim("batch", max=1024),
                                        1: torch.export.Dim("length", max=model.max_len)},), dynamo=True)
     try:
