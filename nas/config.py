@@ -139,6 +139,17 @@ class RunConfig(Strict):
     export: ExportSection = ExportSection()
     output: str = "runs/run"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _decoder_workload(cls, data: Any) -> Any:
+        """A causal-LM supernet is a decoder: its workload is causal unless the config says otherwise."""
+        if isinstance(data, dict):
+            task = (data.get("supernet") or {}).get("task", "causal_lm") if isinstance(data.get("supernet"), (dict, type(None))) else None
+            workload = data.get("workload", {})
+            if task == "causal_lm" and isinstance(workload, dict) and "causal" not in workload:
+                data = {**data, "workload": {**workload, "causal": True}}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> "RunConfig":
         names = [o.name for o in self.objectives]
