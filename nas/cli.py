@@ -302,6 +302,14 @@ def search(
     from nas.pipeline import run_search
 
     run_config, config_dir = _run_config(config, resume)
+    run, result = _with_search_progress(
+        run_config, lambda log, show: run_search(run_config, config_dir, log, show),
+        f"resume with `hwnas search --resume {run_config.output}`")
+    _print_front(run, result)
+
+
+def _with_search_progress(run_config, pipeline, resume_hint: str):
+    """Run `pipeline(log, on_generation)` under a per-generation progress bar; Ctrl-C leaves a resumable run."""
     with _progress() as bar:
         task = bar.add_task("search", total=run_config.search.generations + 1)
 
@@ -311,12 +319,10 @@ def search(
                 f"{entry['hypervolume']:.4g}, {entry['evaluations']} evaluated"))
 
         try:
-            run, result = run_search(run_config, config_dir, log=lambda m: bar.console.print(m, markup=False),
-                                     on_generation=show)
+            return pipeline(lambda message: bar.console.print(message, markup=False), show)
         except KeyboardInterrupt:
-            typer.echo(f"interrupted: resume with `hwnas search --resume {run_config.output}`", err=True)
+            typer.echo(f"interrupted: {resume_hint}", err=True)
             raise typer.Exit(130) from None
-    _print_front(run, result)
 
 
 def _run_config(config: Optional[Path], resume: Optional[Path]):
@@ -350,20 +356,8 @@ def run(config: Path = typer.Argument(..., help="a run config (YAML), e.g. searc
 
     _quiet_transformers()
     run_config = load_run_config(config)
-    with _progress() as bar:
-        task = bar.add_task("search", total=run_config.search.generations + 1)
-
-        def show(entry: dict) -> None:
-            bar.update(task, completed=entry["generation"] + 1, description=(
-                f"generation {entry['generation']}: front {entry['front_size']}, hypervolume "
-                f"{entry['hypervolume']:.4g}"))
-
-        try:
-            outcome = run_all(run_config, config.parent, log=lambda m: bar.console.print(m, markup=False),
-                              on_generation=show)
-        except KeyboardInterrupt:
-            typer.echo(f"interrupted: run the same command to resume ({run_config.output})", err=True)
-            raise typer.Exit(130) from None
+    outcome = _with_search_progress(run_config, lambda log, show: run_all(run_config, config.parent, log, show),
+                                    f"run the same command to resume ({run_config.output})")
     _print_front(outcome["run"], outcome["result"])
     chosen, largest = outcome["chosen"], outcome["largest"]
     if chosen:
