@@ -143,11 +143,12 @@ class RunConfig(Strict):
     @classmethod
     def _decoder_workload(cls, data: Any) -> Any:
         """A causal-LM supernet is a decoder: its workload is causal unless the config says otherwise."""
-        if isinstance(data, dict):
-            task = (data.get("supernet") or {}).get("task", "causal_lm") if isinstance(data.get("supernet"), (dict, type(None))) else None
-            workload = data.get("workload", {})
-            if task == "causal_lm" and isinstance(workload, dict) and "causal" not in workload:
-                data = {**data, "workload": {**workload, "causal": True}}
+        if not isinstance(data, dict):
+            return data
+        supernet, workload = data.get("supernet") or {}, data.get("workload") or {}
+        if isinstance(supernet, dict) and isinstance(workload, dict) and "causal" not in workload \
+                and supernet.get("task", "causal_lm") == "causal_lm":
+            data = {**data, "workload": {**workload, "causal": True}}
         return data
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ point faded, the front highlighted, the largest architecture marked) and `hyperv
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -124,11 +125,7 @@ def write_report(run, result: SearchResult, chosen: dict | None, largest_row: di
     """`report.md`: the setup, the predictor's accuracy, the front, and the chosen network against the largest."""
     cfg = run.config
     names = [o.name for o in cfg.objectives]
-    pareto = {"front": []}
-    if (run.root / "pareto.json").is_file():
-        import json
-
-        pareto = json.loads((run.root / "pareto.json").read_text())
+    pareto = json.loads((run.root / "pareto.json").read_text()) if (run.root / "pareto.json").is_file() else {"front": []}
     lines = [f"# {cfg.name}: hardware-aware search on {run.hw.name}", "",
              f"- Workload: {cfg.workload.describe()}",
              f"- Search space: {cfg.space.size():,} architectures (depth {list(cfg.space.depth)}, hidden "
