@@ -1,6 +1,7 @@
 """Does the supernet rank sub-networks the way training them alone would? And its learning curve.
 
-    python benchmarks/bench_supernet_ranking.py [--steps 400] [--archs 10] [--plot docs/supernet_curve.png]
+    python benchmarks/bench_supernet_ranking.py [--steps 800] [--lr 1e-3] [--distill 0.5] [--archs 10]
+                                                [--plot docs/supernet_curve.png]
 
 Trains a supernet on the offline corpus (segments of `--steps / 8`, resuming from its own checkpoints, with the
 validation loss of the largest and smallest sub-networks after each segment: the learning curve against the
@@ -66,14 +67,15 @@ def train_alone(arch, cfg: SupernetTrainConfig, data, evaluator_args) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--archs", type=int, default=10)
     parser.add_argument("--plot", type=Path, default=None)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--distill", type=float, default=0.5, help="in-place distillation weight")
     args = parser.parse_args()
     data = load_lm_data()
     cfg = SupernetTrainConfig(steps=args.steps, batch_size=16, seq_len=64, lr=args.lr, warmup_steps=args.steps // 10,
-                              checkpoint_every=max(1, args.steps // 8), sandwich_random=2, distill=0.5)
+                              checkpoint_every=max(1, args.steps // 8), sandwich_random=2, distill=args.distill)
     counts = np.bincount(data.train, minlength=256) + 1
     val_counts = np.bincount(data.val, minlength=256)
     unigram = float(-(val_counts * np.log(counts / counts.sum())).sum() / val_counts.sum())

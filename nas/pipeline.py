@@ -67,8 +67,11 @@ class Run:
         self.root.mkdir(parents=True, exist_ok=True)
         resolved = self.resolved()
         previous = self.root / "config.yaml"
-        if previous.is_file() and yaml.safe_load(previous.read_text()) != resolved:
-            self.log(f"{previous}: the config changed; stages whose inputs changed will be refused")
+        if previous.is_file():
+            changed = _first_difference(yaml.safe_load(previous.read_text()), resolved)
+            if changed:
+                raise UserInputError(f"{self.root}: holds a run of another config ({changed} differs); use a new "
+                                     "output directory, or delete this one")
         atomic_write_text(previous, yaml.safe_dump(resolved, sort_keys=False))
         atomic_write_json(self.root / "meta.json", {
             "name": self.config.name, "versions": _versions(), "seeds": {
@@ -233,6 +236,17 @@ class Run:
 
         self.stage("search", inputs, lambda: False, work)
         return result[0]
+
+
+def _first_difference(old, new, path: str = "") -> str | None:
+    """The first key path at which two resolved configs differ (None when they are equal)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            found = _first_difference(old.get(key), new.get(key), f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+    return None if old == new else (path or "(top level)")
 
 
 def _rows(path: Path) -> int:

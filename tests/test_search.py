@@ -130,8 +130,9 @@ def test_same_config_and_seed_give_identical_pareto_json(tmp_path):
     assert meta["seeds"]["search"] == 2 and set(meta["fingerprints"]) == {"space", "hardware", "workload", "config"}
     rerun = runner.invoke(app, ["search", str(run_config(tmp_path, "a"))])
     assert "[latency_data] up to date, skipped" in rerun.output and "[supernet] up to date, skipped" in rerun.output
-    changed = runner.invoke(app, ["search", str(run_config(tmp_path, "a", search={"population": 14, "seed": 2}))])
-    assert changed.exit_code == 2 and "stage 'search' was run with other settings" in changed.stderr
+    changed = runner.invoke(app, ["search", str(run_config(tmp_path, "a", search={"population": 14, "generations": 6,
+                                                                                "seed": 2}))])
+    assert changed.exit_code == 2 and "holds a run of another config (search.population differs)" in changed.stderr
 
 
 def test_sigkill_mid_search_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_supernet):
