@@ -47,6 +47,8 @@ class SupernetTrainConfig(BaseModel):
     task: Literal["causal_lm", "classification"] = "causal_lm"
     data: str = Field("builtin", description="builtin | a local file | hf:NAME[:CONFIG] | hf:LOCAL_FOLDER")
     tokenizer: str | None = Field(None, description="path of a transformers tokenizer; default: bytes")
+    init_from: str | None = Field(None, description="a BERT checkpoint folder that becomes the largest sub-network "
+                                  "(classification; the space's largest must have its shape)")
     steps: int = Field(300, ge=1)
     batch_size: int = Field(16, ge=1)
     seq_len: int = Field(128, ge=2)
@@ -212,7 +214,12 @@ def train_supernet(space: SearchSpace, cfg: SupernetTrainConfig, out: str | Path
     device = _device(cfg, local_rank)
     data = data or load_task_data(cfg)
     torch.manual_seed(cfg.seed)
-    model = build_supernet(space, cfg, data).to(device)
+    model = build_supernet(space, cfg, data)
+    if cfg.init_from:
+        from supernet.pretrained import init_from_bert
+
+        init_from_bert(model, cfg.init_from)
+    model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     checkpoints = _Checkpoints(out)

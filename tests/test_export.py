@@ -136,3 +136,22 @@ def test_hwnas_run_goes_from_config_to_report_and_export(tmp_path):
     assert exported.exit_code == 0, exported.output
     bad = CliRunner().invoke(app, ["export", str(run), "--pick", "99", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--pick: the front has" in bad.stderr
+
+
+@pytest.mark.skipif(MINILM is None, reason="the MiniLM package (test extra) is not installed")
+def test_training_can_start_from_the_bert_checkpoint(tmp_path):
+    from safetensors.torch import load_file
+
+    from supernet.data import load_classification_data
+    from supernet.pretrained import bert_checkpoint_space
+    from supernet.train import train_supernet
+
+    path = Path(MINILM.origin).parent / "model"
+    space = bert_checkpoint_space(path, depth=[3, 6], heads=[6, 12])
+    csv = tmp_path / "labels.csv"
+    csv.write_text("text,label\n" + "\n".join(f"{'good' if i % 2 else 'bad'} film {i},{i % 2}" for i in range(40)))
+    cfg = SupernetTrainConfig(task="classification", data=str(csv), tokenizer=str(path), init_from=str(path),
+                              steps=1, batch_size=2, seq_len=16, lr=1e-12, sandwich_random=0)
+    model = train_supernet(space, cfg, tmp_path / "run", data=load_classification_data(str(csv), 16, str(path))).model
+    word = load_file(str(path / "model.safetensors"))["embeddings.word_embeddings.weight"]
+    assert torch.allclose(model.state_dict()["model.embeddings.word.weight"], word, atol=1e-6)
