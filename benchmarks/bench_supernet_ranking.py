@@ -1,6 +1,6 @@
 """Does the supernet rank sub-networks the way training them alone would? And its learning curve.
 
-    python benchmarks/bench_supernet_ranking.py [--steps 800] [--lr 1e-3] [--distill 0.5] [--archs 10]
+    python benchmarks/bench_supernet_ranking.py [--steps 800] [--lr 1e-3] [--distill 0] [--archs 10]
                                                 [--plot docs/supernet_curve.png]
 
 Trains a supernet on the offline corpus (segments of `--steps / 8`, resuming from its own checkpoints, with the
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--archs", type=int, default=10)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--distill", type=float, default=0.5, help="in-place distillation weight")
+    parser.add_argument("--distill", type=float, default=0.0, help="in-place distillation weight")
     args = parser.parse_args()
     data = load_lm_data()
     cfg = SupernetTrainConfig(steps=args.steps, batch_size=16, seq_len=64, lr=args.lr, warmup_steps=args.steps // 10,
