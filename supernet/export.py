@@ -13,7 +13,6 @@ checks that the written model computes what the supernet computes for that archi
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -222,7 +221,3 @@ def _export_onnx(model, sub, arch, ids, path: Path) -> float | None:
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (logits,) = session.run(["logits"], {"input_ids": ids.numpy()})
     return max_output_difference(model, lambda x: torch.from_numpy(logits), arch, ids)
-
-
-def read_export(folder: str | Path) -> dict:
-    return json.loads((Path(folder) / "export.json").read_text())

@@ -267,13 +267,12 @@ class SearchSpace(BaseModel):
         return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
-NAMED_SPACES = {"nas-case-study": "the survey's NAS space (Section 6.4): 3-6 layers, d 384-768, heads 4-12, FFN 768-3072"}
 
 
 def resolve_space(name_or_path: str) -> SearchSpace:
     """A named space (`nas-case-study`) or a YAML/JSON file holding one (optionally under a `space:` key)."""
-    if name_or_path == "nas-case-study":
-        return nas_case_study_space()
+    if name_or_path in NAMED_SPACES:
+        return NAMED_SPACES[name_or_path]()
     if not name_or_path.endswith((".yaml", ".yml", ".json")):
         raise UserInputError(f"unknown search space {name_or_path!r}; expected one of: {', '.join(NAMED_SPACES)} "
                              "or a YAML file")
@@ -309,6 +308,8 @@ def nas_case_study_space() -> SearchSpace:
         max_seq_len=512,
     )
 
+
+NAMED_SPACES = {"nas-case-study": nas_case_study_space}
 
 __all__ = [
     "ArchConfig",
