@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from predictors.hardware import AcceleratorConfig, preset_names
 from predictors.systolic import SystolicSimulator
 from predictors.workload import Workload
-from supernet.config_io import UserInputError, load_mapping, validation_message
+from userfiles import UserInputError, load_mapping, validation_message
 from supernet.space import ArchConfig, reference_arch, reference_arch_names, resolve_space
 
 app = typer.Typer(help="Hardware-aware NAS for transformers on systolic-array accelerators.", no_args_is_help=True,

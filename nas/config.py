@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from predictors.hardware import AcceleratorConfig, preset_names
 from predictors.workload import Workload
-from supernet.config_io import UserInputError, load_mapping, validate
+from userfiles import UserInputError, load_mapping, validate
 from supernet.space import SearchSpace
 from supernet.train import SupernetTrainConfig
 

@@ -22,7 +22,7 @@ from deap import base, creator, tools
 from deap.benchmarks.tools import hypervolume as deap_hypervolume
 
 from nas.objectives import Objective
-from supernet.config_io import UserInputError, atomic_write_json
+from userfiles import UserInputError, atomic_write_json
 from supernet.space import ArchConfig, SearchSpace
 
 STATE_FILE = "search_state.json"

@@ -23,7 +23,7 @@ from nas.objectives import Objective, model_size_objective, predictor_objective,
 from nas.parallel import executor
 from predictors.hardware import AcceleratorConfig
 from predictors.systolic import SystolicSimulator
-from supernet.config_io import UserInputError, atomic_write_json, atomic_write_text
+from userfiles import UserInputError, atomic_write_json, atomic_write_text
 from supernet.space import ArchConfig
 
 HARDWARE_OBJECTIVES = ("latency_ms", "energy_mj", "edp")

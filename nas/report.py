@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 from nas.config import OBJECTIVES  # noqa: E402
 from nas.evolution import SearchResult  # noqa: E402
 from predictors.systolic import SystolicSimulator  # noqa: E402
-from supernet.config_io import atomic_write, atomic_write_json  # noqa: E402
+from userfiles import atomic_write, atomic_write_json  # noqa: E402
 
 HARDWARE = ("latency_ms", "energy_mj", "edp")
 

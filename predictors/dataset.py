@@ -24,7 +24,7 @@ import pandas as pd
 from predictors.hardware import AcceleratorConfig
 from predictors.jobs import SimulationJob, simulate_job
 from predictors.workload import Workload
-from supernet.config_io import UserInputError, atomic_write, atomic_write_json
+from userfiles import UserInputError, atomic_write, atomic_write_json
 from supernet.features import arch_features, feature_names
 from supernet.space import ArchConfig, LayerConfig, SearchSpace
 

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 
 from predictors.dataset import archs_of, load_dataset, split_indices  # noqa: E402
 from predictors.learned import LatencyPredictor, ModelKind, regression_metrics  # noqa: E402
-from supernet.config_io import UserInputError, atomic_write, atomic_write_json  # noqa: E402
+from userfiles import UserInputError, atomic_write, atomic_write_json  # noqa: E402
 
 
 def _target_values(frame, target: str, path) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from predictors.workload import VectorKind
-from supernet.config_io import UserInputError, load_mapping, validate
+from userfiles import UserInputError, load_mapping, validate
 
 
 class VectorUnit(BaseModel):

@@ -30,7 +30,7 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
 
 from predictors.dataset import FINGERPRINTS
-from supernet.config_io import UserInputError, atomic_write, atomic_write_json
+from userfiles import UserInputError, atomic_write, atomic_write_json
 from supernet.features import arch_features, feature_names
 from supernet.space import ArchConfig
 

@@ -16,7 +16,7 @@ from typing import Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from supernet.config_io import UserInputError, load_mapping, validate
+from userfiles import UserInputError, load_mapping, validate
 from supernet.space import ArchConfig
 
 

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from supernet.config_io import UserInputError
+from userfiles import UserInputError
 
 BUILTIN_LM_BYTES = 6_000_000
 # Builtin classification: which standard-library package a snippet of source comes from.

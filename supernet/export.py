@@ -20,7 +20,7 @@ import torch
 from transformers import PreTrainedModel
 
 from supernet import hf_modeling
-from supernet.config_io import atomic_write_json
+from userfiles import atomic_write_json
 from supernet.hf_modeling import HwnasConfig, HwnasForCausalLM, HwnasForSequenceClassification
 from supernet.model import LAYER_NORM_EPS, SuperTransformer
 from supernet.space import ArchConfig

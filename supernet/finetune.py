@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from supernet.config_io import UserInputError, atomic_write_json
+from userfiles import UserInputError, atomic_write_json
 from supernet.evaluate import SubnetEvaluator
 from supernet.hf_modeling import HwnasForCausalLM, HwnasForSequenceClassification
 from supernet.train import SupernetTrainConfig, forward, load_task_data, lr_factor, task_loss

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from supernet.config_io import UserInputError
+from userfiles import UserInputError
 from supernet.export import _bert_names
 from supernet.model import SuperTransformer
 from supernet.space import SearchSpace

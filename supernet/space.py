@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from supernet.config_io import UserInputError, load_mapping, validate
+from userfiles import UserInputError, load_mapping, validate
 
 DEFAULT_HEAD_DIM = 64
 

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import load_file, save_file
 
-from supernet.config_io import UserInputError, atomic_write, atomic_write_json, atomic_write_text
+from userfiles import UserInputError, atomic_write, atomic_write_json, atomic_write_text
 from supernet.data import ClassificationData, LMData, TaskData, load_classification_data, load_lm_data
 from supernet.model import SuperTransformer
 from supernet.space import ArchConfig, SearchSpace

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from supernet.config_io import UserInputError
+from userfiles import UserInputError
 from supernet.data import ByteTokenizer, load_classification_data, load_lm_data
 
 

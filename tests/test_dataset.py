@@ -7,7 +7,7 @@ from predictors.dataset import archs_of, build_dataset, import_measured_csv, loa
 from predictors.hardware import AcceleratorConfig
 from predictors.systolic import SystolicSimulator
 from predictors.workload import Workload
-from supernet.config_io import UserInputError
+from userfiles import UserInputError
 from supernet.space import SearchSpace, nas_case_study_space
 
 SPACE = nas_case_study_space()

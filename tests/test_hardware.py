@@ -1,7 +1,7 @@
 import pytest
 
 from predictors.hardware import AcceleratorConfig, preset_names
-from supernet.config_io import UserInputError
+from userfiles import UserInputError
 
 PLACEMENTS = """
 vector_units:

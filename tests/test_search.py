@@ -15,7 +15,7 @@ from nas.cli import app
 from nas.config import Constraint, load_run_config
 from nas.evolution import EvolutionarySearch, RandomSearch
 from nas.objectives import Objective
-from supernet.config_io import UserInputError
+from userfiles import UserInputError
 from supernet.space import SearchSpace
 
 SPACE = SearchSpace(depth=[1, 2, 3], embed_dim=[64, 128, 192], heads=[1, 2, 4], ffn_dim=[128, 256, 384, 512],
