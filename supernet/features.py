@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from supernet.family import FAMILIES, BlockDescription
 from supernet.space import ArchConfig
 
 SUMMARY = ("depth", "embed_dim", "head_dim", "heads_mean", "ffn_mean", "attn_dim_sum", "ffn_sum",
@@ -26,8 +27,13 @@ def feature_names(max_depth: int) -> list[str]:
     return list(SUMMARY) + per_layer
 
 
-def arch_features(archs: Sequence[ArchConfig], max_depth: int) -> np.ndarray:
-    """An (len(archs), len(feature_names(max_depth))) float array."""
+def arch_features(archs: Sequence[ArchConfig], max_depth: int,
+                  block: BlockDescription = FAMILIES["gpt2"]) -> np.ndarray:
+    """An (len(archs), len(feature_names(max_depth))) float array.
+
+    Parameters and MACs come from `block`'s own counts; the BERT and GPT-2 blocks hold the same matrices, so
+    either gives the same features.
+    """
     n = len(archs)
     heads = np.zeros((n, max_depth))
     ffn = np.zeros((n, max_depth))
@@ -44,11 +50,14 @@ def arch_features(archs: Sequence[ArchConfig], max_depth: int) -> np.ndarray:
     attn = heads * head_dim[:, None]
     d = embed[:, None]
     present = (heads > 0).astype(float)
-    params = (4 * d * attn + 3 * attn + d + 2 * d * ffn + ffn + d + 4 * d) * present
+    params = block.layer_params(d, attn, ffn) * present
+    macs = {"mha_projections": 0.0, "ffn": 0.0}
+    for linear in block.linears(d, attn, ffn):
+        macs[linear.group] = macs[linear.group] + linear.fan_in * linear.fan_out * present
     summary = np.column_stack([
         depth, embed, head_dim, heads.sum(1) / depth, ffn.sum(1) / depth, attn.sum(1), ffn.sum(1),
-        (4 * d * attn).sum(1), (2 * d * ffn).sum(1), (2 * attn).sum(1), params.sum(1),
+        macs["mha_projections"].sum(1), macs["ffn"].sum(1), (2 * attn).sum(1), params.sum(1),
         heads.sum(1), 2 * depth * embed, ffn.sum(1),
     ])
-    per_layer = np.stack([heads, ffn, attn, 4 * d * attn, 2 * d * ffn], axis=2).reshape(n, len(PER_LAYER) * max_depth)
+    per_layer = np.stack([heads, ffn, attn, macs["mha_projections"], macs["ffn"]], axis=2).reshape(n, len(PER_LAYER) * max_depth)
     return np.hstack([summary, per_layer])

@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from supernet.family import family_for
 from supernet.elastic import ElasticEmbedding, ElasticLayerNorm, ElasticLinear
 from supernet.hf_modeling import attend, gelu_for
 from supernet.space import ArchConfig, SearchSpace
@@ -136,24 +137,14 @@ class SuperTransformer(nn.Module):
     def num_params(self, arch: ArchConfig) -> int:
         """Parameters of the sub-network alone (what its exported model holds)."""
         self.check(arch)
-        d = arch.embed_dim
-        total = (self.vocab_size + self.max_len) * d
-        for layer in arch.layers:
-            a = layer.heads * arch.head_dim
-            total += 3 * (d * a + a) + (a * d + d) + (d * layer.ffn_dim + layer.ffn_dim) + (layer.ffn_dim * d + d)
-            total += 4 * d  # two LayerNorms
-        if self.task == "causal_lm":
-            return total + 2 * d  # final LayerNorm; the LM head is tied to the token embedding
-        return total + 2 * d + 2 * d + (d * d + d) + (d * self.num_classes + self.num_classes)
+        d, block = arch.embed_dim, family_for(self.task)
+        layers = sum(block.layer_params(d, layer.heads * arch.head_dim, layer.ffn_dim) for layer in arch.layers)
+        return layers + block.outer_params(d, self.vocab_size, self.max_len, self.num_classes)
 
     def macs(self, arch: ArchConfig, seq_len: int) -> int:
         """Multiply-accumulates of one forward pass over one sequence of `seq_len` tokens, head included."""
         self.check(arch)
-        d, t = arch.embed_dim, seq_len
-        total = 0
-        for layer in arch.layers:
-            a = layer.heads * arch.head_dim
-            total += 4 * t * d * a + 2 * t * t * a + 2 * t * d * layer.ffn_dim
-        if self.task == "causal_lm":
-            return total + t * d * self.vocab_size
-        return total + d * d + d * self.num_classes
+        d, block = arch.embed_dim, family_for(self.task)
+        layers = sum(block.layer_macs(d, layer.heads * arch.head_dim, layer.ffn_dim, seq_len, seq_len)
+                     for layer in arch.layers)
+        return layers + block.head_macs(d, seq_len, self.vocab_size, self.num_classes)
