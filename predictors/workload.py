@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from userfiles import UserInputError, load_mapping, validate
+from supernet.family import BlockDescription, family_for
 from supernet.space import ArchConfig
 
 
@@ -135,7 +136,8 @@ class Workload(BaseModel):
         return f"{self.phase} of {kind}, seq_len {self.seq_len}, batch {self.batch}"
 
 
-def _layer_ops(arch: ArchConfig, layer: int, tokens: int, queries: int, ctx: int, seqs: int, steps: int = 1) -> list[Op]:
+def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, tokens: int, queries: int, ctx: int, seqs: int,
+               steps: int = 1) -> list[Op]:
     """One transformer block over `seqs` sequences of `queries` new tokens each, attending to `ctx` keys.
 
     `tokens = seqs * queries`; `steps` repeats identical work (decode steps share every shape but attention).
@@ -145,16 +147,12 @@ def _layer_ops(arch: ArchConfig, layer: int, tokens: int, queries: int, ctx: int
     d, f = arch.embed_dim, arch.layers[layer].ffn_dim
     h, hd = arch.layers[layer].heads, arch.head_dim
     a = h * hd
-    gemms = [
-        Gemm("q_proj", tokens, a, d, steps, layer, "mha_projections"),
-        Gemm("k_proj", tokens, a, d, steps, layer, "mha_projections"),
-        Gemm("v_proj", tokens, a, d, steps, layer, "mha_projections"),
-        Gemm("attn_qk", queries, ctx, hd, seqs * h * steps, layer, "attention_matmuls"),
-        Gemm("attn_av", queries, hd, ctx, seqs * h * steps, layer, "attention_matmuls"),
-        Gemm("out_proj", tokens, d, a, steps, layer, "mha_projections"),
-        Gemm("ffn1", tokens, f, d, steps, layer, "ffn"),
-        Gemm("ffn2", tokens, d, f, steps, layer, "ffn"),
-    ]
+    gemms = []
+    for linear in block.linears(d, a, f):
+        gemms.append(Gemm(linear.name, tokens, linear.fan_out, linear.fan_in, steps, layer, linear.group))
+        if linear.name == "v_proj":
+            gemms.append(Gemm("attn_qk", queries, ctx, hd, seqs * h * steps, layer, "attention_matmuls"))
+            gemms.append(Gemm("attn_av", queries, hd, ctx, seqs * h * steps, layer, "attention_matmuls"))
     ops: list[Op] = []
     for g in gemms:
         ops.append(g)
@@ -198,17 +196,18 @@ def lower_head(arch: ArchConfig, workload: Workload) -> list[Op]:
 def lower_layer(arch: ArchConfig, layer: int, workload: Workload) -> list[Op]:
     """The ops of block `layer` under `workload` (for `generate`: the prompt, then every decode step)."""
     b, s = workload.batch, workload.seq_len
+    block = family_for("causal_lm" if workload.is_causal else "classification")
     if workload.phase == "prefill":
-        return _layer_ops(arch, layer, tokens=b * s, queries=s, ctx=s, seqs=b)
+        return _layer_ops(arch, block, layer, tokens=b * s, queries=s, ctx=s, seqs=b)
     if workload.phase == "decode":
-        return _layer_ops(arch, layer, tokens=b, queries=1, ctx=s, seqs=b)
+        return _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=s, seqs=b)
     # Projections, FFN and per-token vector ops have the same shape at every decode step, so they are
     # emitted once with `count` = new_tokens; attention grows with the cache and is emitted per step.
-    ops = _layer_ops(arch, layer, tokens=b * s, queries=s, ctx=s, seqs=b) if s > 0 else []
-    shared = _layer_ops(arch, layer, tokens=b, queries=1, ctx=1, seqs=b, steps=workload.new_tokens)
+    ops = _layer_ops(arch, block, layer, tokens=b * s, queries=s, ctx=s, seqs=b) if s > 0 else []
+    shared = _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=1, seqs=b, steps=workload.new_tokens)
     ops += [op for op in shared if not _depends_on_context(op)]
     for step in range(workload.new_tokens):
-        per_step = _layer_ops(arch, layer, tokens=b, queries=1, ctx=s + step + 1, seqs=b)
+        per_step = _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=s + step + 1, seqs=b)
         ops += [op for op in per_step if _depends_on_context(op)]
     return ops
 
