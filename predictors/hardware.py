@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from predictors.workload import VectorKind
+from predictors.vector_ops import VectorKind
 from userfiles import UserInputError, load_mapping, validate
 
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from predictors.hardware import AcceleratorConfig
-from predictors.workload import Gemm, Op, VectorKind, VectorWork, Workload, lower_head, lower_layer
+from predictors.vector_ops import VectorKind
+from predictors.workload import Gemm, Op, VectorWork, Workload, lower_head, lower_layer
 from supernet.space import ArchConfig
 
 # Tile loop orders. "ijk": K innermost, each C tile accumulates in the accumulator and is written once (Gemmini's

@@ -10,25 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from enum import Enum
 from typing import Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from predictors.vector_ops import VectorKind
 from userfiles import UserInputError, load_mapping, validate
 from supernet.family import BlockDescription, family_for
 from supernet.space import ArchConfig
-
-
-class VectorKind(str, Enum):
-    """The non-GEMM operations of a transformer block, each placed and costed by the hardware model."""
-
-    softmax = "softmax"
-    layernorm = "layernorm"
-    gelu = "gelu"
-    residual_add = "residual_add"
-    quantize = "quantize"  # int32 -> int8 rescaling of GEMM outputs, float -> int8 of GEMM inputs
 
 
 # FLOPs per element of the non-linear ops, fitted so that the survey's "other" group of BERT-Base (its Table 3:

@@ -1,6 +1,7 @@
 import pytest
 
-from predictors.workload import Gemm, VectorKind, VectorWork, Workload, count_work, lower
+from predictors.vector_ops import VectorKind
+from predictors.workload import Gemm, VectorWork, Workload, count_work, lower
 from supernet.space import reference_arch
 
 # The survey's Table 3 (BERT-Base, GFLOPs and GMOPs per group) and Table 11 totals for GPT-2 (REFERENCE.md).
