@@ -49,6 +49,23 @@ class Mapping:
 
 
 @dataclass(frozen=True)
+class TilingCost:
+    """What one candidate tiling of a GEMM costs; the mapper keeps the cheapest."""
+
+    cycles: float
+    compute_cycles: float
+    dram_reads: float
+    dram_writes: float
+    energy_pj: float
+    mapping: Mapping
+
+    @property
+    def rank(self) -> tuple[float, float]:
+        """Fewest cycles first, then least DRAM traffic."""
+        return self.cycles, self.dram_reads + self.dram_writes
+
+
+@dataclass(frozen=True)
 class GemmReport:
     """One GEMM shape run `count` times; cycles, bytes and energy are totals over the `count` runs."""
 
@@ -224,7 +241,7 @@ class SystolicSimulator:
 
     def _map_gemm(self, m: int, n: int, k: int) -> GemmReport:
         hw = self.hw
-        best: tuple | None = None
+        best: TilingCost | None = None
         if hw.mapper == "gemmini":
             tiling = self._gemmini_tiling(m, n, k)
             if tiling is not None:
@@ -238,15 +255,15 @@ class SystolicSimulator:
                     continue
                 for order in LOOP_ORDERS:
                     result = self._time_tiling(m, n, k, tm, tn, tk, order)
-                    if best is None or (result[0], result[2] + result[3]) < (best[0], best[2] + best[3]):
+                    if best is None or result.rank < best.rank:
                         best = result
         if best is None:
             raise ValueError(
                 f"hardware {hw.name!r}: one {hw.rows}x{hw.cols} tile does not fit the scratchpad "
                 f"({hw.scratchpad_kib} KiB) and accumulator ({hw.accumulator_kib} KiB)")
-        cycles, compute, reads, writes, energy, mapping = best
-        util = m * n * k / (hw.peak_macs_per_cycle * cycles)
-        return GemmReport(m, n, k, 1, cycles, compute, reads, writes, energy, util, mapping)
+        util = m * n * k / (hw.peak_macs_per_cycle * best.cycles)
+        return GemmReport(m, n, k, 1, best.cycles, best.compute_cycles, best.dram_reads, best.dram_writes,
+                          best.energy_pj, util, best.mapping)
 
     def _fits(self, tm: int, tn: int, tk: int) -> bool:
         hw = self.hw
@@ -303,7 +320,7 @@ class SystolicSimulator:
         fill_drain = (2 * r + c - 2) if self.hw.dataflow == "ws" else (r + c - 2)
         return folds * max(streamed, r) + fill_drain
 
-    def _time_tiling(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, order: str) -> tuple:
+    def _time_tiling(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, order: str) -> TilingCost:
         hw = self.hw
         i0, j0, k0 = math.ceil(m / tm), math.ceil(n / tn), math.ceil(k / tk)
         a_loads = 1 if i0 * k0 <= 2 else j0
@@ -332,7 +349,7 @@ class SystolicSimulator:
         cycles = max(busy, compute)
         energy = self._gemm_energy(m, n, k, k0, i0, reads, writes, cycles)
         mapping = Mapping(hw.dataflow, min(tm, m), min(tn, n), min(tk, k), order, i0 * j0 * k0)
-        return cycles, compute, reads, writes, energy, mapping
+        return TilingCost(cycles, compute, reads, writes, energy, mapping)
 
     def _transfer_cycles(self, a_elems: float, a_row: int, b_elems: float, b_row: int, c_bytes: float) -> float:
         """DMA cycles for one tile's A and B loads (in elements, with their row lengths) and its C bytes."""
