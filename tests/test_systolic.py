@@ -149,7 +149,11 @@ def test_simulate_report_is_consistent():
     assert r.latency_ms == pytest.approx(r.cycles / 1e6)
     assert r.edp == pytest.approx(r.energy_mj * r.latency_ms)
     assert r.macs == 4 * 256 * (4 * 384 * 384 + 2 * 384 * 1536 + 2 * 256 * 384) + 256 * 8000 * 384
-    assert len(r.ops) == len([1 for _ in r.ops]) and r.ops[-2][0] is None
+    # 8 GEMMs, their 8 requantisations, softmax, GELU, 2 residual adds, 2 LayerNorms and 4 quantisations per block
+    assert len(r.ops) == 4 * 26 + 2
+    assert [(layer, op.name) for layer, op in r.ops[-2:]] == [(None, "lm_head"), (None, "lm_head.requant")]
+    assert sum(op.cycles for _, op in r.ops) == pytest.approx(r.cycles)
+    assert sum(op.macs for _, op in r.ops) == r.macs
     assert sim.simulate(arch, Workload(seq_len=256, head="lm", vocab_size=8000)).cycles == r.cycles
 
 
