@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from predictors.hardware import AcceleratorConfig
+from predictors.hardware import AcceleratorConfig, EnergyModel
 from predictors.systolic import SystolicSimulator
 from predictors.workload import Workload
 from supernet.space import reference_arch, uniform_arch
@@ -164,3 +164,19 @@ def test_gemm_counts_scale_linearly():
     assert twelve.energy_pj == pytest.approx(12 * one.energy_pj)
     with pytest.raises(ValueError, match="positive"):
         sim.gemm(0, 4, 4)
+
+
+def test_gemm_energy_is_the_sum_of_its_events():
+    """One 16x16x16 tile on a 16x16 WS array, every operand moved once, with round per-event energies:
+    4,096 MACs x 1 pJ; scratchpad 1,024 B (A and B written by DMA, then read by the array) x 0.1 pJ;
+    accumulator 512 int32 read-modify-writes = 2,048 B x 0.01 pJ; DRAM 512 B in + 256 B out x 10 pJ."""
+    hw = AcceleratorConfig.preset("gemmini-default").model_copy(update={
+        "energy": EnergyModel(mac_pj=1.0, scratchpad_pj_per_byte=0.1, accumulator_pj_per_byte=0.01,
+                              dram_pj_per_byte=10.0, static_mw=0.0)})
+    report = SystolicSimulator(hw).gemm(16, 16, 16)
+    assert (report.dram_read_bytes, report.dram_write_bytes) == (512, 256)
+    assert report.energy_pj == pytest.approx(4096 * 1.0 + 1024 * 0.1 + 2048 * 0.01 + 768 * 10.0)
+    static = SystolicSimulator(hw.model_copy(update={"energy": EnergyModel(
+        mac_pj=0, scratchpad_pj_per_byte=0, accumulator_pj_per_byte=0, dram_pj_per_byte=0, static_mw=1.0)}))
+    gemm = static.gemm(16, 16, 16)
+    assert gemm.energy_pj == pytest.approx(gemm.cycles * 1.0)  # 1 mW at 1 GHz is 1 pJ per cycle
