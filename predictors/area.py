@@ -97,8 +97,9 @@ def estimate_area(hw: AcceleratorConfig, node_nm: int = REFERENCE_NODE_NM) -> Ar
         unit = hw.vector_units[kind]
         if unit.where != "accelerator":
             continue
-        lane = FUSED_LANE_UM2 if unit.fused else VECTOR_LANE_UM2
-        breakdown[f"vector.{kind.value}"] = unit.lanes * lane * scale
+        # a fused op rides the accumulator's write-out: one multiply-add per array column
+        lanes, lane = (hw.cols, FUSED_LANE_UM2) if unit.fused else (unit.lanes, VECTOR_LANE_UM2)
+        breakdown[f"vector.{kind.value}"] = lanes * lane * scale
     breakdown["dma_control"] = FIXED_UM2 * scale
     total = sum(breakdown.values())
     return AreaReport(node_nm, breakdown, STATIC_MW_PER_MM2 * total)

@@ -1,0 +1,259 @@
+"""`HardwareSpace`: the accelerators a co-design search may build, as `SearchSpace` is the networks it may train.
+
+Choices over `AcceleratorConfig` fields, laid over a base (`extends`: a preset or a hardware YAML) that fixes
+everything else. The same codec as `SearchSpace` (`gene_choices`, `encode`, `decode`, `sample`, `contains`,
+`size`, `enumerate`, `fingerprint`), so the evolutionary search drives either, or both, without knowing which.
+
+```yaml
+hardware_space:
+  extends: gemmini-default
+  rows: [8, 16, 32]
+  cols: [8, 16, 32]
+  dataflow: [ws, os]
+  scratchpad_kib: [64, 128, 256]
+  accumulator_kib: [32, 64, 128, 256]
+  vector_units:
+    layernorm: {where: [host, accelerator], lanes: [8, 16, 32]}
+    gelu: {where: [host, accelerator, fused]}
+```
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import random
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterator, Literal, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from predictors.hardware import AcceleratorConfig, VectorUnit
+from predictors.systolic import SystolicSimulator
+from predictors.vector_ops import VectorKind
+from userfiles import UserInputError, load_mapping, validate
+
+Placement = Literal["host", "accelerator", "fused"]
+# Fields of AcceleratorConfig a space may vary, in gene order.
+FIELDS = ("rows", "cols", "dataflow", "scratchpad_kib", "accumulator_kib", "dram_bytes_per_cycle",
+          "dma_inflight_requests")
+# Ops whose work can ride along the accumulator's write-out (I-BERT's integer GELU and requantisation are applied
+# inline during mvout, REFERENCE.md section 2); softmax, LayerNorm and residual adds need passes of their own.
+FUSABLE = (VectorKind.gelu, VectorKind.quantize)
+# A unit moved from the host onto the accelerator works as I-BERT's does (REFERENCE.md section 2): three passes
+# for softmax and LayerNorm (max/sum, then scale; mean, variance, normalise); a residual add streams its skip
+# input in by DMA, one byte per int8 element.
+ACCELERATOR_UNIT = {
+    VectorKind.softmax: {"passes": 3}, VectorKind.layernorm: {"passes": 3}, VectorKind.gelu: {"passes": 1},
+    VectorKind.residual_add: {"passes": 1, "dram_bytes_per_element": 1.0}, VectorKind.quantize: {"passes": 1},
+}
+MAX_CHOICES = 64
+
+
+class VectorUnitChoices(BaseModel):
+    """Where one vector op may run, and with how many lanes when it runs on a unit of its own (a fused op works
+    on the accumulator's write-out, one lane per array column, so its lanes gene is carried but ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    where: tuple[Placement, ...] = Field(min_length=1, max_length=3)
+    lanes: tuple[float, ...] = Field((16.0,), min_length=1, max_length=MAX_CHOICES)
+
+    @field_validator("where", "lanes")
+    @classmethod
+    def _unique(cls, values: tuple) -> tuple:
+        if len(set(values)) != len(values):
+            raise ValueError("choices must not repeat")
+        return values
+
+
+class HardwareSpace(BaseModel):
+    """Choices per field; a field left out keeps the base accelerator's value (a one-point choice)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    extends: str = Field(description="a preset name or a hardware YAML file: every field not searched")
+    rows: tuple[int, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
+    cols: tuple[int, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
+    dataflow: tuple[Literal["ws", "os"], ...] | None = Field(None, min_length=1, max_length=2)
+    scratchpad_kib: tuple[float, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
+    accumulator_kib: tuple[float, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
+    dram_bytes_per_cycle: tuple[float, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
+    dma_inflight_requests: tuple[int, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
+    vector_units: dict[VectorKind, VectorUnitChoices] = Field(default_factory=dict)
+    base_dir: Path = Field(Path("."), exclude=True, description="where a relative `extends` is found")
+
+    @field_validator(*FIELDS)
+    @classmethod
+    def _unique_choices(cls, values: tuple | None) -> tuple | None:
+        if values is not None and len(set(values)) != len(values):
+            raise ValueError("choices must not repeat")
+        return values
+
+    @model_validator(mode="after")
+    def _every_point_is_an_accelerator(self) -> "HardwareSpace":
+        """Refuse a space with points the accelerator model rejects, naming the field, before any search."""
+        base = self.base()
+        for kind, choices in self.vector_units.items():
+            if "fused" in choices.where and kind not in FUSABLE:
+                raise ValueError(f"vector_units.{kind.value}.where: 'fused' applies only to "
+                                 f"{', '.join(k.value for k in FUSABLE)}")
+            if "host" in choices.where and base.vector_units[kind].where != "host":
+                raise ValueError(f"vector_units.{kind.value}.where: {self.extends!r} runs {kind.value} on the "
+                                 "accelerator, so its cost on the host is unknown; extend a base that has it")
+            for lanes in choices.lanes:
+                validate(VectorUnit, {"where": "accelerator", "lanes": lanes},
+                         source=f"hardware_space.vector_units.{kind.value}.lanes")
+        for name in FIELDS:
+            for value in self._field_choices(base, name):
+                validate(AcceleratorConfig, {**base.model_dump(), name: value}, source=f"hardware_space.{name}")
+        sizes = [self._field_choices(base, n) for n in ("rows", "cols", "scratchpad_kib", "accumulator_kib")]
+        for rows, cols, sp, acc in itertools.product(*sizes):
+            hw = base.model_copy(update={"rows": rows, "cols": cols, "scratchpad_kib": sp, "accumulator_kib": acc})
+            try:
+                SystolicSimulator(hw).gemm(rows, cols, rows)
+            except ValueError:
+                raise ValueError(f"a {rows}x{cols} array with a {sp} KiB scratchpad and a {acc} KiB accumulator "
+                                 "cannot hold one tile; drop the small buffers or the large arrays") from None
+        return self
+
+    # ---- the base and the genes ---------------------------------------------------------------------------
+    def base(self) -> AcceleratorConfig:
+        return self._base
+
+    @cached_property
+    def _base(self) -> AcceleratorConfig:
+        path = self.base_dir / self.extends
+        if path.suffix in (".yaml", ".yml") or path.is_file():
+            return AcceleratorConfig.from_yaml(path)
+        return AcceleratorConfig.preset(self.extends)
+
+    def _field_choices(self, base: AcceleratorConfig, name: str) -> tuple:
+        values = getattr(self, name)
+        return values if values is not None else (getattr(base, name),)
+
+    def _genes(self) -> list[tuple[str, tuple]]:
+        return self._gene_table
+
+    @cached_property
+    def _gene_table(self) -> list[tuple[str, tuple]]:
+        """(name, choices) per gene: the fields in FIELDS order, then each searched vector op's place and lanes."""
+        base = self.base()
+        genes = [(name, self._field_choices(base, name)) for name in FIELDS]
+        for kind in VectorKind:
+            if kind in self.vector_units:
+                genes.append((f"{kind.value}.where", self.vector_units[kind].where))
+                genes.append((f"{kind.value}.lanes", self.vector_units[kind].lanes))
+        return genes
+
+    def gene_choices(self) -> list[int]:
+        return [len(choices) for _, choices in self._genes()]
+
+    def decode(self, genome: Sequence[int]) -> AcceleratorConfig:
+        genes = self._genes()
+        if len(genome) != len(genes):
+            raise ValueError(f"genome has {len(genome)} genes, this hardware space needs {len(genes)}")
+        picked = {}
+        for i, ((name, choices), gene) in enumerate(zip(genes, genome)):
+            if not 0 <= gene < len(choices):
+                raise ValueError(f"gene {i} ({name}) = {gene} is outside 0..{len(choices) - 1}")
+            picked[name] = choices[gene]
+        base = self.base()
+        units = dict(base.vector_units)
+        for kind in self.vector_units:
+            units[kind] = _place(base.vector_units[kind], kind, picked[f"{kind.value}.where"],
+                                 picked[f"{kind.value}.lanes"])
+        hw = base.model_copy(update={**{name: picked[name] for name in FIELDS}, "vector_units": units})
+        return hw.model_copy(update={"name": f"{Path(self.extends).stem}-{hw.rows}x{hw.cols}-{hw.fingerprint()[:8]}"})
+
+    def encode(self, hw: AcceleratorConfig) -> list[int]:
+        genome = []
+        for name, choices in self._genes():
+            value = _gene_value(hw, name)
+            if value is None:  # the lanes of an op on the host or fused: carried, ignored
+                genome.append(0)
+                continue
+            if value not in choices:
+                raise ValueError(f"{name} = {value!r} is not one of this space's choices {list(choices)}")
+            genome.append(choices.index(value))
+        return genome
+
+    # ---- the SearchSpace interface ------------------------------------------------------------------------
+    def contains(self, hw: AcceleratorConfig) -> bool:
+        try:
+            return self.decode(self.encode(hw)).fingerprint() == hw.fingerprint()
+        except ValueError:
+            return False
+
+    def sample(self, rng: random.Random | np.random.Generator) -> AcceleratorConfig:
+        pick = rng.randrange if isinstance(rng, random.Random) else (lambda n: int(rng.integers(n)))
+        return self.decode([pick(n) for n in self.gene_choices()])
+
+    def size(self) -> int:
+        """Distinct designs: an op on the host or fused counts once, whatever its (ignored) lanes gene."""
+        total = 1
+        for name, choices in self._genes():
+            if name in FIELDS:
+                total *= len(choices)
+            elif name.endswith(".where"):
+                on_unit = "accelerator" in choices
+                lanes = len(self.vector_units[VectorKind(name.partition(".")[0])].lanes)
+                total *= on_unit * lanes + len(choices) - on_unit
+        return total
+
+    def enumerate(self, limit: int = 1_000_000) -> Iterator[AcceleratorConfig]:
+        """Every distinct design once."""
+        if self.size() > limit:
+            raise ValueError(f"the hardware space has {self.size():,} designs, more than the limit {limit:,}")
+        genes = self._genes()
+        for genome in itertools.product(*(range(len(choices)) for _, choices in genes)):
+            if any(name.endswith(".lanes") and gene and genes[i - 1][1][genome[i - 1]] != "accelerator"
+                   for i, ((name, _), gene) in enumerate(zip(genes, genome))):
+                continue
+            yield self.decode(genome)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def fingerprint(self) -> str:
+        """The base accelerator's content and the choices (not the base's name or where its file lives)."""
+        payload = {"base": self.base().fingerprint(), "choices": self.to_dict() | {"extends": None}}
+        return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_mapping(cls, data: Any, source: str, base_dir: Path = Path(".")) -> "HardwareSpace":
+        if not isinstance(data, dict):
+            raise UserInputError(f"{source}: expected a mapping of AcceleratorConfig fields to lists of choices")
+        return validate(cls, {**data, "base_dir": base_dir}, source=source)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "HardwareSpace":
+        """A file holding a hardware space, at its top level or under a `hardware_space:` key."""
+        data = load_mapping(path)
+        if isinstance(data.get("hardware_space"), dict):
+            data = data["hardware_space"]
+        return cls.from_mapping(data, str(path), Path(path).parent)
+
+
+def _place(base: VectorUnit, kind: VectorKind, where: str, lanes: float) -> VectorUnit:
+    """The unit for `kind` at `where`: the base's own when it already runs there, else a unit built as I-BERT's.
+    (The validator has made sure that `host` is only offered where the base runs the op on the host.)"""
+    if where == "host":
+        return base
+    if where == "fused":
+        return base if base.fused else VectorUnit(where="accelerator", fused=True, **ACCELERATOR_UNIT[kind])
+    if base.where == "accelerator" and not base.fused:
+        return base.model_copy(update={"lanes": lanes})
+    return VectorUnit(where="accelerator", lanes=lanes, **ACCELERATOR_UNIT[kind])
+
+
+def _gene_value(hw: AcceleratorConfig, name: str) -> Any:
+    if name in FIELDS:
+        return getattr(hw, name)
+    kind, _, attr = name.partition(".")
+    unit = hw.vector_units[VectorKind(kind)]
+    if attr == "where":
+        return "fused" if unit.fused else unit.where
+    return unit.lanes if unit.where == "accelerator" and not unit.fused else None
