@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import moocore
 import numpy as np
 
 from nas.evolution import EvolutionarySearch, RandomSearch, hypervolume
@@ -52,7 +53,7 @@ def main() -> None:
     points = np.array([[sim.simulate(a, WORKLOAD).latency_ms, -accuracy_proxy(a)] for a in every])
     worst, best = points.max(axis=0), points.min(axis=0)
     reference = (worst + 0.1 * (worst - best)).tolist()
-    front_idx = _nondominated(points)
+    front_idx = np.flatnonzero(moocore.is_nondominated(points))
     exhaustive = hypervolume(points[front_idx], reference)
     print(f"space: {len(every):,} architectures scored in {time.perf_counter() - start:.1f} s; exhaustive front "
           f"{len(front_idx)} points, hypervolume {exhaustive:.4f}")
@@ -94,17 +95,6 @@ def bench_predictor_search() -> None:
     result = EvolutionarySearch(space, objs, population=40, generations=40, seed=0).run()
     print(f"40 x 40 NSGA-II on predictor objectives (survey space, 3 objectives): {time.perf_counter() - start:.1f} s, "
           f"{len(result.evaluated):,} evaluations, front of {len(result.front)}")
-
-
-def _nondominated(points: np.ndarray) -> list[int]:
-    order = np.lexsort((points[:, 1], points[:, 0]))
-    front, best_second = [], np.inf
-    for i in order:
-        if points[i, 1] < best_second:
-            front.append(int(i))
-            best_second = points[i, 1]
-    return front
-
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Optional
@@ -14,6 +15,7 @@ from typing import Callable, Optional
 import typer
 import yaml
 from pydantic import ValidationError
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.table import Table
 
@@ -22,11 +24,41 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from predictors.hardware import AcceleratorConfig, preset_names
 from predictors.systolic import SystolicSimulator
 from predictors.workload import Workload
-from userfiles import UserInputError, load_mapping, validation_message
+from userfiles import UserInputError, finite_json, load_mapping, validation_message
 from supernet.space import ArchConfig, reference_arch, reference_arch_names, resolve_space
 
+
+
+# click's exceptions, wherever this typer takes click from (it vendors its own copy in recent versions)
+_click_errors = sys.modules[typer.BadParameter.__module__]
+
+
+class OneLineErrors(TyperGroup):
+    """Usage mistakes (`--seq-len abc`, an unknown option, a missing argument, `--workers -1`) as one line,
+    `error: ...`, exit code 2, like every other user mistake; click would print a usage box of several lines."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except getattr(_click_errors, "NoArgsIsHelpError", ()) as exc:  # plain `hwnas` or `hwnas hardware`
+            exc.show()
+            sys.exit(0)
+        except _click_errors.UsageError as exc:
+            typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(2)
+        except _click_errors.ClickException as exc:
+            typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
+        except (_click_errors.Abort, typer.Abort):
+            typer.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(help="Hardware-aware NAS for transformers on systolic-array accelerators.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+                  pretty_exceptions_enable=False, add_completion=False, cls=OneLineErrors)
 hardware_app = typer.Typer(help="List and show accelerator presets.", no_args_is_help=True)
 app.add_typer(hardware_app, name="hardware")
 predictor_app = typer.Typer(help="Train and evaluate learned latency/energy predictors.", no_args_is_help=True)
@@ -37,14 +69,22 @@ console = Console()
 
 
 def user_errors(command: Callable) -> Callable:
-    """Turn a `UserInputError` into `error: <one line>` and exit code 2."""
+    """Turn a `UserInputError` into `error: <one line>` and exit code 2. An OSError on a named path (a folder
+    that is read-only, full or under /proc, a file where a folder goes, a file that cannot be read) is a
+    mistake in the paths the user gave: one line naming the path. Any other exception is a bug: a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except UserInputError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            paths = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name is not None)
+            typer.echo(f"error: {paths}: {(exc.strerror or type(exc).__name__).lower()}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -99,7 +139,7 @@ def simulate(
     if as_json:
         payload = {"hardware": hw.name, "hardware_fingerprint": hw.fingerprint(), "arch": architecture.to_dict(),
                    "workload": workload.model_dump(), **report.to_dict()}
-        typer.echo(json.dumps(payload, indent=2))
+        typer.echo(finite_json(payload, indent=2))
         return
     table = Table(title=f"{model or arch} on {hw.name}: {workload.describe()}")
     table.add_column("op group")
@@ -132,9 +172,15 @@ def hardware_list() -> None:
 
 @hardware_app.command("show")
 @user_errors
-def hardware_show(name: str = typer.Argument(..., help="preset name or YAML file")) -> None:
+def hardware_show(
+    name: str = typer.Argument(..., help="preset name or YAML file"),
+    as_json: bool = typer.Option(False, "--json", help="print the settings as JSON, with the fingerprint"),
+) -> None:
     """Every setting of a preset, as YAML (a starting point for your own accelerator file)."""
     hw = AcceleratorConfig.resolve(name)
+    if as_json:
+        typer.echo(finite_json({"fingerprint": hw.fingerprint(), **hw.model_dump(mode="json")}, indent=2))
+        return
     typer.echo(f"# fingerprint: {hw.fingerprint()}")
     typer.echo(yaml.safe_dump(hw.model_dump(mode="json"), sort_keys=False).rstrip())
 
@@ -154,7 +200,7 @@ def latency_data(
     samples: int = typer.Option(2000, help="architectures to simulate"),
     seed: int = typer.Option(0),
     executor_kind: str = typer.Option("process", "--executor", help="serial | process | ray"),
-    workers: Optional[int] = typer.Option(None, help="worker processes (default: all cores)"),
+    workers: Optional[int] = typer.Option(None, min=1, help="worker processes (default: all cores)"),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address, e.g. auto (executor ray)"),
     from_csv: Optional[Path] = typer.Option(None, help="import measured latencies instead of simulating"),
     device: Optional[str] = typer.Option(None, help="name of the measured device (with --from-csv)"),
@@ -179,7 +225,7 @@ def latency_data(
         raise UserInputError(f"--executor: expected serial, process or ray, got {executor_kind!r}")
     hw = AcceleratorConfig.resolve(hardware)
     with executor(executor_kind, workers, ray_address) as pool, _progress() as bar:
-        task = bar.add_task(f"simulating on {hw.name}", total=samples)
+        task = bar.add_task(f"simulating on {hw.name}", total=min(samples, search_space.size()))
         frame = build_dataset(search_space, hw, run_workload, samples, out, seed, pool.map,
                               progress=lambda n: bar.advance(task, n))
     console.print(f"{out}: {len(frame)} architectures, latency {frame.latency_ms.min():.3f}-"
@@ -236,9 +282,10 @@ def supernet_train(config: Path = typer.Argument(..., help="a run config (YAML):
     import os
 
     from nas.config import load_run_config
+
+    run = load_run_config(config)  # first, before torch is imported: a broken config fails in a moment
     from supernet.train import train_supernet
 
-    run = load_run_config(config)
     out = Path(run.output) / "supernet"
     rank0 = os.environ.get("RANK", "0") == "0"
     with _progress() if rank0 else nullcontext() as bar:
@@ -268,11 +315,12 @@ def supernet_eval(
 ) -> None:
     """Score sub-networks with their inherited weights on the fixed validation subset."""
     from nas.config import load_run_config
+
+    run = load_run_config(config)  # first, before torch is imported: a broken config fails in a moment
     from nas.pipeline import supernet_dir
     from supernet.evaluate import SubnetEvaluator
     from supernet.train import load_supernet, load_task_data
 
-    run = load_run_config(config)
     model = load_supernet(supernet_dir(run, config.parent))
     archs = [load_arch(p) for p in arch] if arch else [model.space.largest(), model.space.smallest()]
     for a in archs:
@@ -298,10 +346,12 @@ def search(
     resume: Optional[Path] = typer.Option(None, help="continue the run in this directory (its config.yaml)"),
 ) -> None:
     """Search the Pareto front: latency data, predictor, supernet, NSGA-II, verification on the simulator.
-    Stages already done with the same settings are skipped; an interrupted run resumes where it stopped."""
+    Stages already done with the same settings are reused; an interrupted run resumes where it stopped; a
+    changed search, constraints or export section redoes only the search. Exits with 2 when no candidate met
+    the constraints (the files are written, with the closest candidates), so a script does not export nothing."""
+    run_config, config_dir = _run_config(config, resume)  # first: a broken config fails before any heavy import
     from nas.pipeline import run_search
 
-    run_config, config_dir = _run_config(config, resume)
     run, result = _with_search_progress(
         run_config, lambda log, show: run_search(run_config, config_dir, log, show),
         f"resume with `hwnas search --resume {run_config.output}`")
@@ -333,38 +383,58 @@ def _run_config(config: Optional[Path], resume: Optional[Path]):
     if resume is not None:
         if not (resume / "config.yaml").is_file():
             raise UserInputError(f"{resume}: not a run directory (no config.yaml)")
-        return load_run_config(resume / "config.yaml"), resume
+        # the run continues where it lies, even if the directory was moved since its config was stored
+        return load_run_config(resume / "config.yaml").model_copy(update={"output": str(resume)}), resume
     return load_run_config(config), config.parent
 
 
 def _print_front(run, result) -> None:
+    """The front as a table; when it is empty, the closest candidates from pareto.json, and then the one-line
+    error (exit code 2) that says nothing met the constraints."""
     names = [o.name for o in run.config.objectives]
-    table = Table(title=f"Pareto front: {len(result.front)} architectures ({run.root / 'pareto.json'})")
-    for column in ("#", "architecture", *names):
+    pareto = run.root / "pareto.json"
+    if result.front:
+        title, columns = f"Pareto front: {len(result.front)} architectures ({pareto})", ("#", "architecture", *names)
+        rows = [(str(i), arch.describe(), *(f"{record[n]:.4g}" for n in names))
+                for i, (arch, record) in enumerate(result.front)]
+    else:
+        closest = json.loads(pareto.read_text())["closest"]
+        title, columns = "closest candidates (least violation)", ("architecture", "violation", *names)
+        rows = [(c["describe"], f"{c['violation']:.3g}",
+                 *("-" if c["objectives"][n] is None else f"{c['objectives'][n]:.4g}" for n in names))
+                for c in closest]
+    table = Table(title=title)
+    for column in columns:
         table.add_column(column)
-    for i, (arch, record) in enumerate(result.front):
-        table.add_row(str(i), arch.describe(), *(f"{record[n]:.4g}" for n in names))
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
+    if not result.front:
+        why = (f"met the constraints ({', '.join(map(str, run.config.constraints))})" if run.config.constraints
+               else "had a finite value for every objective")
+        raise UserInputError(f"no candidate {why}; the {len(rows)} closest are listed above and in {pareto}")
 
 
 @app.command()
 @user_errors
 def run(config: Path = typer.Argument(..., help="a run config (YAML), e.g. searches/demo.yaml")) -> None:
-    """The whole pipeline: latency data, predictor, supernet, search, verification, export, report.md."""
+    """The whole pipeline: latency data, predictor, supernet, search, verification, export, report.md.
+    Exits with 2 when no candidate met the constraints (report.md and pareto.json list the closest ones)."""
     from nas.config import load_run_config
+
+    run_config = load_run_config(config)  # first, before torch is imported: a broken config fails in a moment
     from nas.pipeline import run_all
 
     _quiet_transformers()
-    run_config = load_run_config(config)
     outcome = _with_search_progress(run_config, lambda log, show: run_all(run_config, config.parent, log, show),
                                     f"run the same command to resume ({run_config.output})")
-    _print_front(outcome["run"], outcome["result"])
+    console.print(f"report: {outcome['report']}")
     chosen, largest = outcome["chosen"], outcome["largest"]
     if chosen:
         console.print(f"chosen: {chosen['describe']}: {chosen['latency_ms']:.3f} ms vs {largest['latency_ms']:.3f} ms "
                       f"for the largest ({largest['latency_ms'] / chosen['latency_ms']:.2f}x faster), "
                       f"{chosen['quality_name']} {chosen['quality']:.4g} vs {largest['quality']:.4g}")
-    console.print(f"report: {outcome['report']}")
+    _print_front(outcome["run"], outcome["result"])
 
 
 @app.command()

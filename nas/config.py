@@ -6,30 +6,23 @@ Unknown keys, wrong types and impossible values are refused with one line naming
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from predictors.hardware import AcceleratorConfig, preset_names
 from predictors.workload import Workload
+from nas.objectives import REGISTRY, Constraint, objective_info
 from userfiles import UserInputError, load_mapping, validate
 from supernet.space import SearchSpace
-from supernet.train import SupernetTrainConfig
+from supernet.train_config import SupernetTrainConfig
 
-# name -> (direction, where it comes from)
-OBJECTIVES: dict[str, tuple[str, str]] = {
-    "accuracy": ("max", "supernet"),
-    "perplexity": ("min", "supernet"),
-    "loss": ("min", "supernet"),
-    "latency_ms": ("min", "hardware"),
-    "energy_mj": ("min", "hardware"),
-    "edp": ("min", "hardware"),
-    "params": ("min", "model"),
-    "macs": ("min", "model"),
-}
-_CONSTRAINT = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
+MEASURED_PREFIX = "measured:"  # a measured device's hardware fingerprint (`latency-data --from-csv --device`)
 
 
 class Strict(BaseModel):
@@ -46,6 +39,8 @@ class PredictorSection(Strict):
     path: str | None = Field(None, description="a trained predictor folder; otherwise one is trained")
     samples: int = Field(1000, ge=20, description="simulated architectures to train it on")
     model: Literal["gbm", "mlp", "ensemble"] = "gbm"
+    seed: int = Field(0, description="seeds the sampled latency data and the predictor's training; kept apart from "
+                                     "search.seed so that another search seed reuses the same predictor")
 
 
 class ObjectiveSpec(Strict):
@@ -61,46 +56,22 @@ class ObjectiveSpec(Strict):
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
-        if name not in OBJECTIVES:
-            raise ValueError(f"unknown objective {name!r}; expected one of: {', '.join(OBJECTIVES)}")
-        return name
+        return objective_info(name).name
+
+    @model_validator(mode="after")
+    def _source_fits(self) -> "ObjectiveSpec":
+        if self.source == "simulator" and "simulator" not in self.info.sources:
+            simulated = ", ".join(n for n, info in REGISTRY.items() if "simulator" in info.sources)
+            raise ValueError(f"source: simulator applies to {simulated}, not to {self.name}")
+        return self
+
+    @property
+    def info(self):
+        return REGISTRY[self.name]
 
     @property
     def direction(self) -> str:
-        return OBJECTIVES[self.name][0]
-
-
-class Constraint(Strict):
-    """A bound on one objective, written `latency_ms <= 5` in YAML."""
-
-    objective: str
-    op: Literal["<=", ">="]
-    value: float
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_text(cls, data: Any) -> Any:
-        if not isinstance(data, str):
-            return data
-        match = _CONSTRAINT.match(data)
-        if not match:
-            raise ValueError(f"expected 'objective <= value' or 'objective >= value', got {data!r}")
-        name, op, value = match.groups()
-        if name not in OBJECTIVES:
-            raise ValueError(f"unknown objective {name!r} in {data!r}")
-        return {"objective": name, "op": op, "value": float(value)}
-
-    @classmethod
-    def parse(cls, text: str) -> "Constraint":
-        return cls.model_validate(text)
-
-    def violation(self, value: float) -> float:
-        """How far `value` is on the wrong side of the bound, relative to the bound (0 when satisfied)."""
-        excess = value - self.value if self.op == "<=" else self.value - value
-        return max(excess, 0.0) / (abs(self.value) or 1.0)
-
-    def __str__(self) -> str:
-        return f"{self.objective} {self.op} {self.value:g}"
+        return self.info.direction
 
 
 class SearchSection(Strict):
@@ -156,17 +127,84 @@ class RunConfig(Strict):
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError("objectives: each objective may appear once")
-        quality = {"accuracy": "classification", "perplexity": "causal_lm"}
-        for name, task in quality.items():
-            if name in names and self.supernet.task != task:
-                raise ValueError(f"objectives: {name} needs supernet.task={task}, not {self.supernet.task}")
+        for i, c in enumerate(self.constraints):
+            if c.objective not in names:
+                _refuse(("constraints", i), f"{c.objective!r} is not an objective of this run; objectives are "
+                        f"{', '.join(names)} (a constraint bounds one of them)")
+        self._measured_consistent()
+        for spec in self.objectives:
+            task = spec.info.task
+            if task is not None and self.supernet.task != task:
+                raise ValueError(f"objectives: {spec.name} needs supernet.task={task}, not {self.supernet.task}")
         if self.supernet.seq_len > self.space.max_seq_len:
             raise ValueError(f"supernet.seq_len={self.supernet.seq_len} exceeds space.max_seq_len")
         return self
 
+    def _measured_consistent(self) -> None:
+        """A measured device has no simulator: its latency comes only from the predictor trained on its
+        measurements, so that predictor must be given and every hardware objective must be that latency."""
+        device = self.measured_device
+        if device is None:
+            return
+        if set(self.hardware) != {"measured"} or not isinstance(device, str) or not device:
+            _refuse(("hardware",), "a measured device is written {measured: NAME} alone (NAME: the --device "
+                    "of `hwnas latency-data --from-csv`)")
+        if not self.predictor.path:
+            _refuse(("predictor", "path"), f"the measured device {device!r} needs the predictor trained on its "
+                    "measurements (`hwnas predictor train --data ...`)")
+        for i, spec in enumerate(self.objectives):
+            if spec.info.hardware and (spec.name != "latency_ms" or spec.source == "simulator"):
+                _refuse(("objectives", i), f"{spec.name} from the {spec.source} needs a simulated accelerator; the "
+                        f"measured device {device!r} gives latency_ms from predictor.path only")
+
+    @property
+    def measured_device(self) -> str | None:
+        """The device name of `hardware: {measured: NAME}`, or None for a simulated accelerator."""
+        return self.hardware.get("measured") if isinstance(self.hardware, dict) and "measured" in self.hardware \
+            else None
+
     @property
     def quality_objective(self) -> ObjectiveSpec | None:
-        return next((o for o in self.objectives if OBJECTIVES[o.name][1] == "supernet"), None)
+        return next((o for o in self.objectives if o.info.sources == ("supernet",)), None)
+
+    def setting(self, base: Path = Path(".")) -> dict:
+        """What the run targets, in the shape of a latency dataset's metadata (`predictors.dataset`): the space,
+        hardware and workload with their fingerprints. A predictor is usable for the run when they match."""
+        device = self.measured_device
+        hw = None if device else self.accelerator(base)
+        return {"space": self.space.to_dict(), "space_fingerprint": self.space.fingerprint(),
+                "hardware": device or hw.name, "hardware_fingerprint": MEASURED_PREFIX + device if device
+                else hw.fingerprint(),
+                "workload": self.workload.model_dump(mode="json"), "workload_fingerprint": self.workload.fingerprint()}
+
+    def check_files(self, base: Path = Path(".")) -> None:
+        """Refuse, before any work, paths that do not hold what the run needs: `predictor.path` must be a
+        predictor of latency trained for this run's space, hardware and workload (read from its card, without
+        loading the model), and `supernet.checkpoint` a folder. Paths are relative to the config file."""
+        if self.supernet.checkpoint and not (base / self.supernet.checkpoint).is_dir():
+            raise UserInputError(f"supernet.checkpoint: {base / self.supernet.checkpoint}: no such folder")
+        if not self.predictor.path:
+            return
+        folder = base / self.predictor.path
+        card_path = folder / "predictor.json"
+        if not card_path.is_file():
+            raise UserInputError(f"predictor.path: {folder}: not a predictor folder (no predictor.json); train one "
+                                 "with `hwnas predictor train`")
+        try:
+            card = json.loads(card_path.read_text())
+            target, trained = card["target"], card["meta"]
+        except (ValueError, KeyError, TypeError):
+            raise UserInputError(f"predictor.path: {card_path}: corrupt predictor card") from None
+        if target != "latency_ms":
+            raise UserInputError(f"predictor.path: {folder} predicts {target}, not latency_ms")
+        wanted = self.setting(base)
+        for what in ("space", "hardware", "workload"):
+            if trained.get(f"{what}_fingerprint") != wanted[f"{what}_fingerprint"]:
+                hint = ""
+                if what == "hardware" and str(trained.get("hardware_fingerprint", "")).startswith(MEASURED_PREFIX):
+                    hint = f"; for that measured device write `hardware: {{measured: {trained.get('hardware')}}}`"
+                raise UserInputError(f"predictor.path: {folder} was trained for another {what} "
+                                     f"({trained.get(what)!r}, not this run's {wanted[what]!r}){hint}")
 
     def accelerator(self, base: Path = Path(".")) -> AcceleratorConfig:
         """The hardware: a preset name, a YAML path (relative to the config file), or an inline mapping."""
@@ -177,11 +215,73 @@ class RunConfig(Strict):
         return AcceleratorConfig.from_yaml(base / self.hardware)
 
 
+def check_supernet_inputs(section: SupernetTrainConfig, base: Path = Path(".")) -> None:
+    """Refuse, before torch is imported, a supernet section whose files are missing: `data` (a local file, unless
+    `builtin` or `hf:`), `tokenizer` (a folder `transformers` can load, or a model name in the local Hugging
+    Face cache) and `init_from` (a BERT checkpoint folder with a config.json). A path may be relative to the
+    config file or to the current directory. The one-line error names the key."""
+    if section.data != "builtin" and not section.data.startswith("hf:"):
+        found = _existing(section.data, base)
+        if found is None:
+            raise UserInputError(f"supernet.data: {base / section.data}: data file not found (expected builtin, "
+                                 "hf:NAME or a local text/CSV/JSONL file)")
+        if found.is_dir():
+            raise UserInputError(f"supernet.data: {found}: is a directory, expected a data file (a folder of "
+                                 "Hugging Face data files is written hf:FOLDER)")
+    if section.data.startswith("hf:") and not section.data[3:]:
+        raise UserInputError("supernet.data: hf: needs a dataset name or folder (hf:NAME[:CONFIG] or hf:FOLDER)")
+    if section.tokenizer not in (None, "", "bytes"):
+        found = _existing(section.tokenizer, base)
+        if found is None and not _in_hub_cache(section.tokenizer):
+            raise UserInputError(f"supernet.tokenizer: {base / section.tokenizer}: no such tokenizer folder (nor a "
+                                 "model name in the local Hugging Face cache); omit the key for byte tokens")
+    if section.init_from:
+        found = _existing(section.init_from, base)
+        if found is None or not found.is_dir():
+            raise UserInputError(f"supernet.init_from: {base / section.init_from}: no such checkpoint folder")
+        if not (found / "config.json").is_file():
+            raise UserInputError(f"supernet.init_from: {found}: no config.json of a BERT checkpoint")
+
+
+def _existing(name: str, base: Path) -> Path | None:
+    """`base / name` if it exists, else `name` from the current directory if it exists, else None."""
+    for candidate in (base / name, Path(name)):
+        try:
+            if candidate.exists():
+                return candidate
+        except OSError:  # a name too long for the file system
+            return None
+    return None
+
+
+def _in_hub_cache(name: str) -> bool:
+    """Whether a Hugging Face model id (`bert-base-uncased`, `org/name`) is in the local cache, where
+    `transformers` finds it offline; read from the cache folder, without importing anything heavy."""
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", name):
+        return False
+    hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")).expanduser()
+    cache = Path(os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or hf_home / "hub")
+    return (cache.expanduser() / f"models--{name.replace('/', '--')}").is_dir()
+
+
+def _refuse(loc: tuple, message: str) -> None:
+    """Fail validation at the key path `loc`, so the one-line error names that key (`constraints.0: ...`)."""
+    raise ValidationError.from_exception_data("RunConfig", [InitErrorDetails(
+        type=PydanticCustomError("value_error", message), loc=loc, input=None)])
+
+
 def load_run_config(path: str | Path) -> RunConfig:
     """A run config file; mistakes give one line naming the file and the key path."""
     config = validate(RunConfig, load_mapping(path), source=str(path))
+    if config.measured_device is None:
+        try:
+            config.accelerator(Path(path).parent)
+        except UserInputError as exc:  # an inline mapping's errors already start with `hardware`
+            where = "" if str(exc).startswith("hardware") else "hardware: "
+            raise UserInputError(f"{path}: {where}{exc}") from None
     try:
-        config.accelerator(Path(path).parent)
+        config.check_files(Path(path).parent)
+        check_supernet_inputs(config.supernet, Path(path).parent)
     except UserInputError as exc:
-        raise UserInputError(f"{path}: hardware: {exc}") from None
+        raise UserInputError(f"{path}: {exc}") from None
     return config

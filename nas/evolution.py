@@ -4,8 +4,10 @@ Individuals are the integer genomes of `SearchSpace.encode`. Variation: uniform 
 per-gene redraws (`tools.mutUniformInt` with each gene's own range). Survival: constraint-domination (Deb) — the
 feasible individuals by `tools.selNSGA2`, then the infeasible ones by total violation — so no candidate is ever
 rejected and redrawn. Parents: binary tournaments on (violation, Pareto rank, crowding). `tools.ParetoFront`
-keeps the feasible non-dominated set; DEAP's hypervolume against a reference point fixed at generation 0 tracks
-progress. After every generation the whole state (population, evaluations, RNG) is written as JSON, atomically,
+keeps the feasible non-dominated set; moocore's hypervolume against a reference point tracks progress. The
+reference point is fixed once, at the first generation whose population has a finite value for every objective
+(generation 0 unless no candidate met the cheap constraints there, so that expensive objectives were never
+scored). After every generation the whole state (population, evaluations, RNG) is written as JSON, atomically,
 and `run(resume=True)` continues exactly where a killed run stopped. `RandomSearch` has the same interface.
 """
 from __future__ import annotations
@@ -17,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import moocore
 import numpy as np
 from deap import base, creator, tools
-from deap.benchmarks.tools import hypervolume as deap_hypervolume
 
-from nas.objectives import Objective
+from nas.objectives import Constraint, Objective
 from userfiles import UserInputError, atomic_write_json
 from supernet.space import ArchConfig, SearchSpace
 
@@ -47,18 +49,13 @@ def _fitness_class(weights: tuple[float, ...]):
     return getattr(creator, "Individual_" + name)
 
 
-def hypervolume(points_min: np.ndarray, reference: Sequence[float]) -> float:
-    """Hypervolume of points given in minimisation form (maximised objectives negated), via DEAP."""
-    if len(points_min) == 0:
+def hypervolume(points_min: np.ndarray, reference: Sequence[float] | None) -> float:
+    """Hypervolume of points given in minimisation form (maximised objectives negated), by moocore. Points that
+    do not dominate the reference point add nothing; without a reference point (none fixed yet) it is 0."""
+    points = np.asarray(points_min, dtype=float)
+    if reference is None or len(points) == 0:
         return 0.0
-    fitness_cls = _fitness_class(tuple(-1.0 for _ in reference))
-    individuals = []
-    for p in points_min:
-        ind = fitness_cls([])
-        ind.fitness.values = tuple(p)
-        individuals.append(ind)
-    inside = [ind for ind in individuals if all(v < r for v, r in zip(ind.fitness.values, reference))]
-    return float(deap_hypervolume(inside, ref=np.asarray(reference, dtype=float))) if inside else 0.0
+    return float(moocore.hypervolume(points.reshape(len(points), len(reference)), ref=np.asarray(reference, float)))
 
 
 class EvolutionarySearch:
@@ -66,17 +63,20 @@ class EvolutionarySearch:
 
     algorithm = "nsga2"
 
-    def __init__(self, space: SearchSpace, objectives: Sequence[Objective], constraints: Sequence = (),
-                 population: int = 40, generations: int = 40, crossover_prob: float = 0.9,
-                 mutation_prob: float = 0.2, seed: int = 0, out: str | Path | None = None,
-                 on_generation: Callable[[dict], None] | None = None):
+    def __init__(self, space: SearchSpace, objectives: Sequence[Objective], *,
+                 constraints: Sequence[Constraint | str] = (), population: int = 40, generations: int = 40,
+                 crossover_prob: float = 0.9, mutation_prob: float = 0.2, seed: int = 0,
+                 out: str | Path | None = None, on_generation: Callable[[dict], None] | None = None):
+        """Everything after the objectives is keyword-only: six numbers in a row are too easy to swap.
+        Constraints are `Constraint`s or their text (`"latency_ms <= 5"`), as in a run config."""
         if len(objectives) < 2:
             raise ValueError("a multi-objective search needs at least two objectives")
+        constraints = [Constraint.parse(c) for c in constraints]
         names = {o.name for o in objectives}
         for c in constraints:
             if c.objective not in names:
                 raise ValueError(f"constraint '{c}' is on {c.objective!r}, which is not among the objectives")
-        self.space, self.objectives, self.constraints = space, list(objectives), list(constraints)
+        self.space, self.objectives, self.constraints = space, list(objectives), constraints
         self.population_size, self.generations = population, generations
         self.crossover_prob, self.mutation_prob, self.seed = crossover_prob, mutation_prob, seed
         self.out = Path(out) if out else None
@@ -185,7 +185,6 @@ class EvolutionarySearch:
         if population is None:
             population = self._initial_population()
             self._assign(population)
-            self.reference = self._reference_point(population)
             self._record(0, population, time.perf_counter())
             self._checkpoint(0, population)
         for generation in range(start + 1, self.generations + 1):
@@ -215,24 +214,33 @@ class EvolutionarySearch:
             population.append(self._random_individual())
         return population
 
-    def _reference_point(self, population: list) -> list[float]:
-        """Fixed for the whole run: the worst value per objective at generation 0, plus 10% of the range."""
+    def _reference_point(self, population: list) -> list[float] | None:
+        """The worst finite value per objective in `population`, plus 10% of the range (of the value itself where
+        all values are equal, as when one candidate alone was scored, so later points are not held to beating it
+        everywhere); None while some objective has no finite value there (an expensive objective is only scored
+        for candidates that meet the cheap constraints), so that a run whose first generations are all
+        infeasible still gets a usable point."""
         points = self._min_form([self.evaluated[self.space.decode(ind).key][1] for ind in population])
         finite = np.where(np.isfinite(points), points, np.nan)
+        if np.isnan(finite).all(axis=0).any():
+            return None
         worst, best = np.nanmax(finite, axis=0), np.nanmin(finite, axis=0)
-        return (worst + 0.1 * np.maximum(worst - best, 1e-12)).tolist()
+        spread = np.where(worst > best, worst - best, np.maximum(np.abs(worst), 1e-12))
+        return (worst + 0.1 * spread).tolist()
 
     def _min_form(self, records: Sequence[dict]) -> np.ndarray:
-        return np.array([[-r[o.name] if o.direction == "max" else r[o.name] for o in self.objectives]
+        return np.array([[o.sign * r[o.name] for o in self.objectives]
                          for r in records], dtype=float).reshape(len(records), len(self.objectives))
 
     def front(self) -> list[tuple[ArchConfig, dict[str, float]]]:
         """Feasible, non-dominated architectures among everything evaluated so far (DEAP's ParetoFront),
         ordered by the first objective."""
         members = [self.evaluated[ind.key] for ind in self.hall]
-        return sorted(members, key=lambda m: (*(m[1][o.name] * -o.weight for o in self.objectives), m[0].key))
+        return sorted(members, key=lambda m: (*(m[1][o.name] * o.sign for o in self.objectives), m[0].key))
 
     def _record(self, generation: int, population: list, started: float) -> None:
+        if self.reference is None:
+            self.reference = self._reference_point(population)
         front = self.front()
         entry = {"generation": generation, "evaluations": len(self.evaluated), "front_size": len(front),
                  "hypervolume": hypervolume(self._min_form([r for _, r in front]), self.reference),

@@ -1,28 +1,130 @@
-"""Objectives: what the search optimises, told apart by cost and cached by architecture.
+"""Objectives: one registry of what each name means, and the cost models behind the names.
 
-An `Objective` has a name, a direction and `evaluate(archs) -> np.ndarray`. Cheap ones (predicted or simulated
-latency, parameters) are computed for every candidate; expensive ones (supernet quality) only for candidates that
-pass the constraints on cheap objectives. Every value is cached by `arch.key`, so a re-visited architecture costs
-nothing, and the search itself never knows which cost model is behind a name (OFA's dependency injection).
+`REGISTRY` is the single place that knows, per objective name, its direction, unit and axis label, which cost
+model can compute it and whether it is cheap or expensive. Config validation, the search (minimisation form and
+DEAP weights), the pipeline (which model to build) and the report (axis labels) all read it, so adding an objective
+(area, power) is one entry here. An `Objective` has a name, a direction and `evaluate(archs) -> np.ndarray`.
+Cheap ones (predicted or simulated latency, parameters) are computed for every candidate; expensive ones (supernet
+quality) only for candidates that pass the constraints on cheap objectives. Every value is cached by `arch.key`,
+so a re-visited architecture costs nothing, and the search itself never knows which cost model is behind a name
+(OFA's dependency injection). A `Constraint` bounds one objective (`latency_ms <= 5`).
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from supernet.space import ArchConfig
 
 Direction = Literal["min", "max"]
 Cost = Literal["cheap", "expensive"]
+Source = Literal["supernet", "predictor", "simulator", "shape"]
+
+
+@dataclass(frozen=True)
+class ObjectiveInfo:
+    """What hwnas knows about one objective name. `sources` lists the cost models that can compute it, the
+    default first: `supernet` (inherited-weight quality), `predictor` (a learned latency/energy model),
+    `simulator` (the systolic-array simulator), `shape` (counted from the sub-network's shapes). `task` is the
+    supernet task the objective needs, if any."""
+
+    name: str
+    direction: Direction
+    quantity: str
+    unit: str
+    sources: tuple[Source, ...]
+    cost: Cost
+    task: str | None = None
+
+    @property
+    def sign(self) -> float:
+        """Multiplies a value into minimisation form (maximised objectives are negated)."""
+        return 1.0 if self.direction == "min" else -1.0
+
+    @property
+    def hardware(self) -> bool:
+        """Computed by a hardware model (predictor or simulator), so it depends on the target accelerator."""
+        return "predictor" in self.sources
+
+    def label(self, token: str = "token") -> str:
+        """Axis label with the unit; quality per token names the token (`perplexity (per byte)`)."""
+        unit = self.unit.replace("{token}", token)
+        return f"{self.quantity} ({unit})" if unit else self.quantity
+
+
+REGISTRY: dict[str, ObjectiveInfo] = {info.name: info for info in (
+    ObjectiveInfo("accuracy", "max", "accuracy", "", ("supernet",), "expensive", task="classification"),
+    ObjectiveInfo("perplexity", "min", "perplexity", "per {token}", ("supernet",), "expensive", task="causal_lm"),
+    ObjectiveInfo("loss", "min", "loss", "nats per {token}", ("supernet",), "expensive"),
+    ObjectiveInfo("latency_ms", "min", "latency", "ms", ("predictor", "simulator"), "cheap"),
+    ObjectiveInfo("energy_mj", "min", "energy", "mJ", ("predictor", "simulator"), "cheap"),
+    ObjectiveInfo("edp", "min", "energy-delay product", "mJ x ms", ("predictor", "simulator"), "cheap"),
+    ObjectiveInfo("params", "min", "parameters", "count", ("shape",), "cheap"),
+    ObjectiveInfo("macs", "min", "multiply-accumulates", "count", ("shape",), "cheap"),
+)}
+
+
+def objective_info(name: str) -> ObjectiveInfo:
+    """The registry entry of `name`; an unknown name is a `ValueError` listing the known ones."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown objective {name!r}; expected one of: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+_CONSTRAINT = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
+
+
+class Constraint(BaseModel):
+    """A bound on one objective, written `latency_ms <= 5` in YAML and accepted as that string anywhere."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    objective: str
+    op: Literal["<=", ">="]
+    value: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, data: Any) -> Any:
+        if not isinstance(data, str):
+            return data
+        match = _CONSTRAINT.match(data)
+        if not match:
+            raise ValueError(f"expected 'objective <= value' or 'objective >= value', got {data!r}")
+        name, op, value = match.groups()
+        if name not in REGISTRY:
+            raise ValueError(f"unknown objective {name!r} in {data!r}")
+        return {"objective": name, "op": op, "value": float(value)}
+
+    @classmethod
+    def parse(cls, text: "str | Constraint") -> "Constraint":
+        """A constraint from its text (or itself): the Python API takes the strings the YAML takes."""
+        return text if isinstance(text, cls) else cls.model_validate(text)
+
+    def violation(self, value: float) -> float:
+        """How far `value` is on the wrong side of the bound, relative to the bound (0 when satisfied)."""
+        excess = value - self.value if self.op == "<=" else self.value - value
+        return max(excess, 0.0) / (abs(self.value) or 1.0)
+
+    def __str__(self) -> str:
+        return f"{self.objective} {self.op} {self.value:g}"
 
 
 class Objective:
-    def __init__(self, name: str, fn: Callable[[list[ArchConfig]], Sequence[float]], direction: Direction = "min",
-                 cost: Cost = "cheap"):
+    """A named cost model: `direction` and `cost` default to the registry's entry for the name (a name outside
+    the registry, for custom cost models, defaults to a cheap minimised objective)."""
+
+    def __init__(self, name: str, fn: Callable[[list[ArchConfig]], Sequence[float]],
+                 direction: Direction | None = None, cost: Cost | None = None):
+        info = REGISTRY.get(name)
+        direction = direction or (info.direction if info else "min")
+        cost = cost or (info.cost if info else "cheap")
         if direction not in ("min", "max"):
             raise ValueError(f"direction must be 'min' or 'max', got {direction!r}")
         if cost not in ("cheap", "expensive"):
@@ -34,6 +136,11 @@ class Objective:
     def weight(self) -> float:
         """DEAP's fitness weight: -1 minimises, +1 maximises."""
         return -1.0 if self.direction == "min" else 1.0
+
+    @property
+    def sign(self) -> float:
+        """Multiplies a value into minimisation form."""
+        return -self.weight
 
     def evaluate(self, archs: Sequence[ArchConfig]) -> np.ndarray:
         missing = list({a.key: a for a in archs if a.key not in self.cache}.values())
@@ -51,20 +158,19 @@ class Objective:
 # ---- cost models behind the names --------------------------------------------------------------------------
 def predictor_objective(name: str, predictor) -> Objective:
     """Latency or energy from a `LatencyPredictor` (batched: thousands of architectures per millisecond)."""
-    return Objective(name, lambda archs: predictor.predict(archs), "min", "cheap")
+    return Objective(name, lambda archs: predictor.predict(archs))
 
 
 def simulator_objective(name: str, simulator, workload) -> Objective:
     """`latency_ms`, `energy_mj` or `edp` from the `SystolicSimulator` itself (ground truth, memoised)."""
-    field = {"latency_ms": "latency_ms", "energy_mj": "energy_mj", "edp": "edp"}[name]
-    return Objective(name, lambda archs: [getattr(simulator.simulate(a, workload), field) for a in archs], "min", "cheap")
+    return Objective(name, lambda archs: [getattr(simulator.simulate(a, workload), name) for a in archs])
 
 
 def model_size_objective(name: str, model, seq_len: int) -> Objective:
     """`params` or `macs` of the sub-network, counted from its shapes."""
     if name == "params":
-        return Objective(name, lambda archs: [model.num_params(a) for a in archs], "min", "cheap")
-    return Objective(name, lambda archs: [model.macs(a, seq_len) for a in archs], "min", "cheap")
+        return Objective(name, lambda archs: [model.num_params(a) for a in archs])
+    return Objective(name, lambda archs: [model.macs(a, seq_len) for a in archs])
 
 
 @dataclass(frozen=True)
@@ -99,12 +205,10 @@ def quality_objective(name: str, supernet_dir: str | Path, train_config: dict,
                       map_fn: Callable[[Callable, Iterable], Iterable] = map, workers: int = 1) -> Objective:
     """`accuracy`, `perplexity` or `loss` of sub-networks with inherited supernet weights, scored in batches
     spread over `workers` (each loads the supernet once)."""
-    direction: Direction = "max" if name == "accuracy" else "min"
-
     def score(archs: list[ArchConfig]) -> list[float]:
         chunks = np.array_split(np.arange(len(archs)), max(1, min(workers, len(archs))))
         jobs = [QualityJob(str(supernet_dir), train_config, tuple(archs[i].to_dict() for i in chunk))
                 for chunk in chunks if len(chunk)]
         return [result[name] for results in map_fn(score_quality_job, jobs) for result in results]
 
-    return Objective(name, score, direction, "expensive")
+    return Objective(name, score)

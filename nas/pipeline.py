@@ -1,9 +1,15 @@
 """A run, stage by stage: latency dataset -> predictor -> supernet -> search -> verification (-> export).
 
-Each stage records a fingerprint of everything it depends on in `stages.json`. A stage whose outputs exist with the
-same fingerprint is skipped; one that was interrupted resumes (datasets, supernet training and the search all
-continue from their own checkpoints); one whose inputs changed is refused rather than silently mixed. The run
-directory holds the resolved config, `meta.json` (versions, seeds, fingerprints) and every stage's outputs.
+Each stage records a fingerprint of its inputs in `stages.json`: the content they depend on (settings and the
+fingerprints of upstream stages or of given files), never a path, so a run resumes the same from any working
+directory. A stage whose outputs exist with the same fingerprint is reused; one that was interrupted resumes
+(datasets, supernet training and the search all continue from their own checkpoints). A run directory may be
+rerun with changed `objectives`, `constraints`, `search`, `export`, `executor`, `name` or `output`: the stages
+those do not feed (latency data, predictors, supernet) are reused and the search and export are redone. A change
+to anything the upstream stages read (space, hardware, workload, supernet, predictor) is refused with the first
+differing key rather than silently mixed. With `hardware: {measured: NAME}` there is no simulator: latency comes
+from the predictor trained on the device's measurements and the front is not re-simulated. The run directory
+holds the resolved config, `meta.json` (versions, seeds, fingerprints) and every stage's outputs.
 """
 from __future__ import annotations
 
@@ -15,18 +21,24 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable
 
+import moocore
+import numpy as np
 import yaml
 
-from nas.config import OBJECTIVES, RunConfig
-from nas.evolution import EvolutionarySearch, RandomSearch, SearchResult
-from nas.objectives import Objective, model_size_objective, predictor_objective, quality_objective, simulator_objective
+from nas.config import RunConfig
+from nas.evolution import STATE_FILE, EvolutionarySearch, RandomSearch, SearchResult
+from nas.objectives import (REGISTRY, Objective, model_size_objective, predictor_objective, quality_objective,
+                            simulator_objective)
 from nas.parallel import executor
 from predictors.hardware import AcceleratorConfig
 from predictors.systolic import SystolicSimulator
-from userfiles import UserInputError, atomic_write_json, atomic_write_text
+from userfiles import UserInputError, atomic_write_text
 from supernet.space import ArchConfig
 
-HARDWARE_OBJECTIVES = ("latency_ms", "energy_mj", "edp")
+# Config sections that only the search and the export read: changing them in a run directory redoes those two
+# stages and reuses the rest. Every other section feeds the latency data, the predictors or the supernet.
+REDOABLE = ("name", "output", "objectives", "constraints", "search", "executor", "export")
+CLOSEST = 5  # infeasible candidates listed when nothing met the constraints
 
 
 def supernet_dir(config: RunConfig, config_dir: Path) -> Path:
@@ -38,6 +50,17 @@ def supernet_dir(config: RunConfig, config_dir: Path) -> Path:
 
 def fingerprint(payload) -> str:
     return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def content_fingerprint(*paths: Path) -> str:
+    """A digest of files' bytes: given inputs (a predictor, a supernet checkpoint) are identified by what they
+    hold, so the same files reached by another path are the same input."""
+    digest = hashlib.sha1()
+    for path in paths:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:12]
 
 
 def _versions() -> dict:
@@ -53,37 +76,52 @@ def _versions() -> dict:
 
 @dataclass
 class Run:
-    """A run directory and its config; `stage(...)` runs or skips one stage."""
+    """A run directory and its config; `stage(...)` runs, reuses or redoes one stage. `hw` is None for a
+    measured device (`hardware: {measured: NAME}`), which has no simulator."""
 
     config: RunConfig
     config_dir: Path
     log: Callable[[str], None] = print
     root: Path = field(init=False)
-    hw: AcceleratorConfig = field(init=False)
+    hw: AcceleratorConfig | None = field(init=False)
+    target: str = field(init=False)
+    changed: list[str] = field(init=False, default_factory=list)
+    predictors_: dict = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.config.check_files(self.config_dir)
         self.root = Path(self.config.output)
-        self.hw = self.config.accelerator(self.config_dir)
+        device = self.config.measured_device
+        self.hw = None if device else self.config.accelerator(self.config_dir)
+        self.target = f"measured device {device}" if device else self.hw.name
         self.root.mkdir(parents=True, exist_ok=True)
         resolved = self.resolved()
         previous = self.root / "config.yaml"
         if previous.is_file():
-            changed = _first_difference(yaml.safe_load(previous.read_text()), resolved)
-            if changed:
-                raise UserInputError(f"{self.root}: holds a run of another config ({changed} differs); use a new "
-                                     "output directory, or delete this one")
+            self.changed = _differences(yaml.safe_load(previous.read_text()), resolved)
+            fixed = [key for key in self.changed if key.split(".")[0] not in REDOABLE]
+            if fixed:
+                raise UserInputError(
+                    f"{self.root}: holds a run of another config ({fixed[0]} differs; only "
+                    f"{', '.join(REDOABLE)} may change in a run directory); use a new output directory, or delete "
+                    "this one")
+            if self.changed:
+                self.log(f"[config] changed since the last run: {', '.join(self.changed)}")
         atomic_write_text(previous, yaml.safe_dump(resolved, sort_keys=False))
-        atomic_write_json(self.root / "meta.json", {
+        setting = self.config.setting(self.config_dir)
+        _write_json(self.root / "meta.json", {
             "name": self.config.name, "versions": _versions(), "seeds": {
-                "search": self.config.search.seed, "supernet": self.config.supernet.seed},
-            "fingerprints": {"space": self.config.space.fingerprint(), "hardware": self.hw.fingerprint(),
-                             "workload": self.config.workload.fingerprint(), "config": fingerprint(resolved)},
-            "hardware": self.hw.name})
+                "search": self.config.search.seed, "supernet": self.config.supernet.seed,
+                "predictor": self.config.predictor.seed},
+            "fingerprints": {"space": setting["space_fingerprint"], "hardware": setting["hardware_fingerprint"],
+                             "workload": setting["workload_fingerprint"], "config": fingerprint(resolved)},
+            "hardware": setting["hardware"]})
 
     def resolved(self) -> dict:
         """The config with defaults filled in, the hardware inline and paths absolute: enough to rerun alone."""
         resolved = self.config.model_dump(mode="json")
-        resolved["hardware"] = self.hw.model_dump(mode="json")
+        if self.hw is not None:
+            resolved["hardware"] = self.hw.model_dump(mode="json")
         resolved["output"] = str(self.root.resolve())
         for section, key in (("predictor", "path"), ("supernet", "checkpoint")):
             if resolved[section][key]:
@@ -95,19 +133,26 @@ class Run:
         path = self.root / "stages.json"
         return json.loads(path.read_text()) if path.is_file() else {}
 
-    def stage(self, name: str, inputs: dict, done: Callable[[], bool], work: Callable[[], None]) -> str:
-        """Run `work` unless `done()` and the recorded fingerprint matches; returns the stage's fingerprint."""
+    def stage(self, name: str, inputs: dict, done: Callable[[], bool], work: Callable[[], None],
+              redo: Callable[[], None] | None = None) -> str:
+        """Run `work` unless `done()` and the recorded fingerprint matches; returns the stage's fingerprint.
+        A stage recorded with other inputs is redone after `redo()` clears its old state when it has a `redo`
+        (search, export), and refused otherwise (its outputs feed stages that would silently mix)."""
         fp = fingerprint(inputs)
         recorded = self._stages().get(name)
         if recorded == fp and done():
-            self.log(f"[{name}] up to date, skipped")
+            self.log(f"[{name}] up to date, skipped: outputs reused (inputs unchanged)")
             return fp
         if recorded is not None and recorded != fp:
-            raise UserInputError(f"{self.root}: stage {name!r} was run with other settings; use a new output "
-                                 "directory (or delete it) to run with this config")
+            if redo is None:
+                raise UserInputError(f"{self.root}: stage {name!r} was run with other settings; use a new output "
+                                     "directory (or delete it) to run with this config")
+            why = [key for key in self.changed if key.split(".")[0] not in ("name", "output", "executor")]
+            self.log(f"[{name}] redone: {', '.join(why) or 'an upstream stage'} changed")
+            redo()
         stages = self._stages()
         stages[name] = fp
-        atomic_write_json(self.root / "stages.json", stages)
+        _write_json(self.root / "stages.json", stages)
         work()
         return fp
 
@@ -118,52 +163,68 @@ class Run:
         cfg = self.config
         path = self.root / "latency" / "data.parquet"
         inputs = {"space": cfg.space.fingerprint(), "hardware": self.hw.fingerprint(),
-                  "workload": cfg.workload.fingerprint(), "samples": cfg.predictor.samples, "seed": cfg.search.seed}
+                  "workload": cfg.workload.fingerprint(), "samples": cfg.predictor.samples, "seed": cfg.predictor.seed}
 
         def work():
             self.log(f"[latency-data] simulating {cfg.predictor.samples} architectures on {self.hw.name}")
             with executor(cfg.executor.kind, cfg.executor.workers, cfg.executor.address) as pool:
-                build_dataset(cfg.space, self.hw, cfg.workload, cfg.predictor.samples, path, cfg.search.seed, pool.map)
+                build_dataset(cfg.space, self.hw, cfg.workload, cfg.predictor.samples, path, cfg.predictor.seed,
+                              pool.map)
 
         fp = self.stage("latency_data", inputs, lambda: path.is_file() and _rows(path) >= cfg.predictor.samples, work)
         return path, fp
 
-    def predictors(self, data: Path, data_fp: str) -> dict[str, object]:
-        """One trained (or given) predictor per hardware target the objectives need from a predictor."""
-        from predictors.dataset import load_dataset
+    def predictors(self) -> dict[str, str]:
+        """One predictor per hardware target the objectives take from a predictor: `predictor.path` for latency
+        (checked against the run's setting), the others trained on the run's simulated latency data, which is
+        built only when some predictor must be trained. Returns each target's fingerprint; the predictors are
+        kept in `predictors_`."""
         from predictors.evaluation import train_from_dataset
         from predictors.learned import LatencyPredictor
 
         cfg = self.config
-        wanted = {o.name for o in cfg.objectives if o.name in HARDWARE_OBJECTIVES and o.source == "predictor"}
+        wanted = {o.name for o in cfg.objectives if o.info.hardware and o.source == "predictor"}
         targets = sorted({t for name in wanted for t in (("latency_ms", "energy_mj") if name == "edp" else (name,))})
-        _, meta = load_dataset(data)
-        loaded = {}
+        expect = cfg.setting(self.config_dir)
+        fingerprints: dict[str, str] = {}
+        data: list[tuple[Path, str]] = []
         for target in targets:
             if cfg.predictor.path and target == "latency_ms":
-                loaded[target] = LatencyPredictor.load(self.config_dir / cfg.predictor.path, expect=meta)
+                folder = self.config_dir / cfg.predictor.path
+                self.predictors_[target] = LatencyPredictor.load(folder, expect=expect)
+                fingerprints[target] = content_fingerprint(folder / "predictor.json")
+                self.log(f"[predictor] {target}: {folder} (given)")
                 continue
+            data = data or [self.latency_data()]
+            (path, data_fp), = data
             folder = self.root / "latency" / f"predictor_{target}"
-            inputs = {"data": data_fp, "model": cfg.predictor.model, "target": target, "seed": cfg.search.seed}
+            inputs = {"data": data_fp, "model": cfg.predictor.model, "target": target, "seed": cfg.predictor.seed}
 
-            def work(folder=folder, target=target):
-                metrics = train_from_dataset(data, folder, cfg.predictor.model, target, cfg.search.seed)
+            def work(folder=folder, target=target, path=path):
+                metrics = train_from_dataset(path, folder, cfg.predictor.model, target, cfg.predictor.seed)
                 test = metrics["test"]
                 self.log(f"[predictor] {target}: test MAPE {test['mape']:.2%}, Kendall tau {test['kendall_tau']:.3f}")
 
-            self.stage(f"predictor_{target}", inputs, lambda folder=folder: (folder / "predictor.json").is_file(), work)
-            loaded[target] = LatencyPredictor.load(folder, expect=meta)
-        return loaded
+            fingerprints[target] = self.stage(f"predictor_{target}", inputs,
+                                              lambda folder=folder: (folder / "predictor.json").is_file(), work)
+            self.predictors_[target] = LatencyPredictor.load(folder, expect=expect)
+        return fingerprints
 
-    def supernet(self) -> Path | None:
+    def supernet(self) -> tuple[Path | None, str | None]:
+        """The supernet folder and its fingerprint (of a given checkpoint's files, or of the training stage's
+        inputs), or (None, None) when neither a quality objective nor the export needs one."""
         cfg = self.config
         needs = cfg.quality_objective is not None or cfg.export.pick != "none"
         if not needs:
-            return None
+            return None, None
+        from supernet.train import SUPERNET_CARD, SUPERNET_WEIGHTS, train_supernet
+
         folder = supernet_dir(cfg, self.config_dir)
         if cfg.supernet.checkpoint:
-            return folder
-        from supernet.train import SUPERNET_CARD, train_supernet
+            if not (folder / SUPERNET_CARD).is_file() or not (folder / SUPERNET_WEIGHTS).is_file():
+                raise UserInputError(f"supernet.checkpoint: {folder}: no trained supernet ({SUPERNET_CARD} and "
+                                     f"{SUPERNET_WEIGHTS})")
+            return folder, content_fingerprint(folder / SUPERNET_CARD, folder / SUPERNET_WEIGHTS)
 
         train_cfg = cfg.supernet.model_dump(exclude={"checkpoint"})
         inputs = {"space": cfg.space.fingerprint(), "train": train_cfg}
@@ -174,8 +235,7 @@ class Run:
             last = result.history[-1]
             self.log(f"[supernet] done: loss {last['loss_largest']:.3f} (largest), {last['loss_smallest']:.3f} (smallest)")
 
-        self.stage("supernet", inputs, lambda: (folder / SUPERNET_CARD).is_file(), work)
-        return folder
+        return folder, self.stage("supernet", inputs, lambda: (folder / SUPERNET_CARD).is_file(), work)
 
     def _supernet_progress(self, record: dict) -> None:
         every = max(1, self.config.supernet.steps // 10)
@@ -183,21 +243,20 @@ class Run:
             self.log(f"[supernet] step {record['step']}/{self.config.supernet.steps}: loss "
                      f"{record['loss_largest']:.3f} (largest), {record['tokens_per_s']:,.0f} tokens/s")
 
-    def objectives(self, predictors: dict, supernet_dir: Path | None, pool) -> list[Objective]:
+    def objectives(self, supernet_dir: Path | None, pool) -> list[Objective]:
+        """Each configured objective behind the cost model its registry entry and `source` name."""
         cfg = self.config
         objectives = []
-        simulator = SystolicSimulator(self.hw)
         model = None
         for spec in cfg.objectives:
-            kind = OBJECTIVES[spec.name][1]
-            if kind == "hardware" and spec.source == "simulator":
-                objectives.append(simulator_objective(spec.name, simulator, cfg.workload))
+            if spec.info.hardware and spec.source == "simulator":
+                objectives.append(simulator_objective(spec.name, SystolicSimulator(self.hw), cfg.workload))
             elif spec.name == "edp":
-                lat, energy = predictors["latency_ms"], predictors["energy_mj"]
+                lat, energy = self.predictors_["latency_ms"], self.predictors_["energy_mj"]
                 objectives.append(Objective("edp", lambda a: lat.predict(a) * energy.predict(a)))
-            elif kind == "hardware":
-                objectives.append(predictor_objective(spec.name, predictors[spec.name]))
-            elif kind == "supernet":
+            elif spec.info.hardware:
+                objectives.append(predictor_objective(spec.name, self.predictors_[spec.name]))
+            elif spec.info.sources == ("supernet",):
                 objectives.append(quality_objective(spec.name, supernet_dir, cfg.supernet.model_dump(exclude={"checkpoint"}),
                                                     pool.map, pool.workers))
             else:
@@ -216,8 +275,10 @@ class Run:
         with torch.device("meta"):
             return build_supernet(self.config.space, self.config.supernet, load_task_data(self.config.supernet))
 
-    def search(self, predictors: dict, supernet_dir: Path | None, upstream: dict, resume: bool = True,
+    def search(self, supernet_dir: Path | None, upstream: dict, resume: bool = True,
                on_generation: Callable[[dict], None] | None = None) -> SearchResult:
+        """NSGA-II (or random search) over the space; continues a killed search from its state file, and starts
+        over when the search's own settings or its upstream fingerprints changed."""
         cfg = self.config
         s = cfg.search
         inputs = {"upstream": upstream, "objectives": [o.model_dump() for o in cfg.objectives],
@@ -227,26 +288,27 @@ class Run:
         def work():
             with executor(cfg.executor.kind, cfg.executor.workers, cfg.executor.address) as pool:
                 cls = EvolutionarySearch if s.algorithm == "nsga2" else RandomSearch
-                search = cls(cfg.space, self.objectives(predictors, supernet_dir, pool), cfg.constraints,
-                             s.population, s.generations, s.crossover_prob, s.mutation_prob, s.seed,
-                             out=self.root, on_generation=on_generation)
+                search = cls(cfg.space, self.objectives(supernet_dir, pool), constraints=cfg.constraints,
+                             population=s.population, generations=s.generations, crossover_prob=s.crossover_prob,
+                             mutation_prob=s.mutation_prob, seed=s.seed, out=self.root, on_generation=on_generation)
                 result.append(search.run(resume=resume))
                 result[0].largest = (cfg.space.largest(), search.evaluate([cfg.space.largest()])[0])
-            atomic_write_json(self.root / "history.json", result[0].history)
+            _write_json(self.root / "history.json", result[0].history)
 
-        self.stage("search", inputs, lambda: False, work)
+        self.stage("search", inputs, lambda: False, work, redo=lambda: (self.root / STATE_FILE).unlink(missing_ok=True))
         return result[0]
 
 
-def _first_difference(old, new, path: str = "") -> str | None:
-    """The first key path at which two resolved configs differ (None when they are equal)."""
+def _differences(old, new, path: str = "") -> list[str]:
+    """Every key path at which two resolved configs differ, in sorted order (empty when they are equal); lists
+    of the same length are compared item by item (`constraints.0.value`)."""
     if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new), key=str):
-            found = _first_difference(old.get(key), new.get(key), f"{path}.{key}" if path else str(key))
-            if found:
-                return found
-        return None
-    return None if old == new else (path or "(top level)")
+        pairs = [(key, old.get(key), new.get(key)) for key in sorted(set(old) | set(new), key=str)]
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        pairs = list(zip(range(len(old)), old, new))
+    else:
+        return [] if old == new else [path or "(top level)"]
+    return [found for key, a, b in pairs for found in _differences(a, b, f"{path}.{key}" if path else str(key))]
 
 
 def _rows(path: Path) -> int:
@@ -255,21 +317,79 @@ def _rows(path: Path) -> int:
     return len(load_dataset(path)[0])
 
 
+def _write_json(path: Path, payload) -> None:
+    """JSON that any parser reads: non-finite numbers (never computed, or infinite) become null."""
+    from nas.report import write_json
+
+    write_json(path, payload)
+
+
+# ---- after the search: verification and the choice ------------------------------------------------------------
+def verify_front(run: Run, result: SearchResult) -> dict:
+    """Re-score the front on the simulator (ground truth) and say how far the predictor was from it and which
+    members stop being Pareto-optimal on simulated values. A measured device has no simulator: the front is
+    returned unverified, with the reason. When nothing met the constraints, the closest candidates (least total
+    violation) are listed instead, so the user sees how far the bounds are from reach."""
+    cfg = run.config
+    names = [o.name for o in cfg.objectives]
+    sim = SystolicSimulator(run.hw) if run.hw is not None else None
+    rows = []
+    for rank, (arch, record) in enumerate(result.front):
+        row = {"rank": rank, "key": arch.key, "arch": arch.to_dict(), "describe": arch.describe(),
+               "objectives": {n: record[n] for n in names}, "simulated": None, "predictor_error": {}}
+        if sim is not None:
+            report = sim.simulate(arch, cfg.workload)
+            row["simulated"] = {"latency_ms": report.latency_ms, "energy_mj": report.energy_mj, "edp": report.edp}
+            for name in names:
+                if REGISTRY[name].hardware:
+                    row["predictor_error"][name] = record[name] / row["simulated"][name] - 1
+        rows.append(row)
+    if rows and sim is not None:
+        verified = np.array([[REGISTRY[n].sign * (r["simulated"][n] if REGISTRY[n].hardware else r["objectives"][n])
+                              for n in names] for r in rows])
+        for row, still in zip(rows, still_pareto(verified)):
+            row["still_pareto"] = bool(still)
+    errors = [abs(e) for r in rows for e in r["predictor_error"].values()]
+    closest = [] if rows else sorted(result.evaluated.values(), key=lambda m: (m[1]["violation"], m[0].key))[:CLOSEST]
+    return {"hardware": run.target, "workload": cfg.workload.model_dump(mode="json"), "objectives": names,
+            "constraints": [str(c) for c in cfg.constraints], "front_size": len(rows),
+            "evaluations": len(result.evaluated),
+            "verified_on_simulator": sim is not None,
+            "not_verified_because": None if sim is not None else
+            f"the target is the {run.target}: there is no simulator for it; values come from its predictor",
+            "predictor_error_on_front": {"mean_abs": float(np.mean(errors)) if errors else None,
+                                         "max_abs": float(np.max(errors)) if errors else None},
+            "no_longer_pareto": [r["key"] for r in rows if r.get("still_pareto") is False],
+            "nothing_met_constraints": not rows and bool(cfg.constraints),
+            "closest": [{"key": arch.key, "describe": arch.describe(), "arch": arch.to_dict(),
+                         "violation": record["violation"], "objectives": {n: record[n] for n in names}}
+                        for arch, record in closest],
+            "largest": _largest(result, names), "front": rows}
+
+
+def still_pareto(points_min: np.ndarray) -> np.ndarray:
+    """Mask of rows (all objectives minimised) that no other row dominates; equal rows are all kept."""
+    return moocore.is_nondominated(np.asarray(points_min, dtype=float), keep_weakly=True)
+
+
+def _largest(result: SearchResult, names: list[str]) -> dict | None:
+    if result.largest is None:
+        return None
+    arch, record = result.largest
+    return {"key": arch.key, "describe": arch.describe(), "objectives": {n: record[n] for n in names}}
+
+
 def run_search(config: RunConfig, config_dir: Path, log: Callable[[str], None] = print,
                on_generation: Callable[[dict], None] | None = None) -> tuple[Run, SearchResult]:
-    """Every stage up to and including the search and its verification on the simulator."""
-    from nas.report import verify_front
+    """Every stage up to and including the search and its verification; writes pareto.json/csv and the plots."""
+    from nas.report import write_front
 
     run = Run(config, config_dir, log)
-    data, data_fp = run.latency_data()
-    predictors = run.predictors(data, data_fp)
-    supernet_dir = run.supernet()
-    upstream = {"data": data_fp, "predictors": sorted(predictors), "supernet": str(supernet_dir) if supernet_dir else None,
-                "supernet_fp": run._stages().get("supernet")}
-    result = run.search(predictors, supernet_dir, upstream, on_generation=on_generation)
-    verify_front(run, result, predictors)
+    predictors = run.predictors()
+    folder, supernet_fp = run.supernet()
+    result = run.search(folder, {"predictors": predictors, "supernet": supernet_fp}, on_generation=on_generation)
+    write_front(run, result, verify_front(run, result), choose(run, result))
     return run, result
-
 
 
 def choose(run: Run, result: SearchResult) -> tuple[ArchConfig, dict] | None:
@@ -279,17 +399,21 @@ def choose(run: Run, result: SearchResult) -> tuple[ArchConfig, dict] | None:
         return None
     quality = cfg.quality_objective
     if cfg.export.pick == "best" and quality is not None:
-        sign = -1 if quality.direction == "max" else 1
-        return min(result.front, key=lambda m: sign * m[1][quality.name])
-    hardware = next((o.name for o in cfg.objectives if o.name in HARDWARE_OBJECTIVES), cfg.objectives[0].name)
+        return min(result.front, key=lambda m: quality.info.sign * m[1][quality.name])
+    hardware = next((o.name for o in cfg.objectives if o.info.hardware), cfg.objectives[0].name)
     return min(result.front, key=lambda m: m[1][hardware])
 
 
 def summarise(run: Run, arch: ArchConfig, model, evaluator, quality_name: str) -> dict:
-    """Simulated latency and energy, inherited quality and size of one architecture."""
-    report = SystolicSimulator(run.hw).simulate(arch, run.config.workload)
+    """Latency and energy (simulated; for a measured device, latency predicted and no energy), inherited
+    quality and size of one architecture."""
+    if run.hw is not None:
+        report = SystolicSimulator(run.hw).simulate(arch, run.config.workload)
+        latency, energy, source = report.latency_ms, report.energy_mj, "simulated"
+    else:
+        latency, energy, source = float(run.predictors_["latency_ms"].predict([arch])[0]), None, "predicted"
     (quality,) = evaluator.evaluate([arch])
-    return {"describe": arch.describe(), "latency_ms": report.latency_ms, "energy_mj": report.energy_mj,
+    return {"describe": arch.describe(), "latency_ms": latency, "energy_mj": energy, "source": source,
             "quality": quality[quality_name], "quality_name": quality_name, "params": model.num_params(arch)}
 
 
@@ -321,12 +445,13 @@ def run_all(config: RunConfig, config_dir: Path, log: Callable[[str], None] = pr
                                         extra={"train": train_cfg, "run": str(run.root), "objectives": picked[1]}))
             log(f"[export] {picked[0].describe()} -> {out} ({config.export.format})")
 
-        run.stage("export", inputs, lambda: (out / "export.json").is_file(), work)
+        run.stage("export", inputs, lambda: (out / "export.json").is_file(), work, redo=lambda: None)
         record = holder[0] if holder else json.loads((out / "export.json").read_text())
-    metrics = {}
-    for folder in sorted((run.root / "latency").glob("predictor_*")):
-        if (folder / "metrics.json").is_file():
-            metrics[folder.name.removeprefix("predictor_")] = json.loads((folder / "metrics.json").read_text())
+    folders = {folder.name.removeprefix("predictor_"): folder for folder in (run.root / "latency").glob("predictor_*")}
+    if config.predictor.path:
+        folders["latency_ms"] = config_dir / config.predictor.path
+    metrics = {target: json.loads((folder / "metrics.json").read_text()) for target, folder in sorted(folders.items())
+               if target in run.predictors_ and (folder / "metrics.json").is_file()}
     report = write_report(run, result, chosen, largest, metrics, record)
     log(f"[report] {report}")
     return {"run": run, "result": result, "chosen": chosen, "largest": largest, "export": record, "report": report}

@@ -1,13 +1,16 @@
-"""What a search leaves behind: the front re-scored on the simulator, tables and plots.
+"""What a search leaves behind: `pareto.json`, `pareto.csv`, the plots and `report.md`. It only writes; the
+verification it reports (the front re-scored on the simulator) is a search step, in `nas.pipeline.verify_front`.
 
-The search ranks candidates with a learned predictor; here every front member is simulated (ground truth), the
-predictor's error on the front is reported, and members that are no longer Pareto-optimal once the simulated
-values replace the predicted ones are flagged. Writes `pareto.json`, `pareto.csv`, `pareto.png` (every evaluated
-point faded, the front highlighted, the largest architecture marked) and `hypervolume.png`.
+`pareto.png` shows every evaluated candidate (those meeting the constraints and those violating them, each counted
+in the legend as in the report), the front, the constraint bounds, the chosen member and the largest architecture,
+with axes labelled by the objective registry (quantity and unit). `hypervolume.png` shows the hypervolume per
+generation as a share of the box between the ideal point and the reference point. JSON is strict: a value that
+was never computed or is infinite is written as null, never as `Infinity`/`NaN`, so any parser reads it.
 """
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import matplotlib
@@ -17,103 +20,133 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from nas.config import OBJECTIVES  # noqa: E402
 from nas.evolution import SearchResult  # noqa: E402
-from predictors.systolic import SystolicSimulator  # noqa: E402
-from userfiles import atomic_write, atomic_write_json  # noqa: E402
+from nas.objectives import REGISTRY  # noqa: E402
+from userfiles import atomic_write, atomic_write_text  # noqa: E402
 
-HARDWARE = ("latency_ms", "energy_mj", "edp")
-
-
-def _nondominated(points_min: np.ndarray) -> np.ndarray:
-    """Mask of rows not dominated by any other row (all objectives minimised)."""
-    n = len(points_min)
-    keep = np.ones(n, dtype=bool)
-    for i in range(n):
-        dominated = np.all(points_min <= points_min[i], axis=1) & np.any(points_min < points_min[i], axis=1)
-        keep[i] = not dominated.any()
-    return keep
+NULL_MEANS = ("null: not computed (an expensive objective, such as supernet quality, is scored only for candidates "
+              "that meet the constraints on cheap ones) or not finite")
 
 
-def verify_front(run, result: SearchResult, predictors: dict) -> list[dict]:
-    cfg = run.config
-    names = [o.name for o in cfg.objectives]
-    sim = SystolicSimulator(run.hw)
-    rows = []
-    for rank, (arch, record) in enumerate(result.front):
-        report = sim.simulate(arch, cfg.workload)
-        simulated = {"latency_ms": report.latency_ms, "energy_mj": report.energy_mj, "edp": report.edp}
-        row = {"rank": rank, "key": arch.key, "arch": arch.to_dict(), "describe": arch.describe(),
-               "objectives": {n: record[n] for n in names}, "simulated": simulated, "predictor_error": {}}
-        for name in names:
-            if name in HARDWARE:
-                row["predictor_error"][name] = record[name] / simulated[name] - 1
-        rows.append(row)
-    if rows:
-        verified = np.array([[(r["simulated"][n] if n in HARDWARE else r["objectives"][n])
-                              * (-1 if OBJECTIVES[n][0] == "max" else 1) for n in names] for r in rows])
-        for row, still in zip(rows, _nondominated(verified)):
-            row["still_pareto"] = bool(still)
-    errors = [abs(e) for r in rows for e in r["predictor_error"].values()]
-    summary = {"hardware": run.hw.name, "workload": cfg.workload.model_dump(mode="json"), "objectives": names,
-               "constraints": [str(c) for c in cfg.constraints], "front_size": len(rows),
-               "evaluations": len(result.evaluated),
-               "predictor_error_on_front": {"mean_abs": float(np.mean(errors)) if errors else None,
-                                            "max_abs": float(np.max(errors)) if errors else None},
-               "no_longer_pareto": [r["key"] for r in rows if not r.get("still_pareto", True)],
-               "largest": _largest(result, names), "front": rows}
-    atomic_write_json(run.root / "pareto.json", summary)
+def finite_or_null(value):
+    """`value` with every non-finite float replaced by None, through dicts and lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(v) for v in value]
+    return value
+
+
+def json_text(payload) -> str:
+    """Strict JSON (RFC 8259): non-finite numbers as null; `allow_nan=False` guarantees none slipped through."""
+    return json.dumps(finite_or_null(payload), indent=2, allow_nan=False)
+
+
+def write_json(path: str | Path, payload) -> Path:
+    return atomic_write_text(path, json_text(payload))
+
+
+def write_front(run, result: SearchResult, summary: dict, chosen: tuple | None) -> None:
+    """`pareto.json` (the verification summary), `pareto.csv` (one row per front member) and both plots."""
+    names = summary["objectives"]
+    write_json(run.root / "pareto.json", {**summary, "null_means": NULL_MEANS})
+    rows = summary["front"]
     flat = pd.DataFrame([{"rank": r["rank"], "key": r["key"], "arch": r["describe"],
                           **{n: r["objectives"][n] for n in names},
-                          **{f"simulated_{k}": v for k, v in r["simulated"].items()},
+                          **{f"simulated_{k}": v for k, v in (r["simulated"] or {}).items()},
                           "still_pareto": r.get("still_pareto")} for r in rows])
     atomic_write(run.root / "pareto.csv", lambda tmp: flat.to_csv(tmp, index=False))
-    pareto_plot(result, names, run.root / "pareto.png", f"{cfg.name}: {run.hw.name}")
-    hypervolume_plot(result.history, run.root / "hypervolume.png")
-    return rows
-
-
-def _largest(result: SearchResult, names: list[str]) -> dict | None:
-    if result.largest is None:
-        return None
-    arch, record = result.largest
-    return {"key": arch.key, "describe": arch.describe(), "objectives": {n: record[n] for n in names}}
+    token = "byte" if run.config.supernet.tokenizer is None else "token"
+    pareto_plot(result, names, run.config.constraints, chosen, run.root / "pareto.png",
+                f"{run.config.name}: {run.target}", token)
+    hypervolume_plot(result, names, run.root / "hypervolume.png")
 
 
 def _axes(names: list[str]) -> tuple[str, str]:
     """x: the first hardware (or size) objective; y: the quality objective, or the other one."""
-    x = next((n for n in names if OBJECTIVES[n][1] in ("hardware", "model")), names[0])
-    y = next((n for n in names if OBJECTIVES[n][1] == "supernet"), next(n for n in names if n != x))
+    x = next((n for n in names if REGISTRY[n].sources != ("supernet",)), names[0])
+    y = next((n for n in names if REGISTRY[n].sources == ("supernet",)), next(n for n in names if n != x))
     return x, y
 
 
-def pareto_plot(result: SearchResult, names: list[str], path: Path, title: str) -> None:
-    x, y = _axes(names)
-    everything = [r for _, r in result.evaluated.values() if np.isfinite(r[x]) and np.isfinite(r[y])]
-    fig, ax = plt.subplots(figsize=(6, 4.4), dpi=110)
-    ax.scatter([r[x] for r in everything], [r[y] for r in everything], s=8, color="grey", alpha=0.25,
-               label=f"evaluated ({len(everything)})")
-    front = sorted((r for _, r in result.front), key=lambda r: r[x])
-    ax.plot([r[x] for r in front], [r[y] for r in front], marker="o", ms=5, color="tab:red",
-            label=f"Pareto front ({len(front)})")
-    if result.largest is not None and np.isfinite(result.largest[1][y]):
-        ax.scatter([result.largest[1][x]], [result.largest[1][y]], marker="*", s=180, color="tab:blue",
-                   label="largest architecture", zorder=5)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+def pareto_plot(result: SearchResult, names: list[str], constraints, chosen: tuple | None, path: Path, title: str,
+                token: str = "token") -> None:
+    fig = pareto_figure(result, names, constraints, chosen, title, token)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
 
 
-def hypervolume_plot(history: list[dict], path: Path) -> None:
+def pareto_figure(result: SearchResult, names: list[str], constraints, chosen: tuple | None, title: str,
+                  token: str = "token"):
+    """Every evaluated candidate, split by whether it meets the constraints (the legend counts add up to the
+    report's number of evaluations; candidates never scored on the y objective sit on the top edge), the front,
+    the constraint bounds on the plotted objectives, the chosen member and the largest architecture."""
+    x, y = _axes(names)
+    records = [r for _, r in result.evaluated.values()]
+    feasible = [r for r in records if r["violation"] == 0]
+    infeasible = [r for r in records if r["violation"] > 0]
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=110)
+    ax.scatter([r[x] for r in feasible], [r[y] for r in feasible], s=8, color="grey", alpha=0.3,
+               label=f"meets the constraints ({len(feasible)})")
+    scored = [r for r in infeasible if np.isfinite(r[y])]
+    unscored = [r for r in infeasible if not np.isfinite(r[y])]
+    ax.scatter([r[x] for r in scored], [r[y] for r in scored], s=10, marker="x", color="tab:orange", alpha=0.5,
+               label=f"violates them ({len(infeasible)}" + (f"; {len(unscored)} not scored, on the top edge)"
+                                                             if unscored else ")"))
+    front = sorted((r for _, r in result.front), key=lambda r: r[x])
+    ax.plot([r[x] for r in front], [r[y] for r in front], marker="o", ms=5, color="tab:red",
+            label=f"Pareto front ({len(front)})")
+    for c in constraints:
+        if c.objective in (x, y):
+            line = ax.axvline if c.objective == x else ax.axhline
+            line(c.value, color="black", linestyle="--", linewidth=0.9, label=f"constraint {c}")
+    if chosen is not None:
+        ax.scatter([chosen[1][x]], [chosen[1][y]], marker="D", s=70, facecolor="none", edgecolor="tab:green",
+                   linewidth=2, label="chosen for export", zorder=6)
+    if result.largest is not None and np.isfinite(result.largest[1][y]):
+        ax.scatter([result.largest[1][x]], [result.largest[1][y]], marker="*", s=180, color="tab:blue",
+                   label="largest architecture", zorder=5)
+    if unscored:  # on the top edge: an axes-relative height does not widen the x range by itself, so widen it
+        xs = [r[x] for r in unscored]
+        ax.scatter(xs, [1.0] * len(unscored), s=14, marker="|", color="tab:orange", alpha=0.5,
+                   transform=ax.get_xaxis_transform(), clip_on=False)
+        bounds = [c.value for c in constraints if c.objective == x]
+        lo, hi = ax.get_xlim() if len(unscored) < len(records) else (min(xs + bounds), max(xs + bounds))
+        pad = 0.05 * ((max(hi, *xs) - min(lo, *xs)) or 1.0)
+        ax.set_xlim(min(lo, *xs) - pad, max(hi, *xs) + pad)
+        if len(unscored) == len(records):
+            ax.set_yticks([])  # no candidate has a value on this axis
+    ax.set_xlabel(REGISTRY[x].label(token) if x in REGISTRY else x)
+    ax.set_ylabel(REGISTRY[y].label(token) if y in REGISTRY else y)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def normalised_hypervolume(result: SearchResult, names: list[str]) -> list[float]:
+    """Hypervolume per generation as a share of the box between the ideal point (the best feasible value per
+    objective over the whole run) and the reference point, so 1 would mean one candidate best at everything."""
+    if not result.reference_point:
+        return [0.0 for _ in result.history]
+    signs = np.array([REGISTRY[n].sign if n in REGISTRY else 1.0 for n in names])
+    points = np.array([[r[n] for n in names] for _, r in result.evaluated.values() if r["violation"] == 0],
+                      dtype=float).reshape(-1, len(names)) * signs
+    points = points[np.isfinite(points).all(axis=1)]
+    box = float(np.prod(np.clip(np.asarray(result.reference_point) - points.min(axis=0), 0, None))) \
+        if len(points) else 0.0
+    return [h["hypervolume"] / box if box > 0 else 0.0 for h in result.history]
+
+
+def hypervolume_plot(result: SearchResult, names: list[str], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.4), dpi=110)
-    ax.plot([h["generation"] for h in history], [h["hypervolume"] for h in history], marker=".")
+    ax.plot([h["generation"] for h in result.history], normalised_hypervolume(result, names), marker=".")
     ax.set_xlabel("generation")
-    ax.set_ylabel("hypervolume (fixed reference point)")
+    ax.set_ylabel("hypervolume (share of ideal-to-reference box)", fontsize=8)
+    ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
@@ -122,18 +155,21 @@ def hypervolume_plot(history: list[dict], path: Path) -> None:
 
 def write_report(run, result: SearchResult, chosen: dict | None, largest_row: dict | None, predictor_metrics: dict,
                  export_record: dict | None) -> Path:
-    """`report.md`: the setup, the predictor's accuracy, the front, and the chosen network against the largest."""
+    """`report.md`: the setup, the predictor's accuracy, the front (or, when nothing met the constraints, the
+    closest candidates), and the chosen network against the largest."""
     cfg = run.config
     names = [o.name for o in cfg.objectives]
-    pareto = json.loads((run.root / "pareto.json").read_text()) if (run.root / "pareto.json").is_file() else {"front": []}
-    lines = [f"# {cfg.name}: hardware-aware search on {run.hw.name}", "",
+    pareto = json.loads((run.root / "pareto.json").read_text())
+    feasible = sum(1 for _, r in result.evaluated.values() if r["violation"] == 0)
+    lines = [f"# {cfg.name}: hardware-aware search on {run.target}", "",
              f"- Workload: {cfg.workload.describe()}",
              f"- Search space: {cfg.space.size():,} architectures (depth {list(cfg.space.depth)}, hidden "
              f"{list(cfg.space.embed_dim)}, heads {list(cfg.space.heads)}, FFN {cfg.space.ffn_dim[0]}-"
              f"{cfg.space.ffn_dim[-1]})",
              f"- Objectives: {', '.join(names)}; constraints: {', '.join(map(str, cfg.constraints)) or 'none'}",
              f"- Search: {cfg.search.algorithm}, population {cfg.search.population}, {cfg.search.generations} "
-             f"generations, seed {cfg.search.seed}: {len(result.evaluated):,} architectures evaluated", ""]
+             f"generations, seed {cfg.search.seed}: {len(result.evaluated):,} architectures evaluated, "
+             f"{feasible:,} meeting the constraints", ""]
     if predictor_metrics:
         lines += ["## Latency predictor (held-out test split)", "",
                   "| target | model | MAPE | max error | Kendall tau | within 5% |", "|---|---|---|---|---|---|"]
@@ -141,26 +177,47 @@ def write_report(run, result: SearchResult, chosen: dict | None, largest_row: di
             t = m["test"]
             lines.append(f"| {target} | {m['model']} | {t['mape']:.2%} | {t['max_rel_error']:.2%} | "
                          f"{t['kendall_tau']:.4f} | {t['within_5pct']:.1%} |")
-        lines += ["", "![predictor scatter](latency/predictor_latency_ms/scatter.png)", ""]
-    err = pareto.get("predictor_error_on_front", {})
+        scatter = "latency/predictor_latency_ms/scatter.png"
+        lines += ["", f"![predictor scatter]({scatter})", ""] if (run.root / scatter).is_file() else [""]
+    verified = pareto["verified_on_simulator"]
+    err = pareto["predictor_error_on_front"]
+    if not verified:
+        check = f"not verified on a simulator, because {pareto['not_verified_because']}"
+    elif err["mean_abs"] is not None:
+        check = (f"re-simulated, the predictor's error on the front is {err['mean_abs']:.2%} on average and "
+                 f"{err['max_abs']:.2%} at most; {len(pareto['no_longer_pareto'])} point(s) are no longer "
+                 "Pareto-optimal on simulated values")
+    else:
+        check = "re-simulated (no predicted objective)"
     lines += ["## Pareto front", "", "![Pareto front](pareto.png) ![hypervolume](hypervolume.png)", "",
-              f"{len(result.front)} architectures; re-simulated, the predictor's error on the front is "
-              + (f"{err['mean_abs']:.2%} on average and {err['max_abs']:.2%} at most"
-                 if err.get("mean_abs") is not None else "not applicable (no predicted objective)")
-              + f"; {len(pareto.get('no_longer_pareto', []))} point(s) are no longer Pareto-optimal on simulated values.",
-              "", "| # | architecture | " + " | ".join(names) + " | simulated latency (ms) | still Pareto |",
-              "|---|---|" + "---|" * len(names) + "---|---|"]
-    for row in pareto["front"]:
-        values = " | ".join(f"{row['objectives'][n]:.4g}" for n in names)
-        lines.append(f"| {row['rank']} | {row['describe']} | {values} | {row['simulated']['latency_ms']:.4g} | "
-                     f"{'yes' if row.get('still_pareto', True) else 'no'} |")
+              f"{len(result.front)} architectures; {check}.", ""]
+    if pareto["front"]:
+        sim_col = " simulated latency (ms) | still Pareto |" if verified else ""
+        lines += ["| # | architecture | " + " | ".join(names) + " |" + sim_col,
+                  "|---|---|" + "---|" * len(names) + ("---|---|" if verified else "")]
+        for row in pareto["front"]:
+            cells = " | ".join(_cell(row["objectives"][n]) for n in names)
+            extra = (f" {row['simulated']['latency_ms']:.4g} | {'yes' if row.get('still_pareto', True) else 'no'} |"
+                     if verified else "")
+            lines.append(f"| {row['rank']} | {row['describe']} | {cells} |{extra}")
+    if pareto["closest"]:
+        lines += [f"**No candidate met the constraints** ({', '.join(pareto['constraints'])}). The "
+                  f"{len(pareto['closest'])} closest (least total violation, relative to each bound):", "",
+                  "| architecture | violation | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+        for row in pareto["closest"]:
+            cells = " | ".join(_cell(row["objectives"][n]) for n in names)
+            lines.append(f"| {row['describe']} | {row['violation']:.3g} | {cells} |")
+        lines += ["", "(-: not scored; expensive objectives are scored only for candidates that meet the cheap "
+                  "constraints.)"]
     if chosen and largest_row:
+        source = chosen["source"]
         lines += ["", f"## Chosen sub-network ({cfg.export.pick} under the constraints) against the largest", "",
                   "| | chosen | largest | ratio |", "|---|---|---|---|"]
-        for key, label in (("latency_ms", "latency (ms, simulated)"), ("energy_mj", "energy (mJ, simulated)"),
+        for key, label in (("latency_ms", f"latency (ms, {source})"), ("energy_mj", f"energy (mJ, {source})"),
                            ("quality", chosen["quality_name"]), ("params", "parameters")):
             a, b = chosen[key], largest_row[key]
-            lines.append(f"| {label} | {a:.4g} | {b:.4g} | {a / b:.3f}x |")
+            if a is not None and b is not None:
+                lines.append(f"| {label} | {a:.4g} | {b:.4g} | {a / b:.3f}x |")
         lines += ["", f"Chosen: `{chosen['describe']}`."]
     if export_record:
         check = (f"max |difference| {export_record['max_abs_diff']:.1e} against the supernet"
@@ -169,3 +226,7 @@ def write_report(run, result: SearchResult, chosen: dict | None, largest_row: di
     path = run.root / "report.md"
     atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
     return path
+
+
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.4g}"

@@ -5,14 +5,21 @@ fingerprints of the search space, hardware and workload it was made for, the see
 predictor trained on it carries those fingerprints, so it cannot be used for another setting by mistake.
 
 Building is resumable: the architectures to simulate are a deterministic function of (space, samples, seed), the
-table is rewritten atomically after every chunk, and a rerun skips the architectures already in it.
+table is rewritten atomically after every chunk, and a rerun skips the architectures already in it. A kill leaves
+at most a temp file of the write in progress, which the next run removes; SIGTERM unwinds like Ctrl-C, so that
+nothing is left at all. A space smaller than the samples asked for is simulated whole, once, and its metadata
+says `complete`, so that reruns know there is nothing more to add (`dataset_complete`).
 """
 from __future__ import annotations
 
 import csv
 import json
+import os
 import platform
 import random
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -24,7 +31,7 @@ import pandas as pd
 from predictors.hardware import AcceleratorConfig
 from predictors.jobs import SimulationJob, simulate_job
 from predictors.workload import Workload
-from userfiles import UserInputError, atomic_write, atomic_write_json
+from userfiles import UserInputError, atomic_write, atomic_write_json, validate
 from supernet.features import arch_features, feature_names
 from supernet.space import ArchConfig, LayerConfig, SearchSpace
 
@@ -36,7 +43,10 @@ def sample_archs(space: SearchSpace, samples: int, seed: int) -> list[ArchConfig
     """The first `samples` distinct architectures of a stream fixed by (space, seed): the space's corners
     (smallest and largest widths at every depth), then draws of which every fourth is stratified (depths in
     turn) and the rest uniform. Asking for more extends the same list, which is what lets a dataset grow
-    on rerun. A space with fewer architectures ends the sampling after a bounded number of draws."""
+    on rerun. Always exactly min(samples, space size) architectures: when the draws stop finding new ones
+    (a space not much larger than `samples`) the rest come from enumerating the space, so a space smaller
+    than `samples` is returned whole, after at most 20 draws per architecture it holds."""
+    wanted = min(samples, space.size())
     rng = random.Random(seed)
     chosen: dict[str, ArchConfig] = {}
     for depth in space.depth:
@@ -45,14 +55,19 @@ def sample_archs(space: SearchSpace, samples: int, seed: int) -> list[ArchConfig
                 arch = ArchConfig(embed, tuple(LayerConfig(heads, ffn) for _ in range(depth)), space.head_dim)
                 chosen.setdefault(arch.key, arch)
     draws = 0
-    while len(chosen) < samples and draws < 20 * samples:
+    while len(chosen) < wanted and draws < 20 * wanted:
         if draws % 4 == 0:
             arch = _sample_at_depth(space, rng, space.depth[(draws // 4) % len(space.depth)])
         else:
             arch = space.sample(rng)
         chosen.setdefault(arch.key, arch)
         draws += 1
-    return list(chosen.values())[:samples]
+    if len(chosen) < wanted:
+        for arch in space.enumerate(limit=space.size()):  # lazy: stops as soon as the list is full
+            chosen.setdefault(arch.key, arch)
+            if len(chosen) == wanted:
+                break
+    return list(chosen.values())[:wanted]
 
 
 def _sample_at_depth(space: SearchSpace, rng: random.Random, depth: int) -> ArchConfig:
@@ -96,39 +111,117 @@ def meta_path(path: Path) -> Path:
     return path.with_name(path.name + ".meta.json")
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
 def write_table(frame: pd.DataFrame, path: Path, meta: dict) -> None:
     """Table first, then its sidecar, each by temp file + rename: a crash never leaves a half-written file."""
-    if path.suffix == ".parquet":
-        atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
-    else:
-        atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
-    atomic_write_json(meta_path(path), meta)
+    try:
+        if path.suffix == ".parquet":
+            atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+        else:
+            atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+        atomic_write_json(meta_path(path), meta)
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot write the dataset ({exc.strerror or _first_line(exc)})") from None
+
+
+def _check_output(path: Path) -> None:
+    """Refuse an --out that cannot become a dataset file before any work is done for it."""
+    if path.is_dir():
+        raise UserInputError(f"{path}: is a directory; --out takes a file name ending in .parquet or .csv")
+    if any(parent.exists() and not parent.is_dir() for parent in path.parents):
+        raise UserInputError(f"{path}: a parent of it is a file, not a directory")
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete the temp files that a killed writer of `path` or of its metadata left beside them.
+
+    `atomic_write` names its temp file `.NAME.tmpPID`; SIGKILL (or a power cut) in the middle of a write leaves
+    it behind. Only files whose PID is no longer running are removed, so a concurrent writer keeps its own."""
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    prefixes = [f".{name}.tmp" for name in (path.name, meta_path(path).name)]
+    for candidate in path.parent.iterdir():
+        for prefix in prefixes:
+            pid = candidate.name.removeprefix(prefix)
+            if candidate.name.startswith(prefix) and pid.isdigit() and not _running(int(pid)):
+                candidate.unlink(missing_ok=True)
+                removed.append(candidate)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: running, and not ours to judge
+        return True
+    return True
 
 
 def load_dataset(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """The table and its metadata; anything unreadable or malformed is one line naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise UserInputError(f"{path}: is a directory, expected a dataset file from `hwnas latency-data`")
     if not path.is_file():
         raise UserInputError(f"{path}: dataset not found")
-    if not meta_path(path).is_file():
-        raise UserInputError(f"{path}: its metadata {meta_path(path).name} is missing")
+    sidecar = meta_path(path)
+    if not sidecar.is_file():
+        raise UserInputError(f"{path}: its metadata {sidecar.name} is missing")
     try:
-        meta = json.loads(meta_path(path).read_text())
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise UserInputError(f"{sidecar}: not valid JSON ({_first_line(exc)})") from None
+    except OSError as exc:
+        raise UserInputError(f"{sidecar}: cannot read it ({exc.strerror})") from None
+    if not isinstance(meta, dict):
+        raise UserInputError(f"{sidecar}: expected a JSON object of keys to values")
+    try:
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except (ValueError, OSError) as exc:
-        raise UserInputError(f"{path}: cannot read the dataset ({str(exc).splitlines()[0]})") from None
+        raise UserInputError(f"{path}: cannot read the dataset ({_first_line(exc)})") from None
     missing = {"key", "arch", "latency_ms"} - set(frame.columns)
     if missing:
         raise UserInputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
     return frame, meta
 
 
-def archs_of(frame: pd.DataFrame) -> list[ArchConfig]:
-    return [ArchConfig.from_dict(json.loads(text)) for text in frame["arch"]]
+def dataset_space(meta: dict, path: str | Path) -> SearchSpace:
+    """The search space a dataset was made for, as its metadata records it."""
+    return validate(SearchSpace, meta.get("space"), f"{meta_path(Path(path))}: space")
+
+
+def dataset_complete(path: str | Path, samples: int) -> bool:
+    """Whether `path` is a dataset that a run asking for `samples` architectures needs nothing more from: it
+    holds at least `samples` rows, or its space is smaller and it holds all of it (its metadata says
+    `complete`). What a pipeline's done-check should ask, so that a small space is not rebuilt on every rerun."""
+    if not Path(path).is_file():
+        return False
+    frame, meta = load_dataset(path)
+    return len(frame) >= samples or meta.get("complete") is True
+
+
+def archs_of(frame: pd.DataFrame, source: str | Path = "dataset") -> list[ArchConfig]:
+    """The `arch` column as `ArchConfig`s; a malformed entry is one line naming `source` and its row."""
+    archs = []
+    for row, text in enumerate(frame["arch"]):
+        try:
+            archs.append(ArchConfig.from_dict(json.loads(text)))
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise UserInputError(f"{source}: row {row}: arch: {_first_line(exc)}") from None
+    return archs
 
 
 def _with_features(frame: pd.DataFrame, space: SearchSpace) -> pd.DataFrame:
     names = feature_names(space.max_depth)
-    feats = pd.DataFrame(arch_features(archs_of(frame), space.max_depth), columns=[f"f_{n}" for n in names])
+    feats = pd.DataFrame(arch_features(archs_of(frame, "new rows"), space.max_depth), columns=[f"f_{n}" for n in names])
     base = frame.drop(columns=[c for c in frame.columns if c.startswith("f_")])
     return pd.concat([base.reset_index(drop=True), feats], axis=1)
 
@@ -140,8 +233,10 @@ def build_dataset(space: SearchSpace, hw: AcceleratorConfig, workload: Workload,
     if samples < 1:
         raise UserInputError(f"--samples must be at least 1, got {samples}")
     out = Path(out)
+    _check_output(out)
+    remove_stale_temps(out)
     meta = dataset_meta(space, hw.fingerprint(), hw.name, workload, seed, source="simulator")
-    frame = pd.DataFrame(columns=["key", "arch", *TARGETS])
+    frame, old_meta = pd.DataFrame(columns=["key", "arch", *TARGETS]), {}
     if out.exists():
         frame, old_meta = load_dataset(out)
         differs = same_setting(old_meta, meta)
@@ -156,13 +251,39 @@ def build_dataset(space: SearchSpace, hw: AcceleratorConfig, workload: Workload,
                           tuple(a.to_dict() for a in todo[i:i + chunk_size]))
             for i in range(0, len(todo), chunk_size)]
     parts = [frame] if len(frame) else []
-    for chunk_rows in map_fn(simulate_job, jobs):
-        parts.append(_with_features(pd.DataFrame(chunk_rows), space))
-        write_table(pd.concat(parts, ignore_index=True), out, meta)
-        if progress:
-            progress(len(chunk_rows))
+    size = space.size()
+    if not jobs and len(frame) >= size and not old_meta.get("complete"):
+        write_table(frame, out, dict(old_meta, complete=True))  # made before `complete` was recorded
+    with _sigterm_unwinds():
+        for chunk_rows in map_fn(simulate_job, jobs):
+            parts.append(_with_features(pd.DataFrame(chunk_rows), space))
+            table = pd.concat(parts, ignore_index=True)
+            write_table(table, out, dict(meta, complete=len(table) >= size))
+            if progress:
+                progress(len(chunk_rows))
     frame, _ = load_dataset(out)
     return frame
+
+
+@contextmanager
+def _sigterm_unwinds():
+    """Turn SIGTERM into SystemExit(143) while a dataset is written. SIGTERM's default action ends the process on
+    the spot, leaving the temp file of a write in progress and the pool's workers; an exception unwinds instead,
+    as Ctrl-C does: `atomic_write` removes its temp file and the executor shuts its pool down. Only from the main
+    thread (where Python runs signal handlers), and only when nobody installed a SIGTERM handler already."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def unwind(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @dataclass
@@ -175,38 +296,61 @@ def import_measured_csv(csv_path: str | Path, out: str | Path, space: SearchSpac
                         workload: Workload, latency_column: str = "latency_ms", strict: bool = False) -> ImportReport:
     """Measured latencies from real hardware: a CSV with an `arch` column (ArchConfig JSON) and a latency column
     (optionally `energy_mj`). Malformed rows are reported by line number and skipped, or refused with `strict`."""
-    csv_path = Path(csv_path)
+    csv_path, out = Path(csv_path), Path(out)
+    if csv_path.is_dir():
+        raise UserInputError(f"{csv_path}: is a directory, expected a CSV file")
     if not csv_path.is_file():
         raise UserInputError(f"{csv_path}: file not found")
-    rows, problems = [], []
-    with csv_path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        for column in ("arch", latency_column):
-            if column not in (reader.fieldnames or []):
-                raise UserInputError(f"{csv_path}: no column {column!r} (columns: {', '.join(reader.fieldnames or [])})")
-        for record in reader:
-            line = reader.line_num
-            try:
-                arch = space.check(ArchConfig.from_dict(json.loads(record["arch"])))
-                latency = float(record[latency_column])
-                if not np.isfinite(latency) or latency <= 0:
-                    raise ValueError(f"{latency_column} must be a positive number, got {record[latency_column]!r}")
-                energy = float(record["energy_mj"]) if record.get("energy_mj") not in (None, "") else np.nan
-            except (ValueError, TypeError) as exc:
-                problem = f"{csv_path}:{line}: {str(exc).splitlines()[0]}"
-                if strict:
-                    raise UserInputError(problem) from None
-                problems.append(problem)
-                continue
-            rows.append({"key": arch.key, "arch": arch.to_json(), "latency_ms": latency, "energy_mj": energy,
-                         "cycles": np.nan})
+    _check_output(out)
+    remove_stale_temps(out)
+    rows, problems, reader = [], [], None
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            for column in ("arch", latency_column):
+                if column not in (reader.fieldnames or []):
+                    raise UserInputError(
+                        f"{csv_path}: no column {column!r} (columns: {', '.join(reader.fieldnames or [])})")
+            for record in reader:
+                try:
+                    rows.append(_measured_row(record, space, latency_column))
+                except (ValueError, TypeError, RecursionError) as exc:
+                    problem = f"{csv_path}:{reader.line_num}: {_first_line(exc)}"
+                    if strict:
+                        raise UserInputError(problem) from None
+                    problems.append(problem)
+    except UnicodeDecodeError as exc:
+        raise UserInputError(f"{csv_path}: not UTF-8 text (byte {exc.start}: {exc.reason}); "
+                             "save it as UTF-8 CSV") from None
+    except csv.Error as exc:
+        # the csv module stops for good on these (a field over its size limit, a NUL byte): no row after it
+        # could be trusted to start where it seems to, so the file is refused rather than skipped past
+        where = f"{csv_path}:{reader.line_num + 1}" if reader else str(csv_path)  # the line it could not read
+        raise UserInputError(f"{where}: not a readable CSV row ({_first_line(exc)})") from None
+    except OSError as exc:
+        raise UserInputError(f"{csv_path}: cannot read it ({exc.strerror or _first_line(exc)})") from None
     if not rows:
         raise UserInputError(f"{csv_path}: no usable rows")
     frame = pd.DataFrame(rows).drop_duplicates("key", keep="last")
     fingerprint = f"measured:{device}"
     meta = dataset_meta(space, fingerprint, device, workload, None, source=f"measured ({csv_path.name})")
-    write_table(_with_features(frame, space), Path(out), meta)
+    write_table(_with_features(frame, space), out, meta)
     return ImportReport(len(frame), problems)
+
+
+def _measured_row(record: dict, space: SearchSpace, latency_column: str) -> dict:
+    """One CSV record as a dataset row; ValueError says what is wrong with it."""
+    if None in record:
+        raise ValueError(f"more fields than the header's {len(record) - 1}")
+    missing = [column for column, value in record.items() if value is None]
+    if missing:
+        raise ValueError(f"fewer fields than the header: no {', '.join(missing)}")
+    arch = space.check(ArchConfig.from_dict(json.loads(record["arch"])))
+    latency = float(record[latency_column])
+    if not np.isfinite(latency) or latency <= 0:
+        raise ValueError(f"{latency_column} must be a positive number, got {record[latency_column]!r}")
+    energy = float(record["energy_mj"]) if record.get("energy_mj") not in (None, "") else np.nan
+    return {"key": arch.key, "arch": arch.to_json(), "latency_ms": latency, "energy_mj": energy, "cycles": np.nan}
 
 
 def split_indices(n: int, seed: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> tuple[np.ndarray, ...]:

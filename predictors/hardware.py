@@ -15,11 +15,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from predictors.vector_ops import VectorKind
 from userfiles import UserInputError, load_mapping, validate
 
+MAX_SRAM_KIB = 2**20  # 1 GiB per SRAM
+MAX_EXTENDS = 32  # files in one `extends` chain
 
 class VectorUnit(BaseModel):
     """Where one kind of vector op runs and what each element costs there.
@@ -31,15 +33,17 @@ class VectorUnit(BaseModel):
     of the accumulator, int8 back into the scratchpad), because Gemmini shares L2/DRAM with its host.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     where: Literal["accelerator", "host"]
-    lanes: float = Field(16.0, gt=0, description="elements per cycle per pass on the accelerator")
-    passes: int = Field(1, ge=1)
+    lanes: float = Field(16.0, ge=1e-3, le=1e6, description="elements per cycle per pass on the accelerator "
+                         "(0.001 to 1,000,000; below 1, one element takes several cycles)")
+    passes: int = Field(1, ge=1, le=1024, description="sweeps over the data (1 to 1,024)")
     fused: bool = False
-    host_cycles_per_element: float = Field(0.0, ge=0)
+    host_cycles_per_element: float = Field(0.0, ge=0, le=1e6, description="host CPU cycles per element (0 to 1e6)")
     dram_bytes_per_element: float = Field(
-        0.0, ge=0, description="operand bytes an accelerator op streams in by DMA (a residual add's skip input)")
+        0.0, ge=0, le=1024,
+        description="operand bytes an accelerator op streams in by DMA (a residual add's skip input; 0 to 1,024)")
 
     @model_validator(mode="after")
     def _host_needs_cost(self) -> "VectorUnit":
@@ -56,15 +60,16 @@ class EnergyModel(BaseModel):
     about 0.03 mW/MHz). Static power is a rough figure for a ~1 mm^2 accelerator block; set your own.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    mac_pj: float = Field(0.3, ge=0)
-    scratchpad_pj_per_byte: float = Field(2.5, ge=0)
-    accumulator_pj_per_byte: float = Field(3.0, ge=0)
-    dram_pj_per_byte: float = Field(160.0, ge=0)
-    vector_pj_per_element: float = Field(1.0, ge=0, description="one pass of an accelerator vector unit")
-    host_pj_per_cycle: float = Field(30.0, ge=0)
-    static_mw: float = Field(10.0, ge=0)
+    # every energy is finite and at most 1e6 pJ per event (a microjoule; DRAM is about 160 pJ/byte)
+    mac_pj: float = Field(0.3, ge=0, le=1e6)
+    scratchpad_pj_per_byte: float = Field(2.5, ge=0, le=1e6)
+    accumulator_pj_per_byte: float = Field(3.0, ge=0, le=1e6)
+    dram_pj_per_byte: float = Field(160.0, ge=0, le=1e6)
+    vector_pj_per_element: float = Field(1.0, ge=0, le=1e6, description="one pass of an accelerator vector unit")
+    host_pj_per_cycle: float = Field(30.0, ge=0, le=1e6)
+    static_mw: float = Field(10.0, ge=0, le=1e6, description="static power in mW (0 to 1e6: a kilowatt)")
 
 
 class AcceleratorConfig(BaseModel):
@@ -73,17 +78,19 @@ class AcceleratorConfig(BaseModel):
     accumulator, a 128-bit (16 B/cycle) DMA bus, and a 1 GHz clock (the survey's analytical model's clock).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    name: str = "custom"
-    description: str = ""
-    rows: int = Field(16, gt=0, le=4096)
-    cols: int = Field(16, gt=0, le=4096)
+    name: str = Field("custom", max_length=200)
+    description: str = Field("", max_length=2000)
+    rows: StrictInt = Field(16, gt=0, le=4096, description="PE rows (1 to 4,096)")
+    cols: StrictInt = Field(16, gt=0, le=4096, description="PE columns (1 to 4,096)")
     dataflow: Literal["ws", "os"] = "ws"
-    input_bits: int = Field(8, gt=0, le=64)
-    acc_bits: int = Field(32, gt=0, le=64)
-    scratchpad_kib: float = Field(256.0, gt=0)
-    accumulator_kib: float = Field(64.0, gt=0)
+    input_bits: StrictInt = Field(8, gt=0, le=64)
+    acc_bits: StrictInt = Field(32, gt=0, le=64)
+    scratchpad_kib: float = Field(256.0, gt=0, le=MAX_SRAM_KIB, description="scratchpad capacity in KiB (up to "
+                                  "1 GiB); must hold one rows x rows block of A and one rows x cols block of B")
+    accumulator_kib: float = Field(64.0, gt=0, le=MAX_SRAM_KIB, description="accumulator capacity in KiB (up to "
+                                   "1 GiB); must hold one rows x cols block of partial sums")
     double_buffered: bool = Field(
         True, description="tiles use half of each SRAM so the next tile loads while this one computes "
         "(Gemmini's WS loop; its OS path is issued by the host without double buffering)")
@@ -92,12 +99,15 @@ class AcceleratorConfig(BaseModel):
         "picks (tiled_matmul_auto: square-ish output tile first, then grow J, I, K in turn), loop order ijk")
     fold_overlap: bool = Field(
         True, description="the next fold's weights/operands shift in while the current fold drains")
-    dram_bytes_per_cycle: float = Field(16.0, gt=0, description="width of the DMA bus to L2/DRAM")
+    dram_bytes_per_cycle: float = Field(16.0, ge=1e-3, le=1e12,
+                                        description="width of the DMA bus to L2/DRAM (0.001 to 1e12 bytes)")
     dram_latency_cycles: float = Field(
-        0.0, ge=0, description="round trip of one DMA request; 0 = bandwidth-limited only")
-    dma_inflight_requests: int = Field(16, gt=0, description="outstanding DMA requests (Gemmini: 16)")
-    dma_request_bytes: int = Field(64, gt=0, description="largest DMA request (Gemmini: 64 B, one per SRAM row)")
-    clock_mhz: float = Field(1000.0, gt=0)
+        0.0, ge=0, le=1e6, description="round trip of one DMA request; 0 = bandwidth-limited only (up to 1e6)")
+    dma_inflight_requests: StrictInt = Field(16, gt=0, le=65_536,
+                                             description="outstanding DMA requests (Gemmini: 16; up to 65,536)")
+    dma_request_bytes: StrictInt = Field(64, gt=0, le=2**20, description="largest DMA request (Gemmini: 64 B, "
+                                         "one per SRAM row; up to 1 MiB)")
+    clock_mhz: float = Field(1000.0, ge=1, le=100_000, description="clock in MHz (1 to 100,000)")
     vector_units: dict[VectorKind, VectorUnit] = Field(description="where each non-linear op runs")
     energy: EnergyModel = Field(default_factory=EnergyModel)
 
@@ -108,6 +118,25 @@ class AcceleratorConfig(BaseModel):
         if missing:
             raise ValueError(f"no placement for {', '.join(missing)}")
         return units
+
+    @model_validator(mode="after")
+    def _one_tile_fits(self) -> "AcceleratorConfig":
+        """The smallest tile the mapper can use on a large GEMM is one array block: rows x cols partial sums in
+        the accumulator, a rows x rows block of A and a rows x cols block of B in the scratchpad (half of
+        each SRAM when double-buffered). An accelerator that cannot hold it cannot run a transformer."""
+        share = 2 if self.double_buffered else 1
+        buffered = ", double-buffered: half of the SRAM is usable" if self.double_buffered else ""
+        acc_need = self.rows * self.cols * self.acc_bits / 8 * share / 1024
+        if acc_need > self.accumulator_kib:
+            raise ValueError(f"accumulator_kib={self.accumulator_kib:g} cannot hold one tile ({self.rows}x"
+                             f"{self.cols} partial sums of {self.acc_bits} bits{buffered}): it needs at least "
+                             f"{acc_need:g} KiB")
+        sp_need = (self.rows * self.rows + self.rows * self.cols) * self.input_bits / 8 * share / 1024
+        if sp_need > self.scratchpad_kib:
+            raise ValueError(f"scratchpad_kib={self.scratchpad_kib:g} cannot hold one tile ({self.rows}x"
+                             f"{self.rows} and {self.rows}x{self.cols} operands of {self.input_bits} bits{buffered}): "
+                             f"it needs at least {sp_need:g} KiB")
+        return self
 
     # ---- derived quantities -------------------------------------------------------------------------------
     @property
@@ -177,14 +206,30 @@ def _resolved_mapping(path: Path, data: dict, seen: tuple[Path, ...]) -> dict:
         raise UserInputError(f"{path}: extends: expected a preset name or a YAML path")
     files = _preset_files()
     base_path = files.get(base_name) or (path.parent / base_name)
-    if base_path in seen:
+    chain = seen + (_identity(path),)
+    if _identity(base_path) == chain[-1]:
         raise UserInputError(f"{path}: extends: {base_name!r} extends itself")
-    if not base_path.is_file():
+    if _identity(base_path) in chain:
+        raise UserInputError(f"{path}: extends: {base_name!r} leads back to {base_path}, a file that extends "
+                             "this one (a cycle of extends)")
+    if len(chain) >= MAX_EXTENDS:
+        raise UserInputError(f"{path}: extends: more than {MAX_EXTENDS} files in one chain of extends")
+    if base_path.is_dir():
+        raise UserInputError(f"{path}: extends: {base_name!r} is a directory, expected a preset or a YAML file")
+    if not base_path.exists():
         raise UserInputError(f"{path}: extends: {base_name!r} is neither a preset nor a file")
-    base = _resolved_mapping(base_path, load_mapping(base_path), seen + (path,))
+    base = _resolved_mapping(base_path, load_mapping(base_path), chain)
     base.pop("name", None)
     base.pop("description", None)
     return _merge(base, data)
+
+
+def _identity(path: Path) -> Path:
+    """One name per file, whatever the spelling (`a/../b.yaml`, symlinks), so that a cycle is seen."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: compare the spelling
+        return path.absolute()
 
 
 def _merge(base: dict, override: dict) -> dict:

@@ -4,6 +4,10 @@ Kept free of pandas and scikit-learn, so that a freshly spawned worker imports o
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import threading
 from dataclasses import dataclass
 
 from predictors.hardware import AcceleratorConfig
@@ -21,8 +25,39 @@ class SimulationJob:
     archs: tuple[dict, ...]
 
 
+_following_parent = False
+
+
+def follow_parent() -> None:
+    """In a multiprocessing worker: exit as soon as the parent process ends, however it ends (SIGKILL included).
+
+    A pool worker waits on its task queue, whose write end its siblings hold as well, so a parent killed with
+    SIGKILL would leave it waiting (or simulating the queued chunks) forever. `multiprocessing.parent_process()`
+    carries a sentinel that becomes ready when the parent exits (a pipe whose other end only the parent holds):
+    a daemon thread that `join`s it notices the death at once, with no polling and no pid that could be reused.
+    Ctrl-C is ignored in the worker: the terminal sends it to the parent too, which shuts the pool down.
+
+    `simulate_job` calls this on its first job in each process; a pool initializer may call it as well, which
+    also covers workers that never receive a job. Idempotent, and does nothing outside multiprocessing workers
+    (the serial executor runs jobs in the main process; Ray manages its own workers).
+    """
+    global _following_parent
+    parent = multiprocessing.parent_process()
+    if _following_parent or parent is None or threading.current_thread() is not threading.main_thread():
+        return
+    _following_parent = True
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_after, args=(parent,), name="hwnas-follow-parent", daemon=True).start()
+
+
+def _exit_after(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()
+    os._exit(1)  # nothing of the worker's is worth saving: its results went to the parent, which is gone
+
+
 def simulate_job(job: SimulationJob) -> list[dict]:
     """One simulator per chunk, so GEMM and layer results are shared by the chunk's architectures."""
+    follow_parent()
     sim = SystolicSimulator(AcceleratorConfig.model_validate(job.hardware))
     workload = Workload.model_validate(job.workload)
     rows = []

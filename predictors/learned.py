@@ -1,25 +1,32 @@
-"""`LatencyPredictor`: a learned latency/energy model over `ArchConfig`s, with the scikit-learn estimator shape.
+"""`LatencyPredictor`: a learned latency/energy model over `ArchConfig`s, and a scikit-learn estimator.
 
 The search calls its cost model thousands of times; a predictor answers for a batch of 10,000 architectures in
 milliseconds. Models: an MLP (HAT's predictor: 3 hidden layers of 400), gradient-boosted trees, or an ensemble of
 MLPs whose spread is an uncertainty estimate. Each is the correction factor of a
 `LinearTimesCorrection` over the features of `supernet.features`, fitted on log ratios, so errors are relative,
-as users judge them.
+as users judge them. Being a scikit-learn estimator (`get_params`, `set_params`, `clone`, `score` as R^2), it can
+be tuned with `GridSearchCV` like any regressor; `regression_metrics` is the table users of HAT and nn-Meter read.
 
-A saved predictor is a folder: `model.skops` (skops, never pickle; only scikit-learn and numpy types are accepted
-when loading), and `predictor.json` with the model kind, target, feature layout, the fingerprints of the space,
-hardware and workload it was trained for, and the SHA-256 of the model file, so that a corrupt or truncated file
-is refused before it is read.
+A saved predictor is a folder: `model.skops` and `predictor.json` (the model kind, target, feature layout, the
+fingerprints of the space, hardware and workload it was trained for, and the SHA-256 of the model file).
+Predictor folders are shared between users, so `load` treats them as hostile: the card is validated key by key,
+the checksum is checked, and the skops file may hold only the exact types our own predictors are made of
+(`TRUSTED_TYPES`). A skops file can describe any importable callable, and a scikit-learn estimator that holds one
+(say a `TransformedTargetRegressor` whose inverse function is `numpy.vectorize(eval)`) runs it at predict time;
+the SHA-256 cannot help, since whoever wrote the file wrote the card too.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
 import skops.io as sio
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from scipy.stats import kendalltau
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.compose import TransformedTargetRegressor
@@ -28,17 +35,39 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_percentage_error, mean_squared_error, r2_score
 from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from predictors.dataset import FINGERPRINTS
-from userfiles import UserInputError, atomic_write, atomic_write_json
+from userfiles import UserInputError, atomic_write, atomic_write_json, validate
 from supernet.features import arch_features, feature_names
 from supernet.space import ArchConfig
 
 ModelKind = Literal["mlp", "gbm", "ensemble"]
+MODEL_KINDS = ("mlp", "gbm", "ensemble")
 FORMAT_VERSION = 1
 MODEL_FILE, CARD_FILE = "model.skops", "predictor.json"
-# What a predictor file may contain: estimators and arrays, nothing that can run code on load.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "predictors.learned.LinearTimesCorrection")
+MIN_FIT_ROWS = 10  # below this the models' own early-stopping splits are empty
+# Every type a predictor file of ours contains, and nothing else: collected by saving each model kind we offer
+# (gbm, mlp, ensemble) with skops and listing the types in its schema. Exact names, never prefixes: "numpy." or
+# "builtins." would admit `numpy.vectorize` and `builtins.eval`, which is all an attacker needs. A new
+# scikit-learn version that stores a new type makes `load` refuse our own files, loudly; add the type here
+# after checking that it is plain data.
+TRUSTED_TYPES = frozenset({
+    "builtins.dict", "builtins.list", "builtins.str", "builtins.tuple",  # skops stores numbers and None as JSON
+    "numpy.float32", "numpy.float64", "numpy.ndarray", "numpy.uint64",
+    "numpy.random._generator.Generator", "numpy.random.mtrand.RandomState",
+    "predictors.learned.LinearTimesCorrection",
+    "sklearn._loss._loss.CyHalfSquaredError", "sklearn._loss.link.IdentityLink", "sklearn._loss.link.Interval",
+    "sklearn._loss.loss.HalfSquaredError",
+    "sklearn.compose._target.TransformedTargetRegressor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.linear_model._base.LinearRegression",
+    "sklearn.neural_network._multilayer_perceptron.MLPRegressor",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.preprocessing._data.StandardScaler",
+})
 
 
 class PredictorFileError(UserInputError):
@@ -88,30 +117,37 @@ def _gbm(seed: int) -> LinearTimesCorrection:
         max_iter=2000, learning_rate=0.05, early_stopping=True, validation_fraction=0.1, random_state=seed))
 
 
-class LatencyPredictor:
-    """Predicts one target (`latency_ms` or `energy_mj`) of architectures on one hardware under one workload."""
+class LatencyPredictor(RegressorMixin, BaseEstimator):
+    """Predicts one target (`latency_ms` or `energy_mj`) of architectures (`X`, a sequence of `ArchConfig`).
 
-    def __init__(self, model: ModelKind = "mlp", target: str = "latency_ms", seed: int = 0, ensemble_size: int = 5):
-        if model not in ("mlp", "gbm", "ensemble"):
-            raise ValueError(f"model must be 'mlp', 'gbm' or 'ensemble', got {model!r}")
-        self.model, self.target, self.seed, self.ensemble_size = model, target, seed, ensemble_size
-        self.meta: dict = {}
-        self.max_depth: int | None = None
-        self.estimators_: list[LinearTimesCorrection] = []
+    Parameters are stored as given and checked in `fit`, as scikit-learn requires for `clone` and `set_params`.
+    `max_depth` is the depth the per-layer features are padded to; None takes the deepest training architecture,
+    so give the space's deepest depth when the predictor must serve architectures deeper than its training set.
+    """
+
+    def __init__(self, model: ModelKind = "mlp", target: str = "latency_ms", seed: int = 0, ensemble_size: int = 5,
+                 max_depth: int | None = None):
+        self.model = model
+        self.target = target
+        self.seed = seed
+        self.ensemble_size = ensemble_size
+        self.max_depth = max_depth
 
     # ---- estimator API ------------------------------------------------------------------------------------
-    def fit(self, archs: Sequence[ArchConfig], y: Sequence[float], meta: dict | None = None) -> "LatencyPredictor":
+    def fit(self, X: Sequence[ArchConfig], y: Sequence[float]) -> "LatencyPredictor":
+        if self.model not in MODEL_KINDS:
+            raise ValueError(f"model must be 'mlp', 'gbm' or 'ensemble', got {self.model!r}")
+        if self.model == "ensemble" and self.ensemble_size < 1:
+            raise ValueError(f"ensemble_size must be at least 1, got {self.ensemble_size}")
         y = np.asarray(y, dtype=float)
-        if len(archs) != len(y):
-            raise ValueError(f"{len(archs)} architectures but {len(y)} targets")
-        if len(archs) < 10:
-            raise ValueError("need at least 10 architectures to fit a predictor")
+        if len(X) != len(y):
+            raise ValueError(f"{len(X)} architectures but {len(y)} targets")
+        if len(X) < MIN_FIT_ROWS:
+            raise ValueError(f"need at least {MIN_FIT_ROWS} architectures to fit a predictor, got {len(X)}")
         if not np.all(np.isfinite(y) & (y > 0)):
             raise ValueError(f"{self.target} must be positive and finite for every architecture")
-        self.meta = dict(meta or {})
-        space_depths = self.meta.get("space", {}).get("depth")
-        self.max_depth = max(space_depths) if space_depths else max(a.depth for a in archs)
-        X = self._features(archs)
+        self.max_depth_ = self.max_depth or max(a.depth for a in X)
+        features = self._features(X)
         if self.model == "gbm":
             members = [_gbm(self.seed)]
         elif self.model == "mlp":
@@ -119,90 +155,155 @@ class LatencyPredictor:
         else:
             members = [_mlp(self.seed + i) for i in range(self.ensemble_size)]
         rng = np.random.default_rng(self.seed)
-        for i, member in enumerate(members):
+        for member in members:
             rows = rng.choice(len(y), len(y)) if self.model == "ensemble" else np.arange(len(y))
-            member.fit(X[rows], y[rows])
+            member.fit(features[rows], y[rows])
         self.estimators_ = members
+        self.meta_: dict = {}  # the setting (fingerprints) is known only for a loaded predictor, from its card
         return self
 
-    def predict(self, archs: Sequence[ArchConfig]) -> np.ndarray:
-        return self.predict_with_std(archs)[0]
+    def predict(self, X: Sequence[ArchConfig]) -> np.ndarray:
+        return self.predict_with_std(X)[0]
 
-    def predict_with_std(self, archs: Sequence[ArchConfig]) -> tuple[np.ndarray, np.ndarray]:
+    def predict_with_std(self, X: Sequence[ArchConfig]) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation over the ensemble (std is zero for a single model)."""
-        if not self.estimators_:
-            raise RuntimeError("this predictor is not fitted yet")
-        X = self._features(archs)
-        preds = np.stack([m.predict(X) for m in self.estimators_])
+        check_is_fitted(self, "estimators_")
+        features = self._features(X)
+        preds = np.stack([m.predict(features) for m in self.estimators_])
         return preds.mean(axis=0), preds.std(axis=0)
 
-    def score(self, archs: Sequence[ArchConfig], y: Sequence[float]) -> dict[str, float]:
-        """Held-out quality as users of HAT and nn-Meter report it."""
-        return regression_metrics(np.asarray(y, dtype=float), self.predict(archs))
-
     def _features(self, archs: Sequence[ArchConfig]) -> np.ndarray:
-        return arch_features(archs, self.max_depth)
+        return arch_features(archs, self.max_depth_)
 
     # ---- compatibility ------------------------------------------------------------------------------------
     def check_setting(self, meta: dict) -> None:
         """Refuse to serve a space, hardware or workload other than the one this predictor was trained for."""
         for key in FINGERPRINTS:
-            ours, theirs = self.meta.get(key), meta.get(key)
+            ours, theirs = self.meta_.get(key), meta.get(key)
             if ours and theirs and ours != theirs:
                 what = key.removesuffix("_fingerprint")
                 raise PredictorFileError(
-                    f"this predictor was trained for {what} {self._describe(what)} ({ours}), not for "
+                    f"this predictor was trained for {what} {_describe_meta(self.meta_, what)} ({ours}), not for "
                     f"{_describe_meta(meta, what)} ({theirs}); train one for it with `hwnas predictor train`")
 
-    def _describe(self, what: str) -> str:
-        return _describe_meta(self.meta, what)
-
     # ---- persistence --------------------------------------------------------------------------------------
-    def save(self, path: str | Path, metrics: dict | None = None) -> Path:
-        if not self.estimators_:
-            raise RuntimeError("fit the predictor before saving it")
+    def save(self, path: str | Path, *, meta: dict | None = None, metrics: dict | None = None) -> Path:
+        """Write `model.skops` and `predictor.json`. `meta` is the dataset's metadata (the setting `load` checks
+        against); a loaded predictor keeps the one it was loaded with."""
+        check_is_fitted(self, "estimators_")
         folder = Path(path)
         blob = sio.dumps(self.estimators_)
         atomic_write(folder / MODEL_FILE, lambda tmp: tmp.write_bytes(blob))
         card = {"format_version": FORMAT_VERSION, "model": self.model, "target": self.target, "seed": self.seed,
-                "ensemble_size": self.ensemble_size, "max_depth": self.max_depth,
-                "features": feature_names(self.max_depth), "sha256": hashlib.sha256(blob).hexdigest(),
-                "meta": self.meta, "metrics": metrics or {}}
+                "ensemble_size": self.ensemble_size, "max_depth": self.max_depth_,
+                "features": feature_names(self.max_depth_), "sha256": hashlib.sha256(blob).hexdigest(),
+                "meta": self.meta_ if meta is None else meta, "metrics": metrics or {}}
         atomic_write_json(folder / CARD_FILE, card)
         return folder
 
     @classmethod
     def load(cls, path: str | Path, expect: dict | None = None) -> "LatencyPredictor":
-        """A saved predictor; with `expect` (a dataset's or run's metadata), also check it is for that setting."""
+        """A saved predictor; with `expect` (a dataset's or run's metadata), also check it is for that setting.
+        Anything wrong with the folder is a `PredictorFileError` naming the file and what is wrong with it."""
         folder = Path(path)
         card_path, model_path = folder / CARD_FILE, folder / MODEL_FILE
         if not card_path.is_file() or not model_path.is_file():
             raise PredictorFileError(f"{folder}: not a predictor folder (needs {CARD_FILE} and {MODEL_FILE})")
-        try:
-            card = json.loads(card_path.read_text())
-            expected_digest = card["sha256"]
-        except (ValueError, KeyError):
-            raise PredictorFileError(f"{card_path}: corrupt predictor card") from None
-        if card.get("format_version") != FORMAT_VERSION:
-            raise PredictorFileError(f"{card_path}: format version {card.get('format_version')}, "
-                                     f"this hwnas reads {FORMAT_VERSION}")
-        blob = model_path.read_bytes()
-        if hashlib.sha256(blob).hexdigest() != expected_digest:
+        card = _read_card(card_path)
+        blob = _read_bytes(model_path)
+        if hashlib.sha256(blob).hexdigest() != card.sha256:
             raise PredictorFileError(f"{model_path}: corrupt or truncated (its checksum does not match {CARD_FILE})")
-        try:
-            untrusted = sio.get_untrusted_types(data=blob)
-        except Exception:  # noqa: BLE001 - any parse failure means the file is not a predictor
-            raise PredictorFileError(f"{model_path}: not a readable skops file") from None
-        refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-        if refused:
-            raise PredictorFileError(f"{model_path}: refuses to load types outside scikit-learn/numpy: {refused}")
-        estimators = sio.loads(blob, trusted=untrusted)
-        predictor = cls(card["model"], card["target"], card["seed"], card["ensemble_size"])
-        predictor.meta, predictor.max_depth, predictor.estimators_ = card["meta"], card["max_depth"], estimators
+        estimators = _load_estimators(model_path, blob)
+        members = 1 if card.model != "ensemble" else card.ensemble_size
+        if (not isinstance(estimators, list) or len(estimators) != members
+                or not all(isinstance(e, LinearTimesCorrection) for e in estimators)
+                or any(getattr(getattr(e, "scaler_", None), "n_features_in_", None) != len(card.features)
+                       for e in estimators)):
+            raise PredictorFileError(f"{model_path}: does not hold the {card.model} predictor that {CARD_FILE} "
+                                     f"describes ({members} model(s) over {len(card.features)} features)")
+        predictor = cls(card.model, card.target, card.seed, card.ensemble_size, card.max_depth)
+        predictor.max_depth_, predictor.meta_, predictor.estimators_ = card.max_depth, card.meta, estimators
         if expect is not None:
             predictor.check_setting(expect)
         return predictor
 
+
+class _Card(BaseModel):
+    """What `predictor.json` must hold; extra keys (notes a user added) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+    format_version: StrictInt
+    model: ModelKind
+    target: StrictStr
+    seed: StrictInt
+    ensemble_size: StrictInt = Field(ge=1)
+    max_depth: StrictInt = Field(ge=1)
+    features: list[StrictStr]
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    meta: dict
+    metrics: dict
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise PredictorFileError(f"{path}: cannot read it ({exc.strerror})") from None
+
+
+def _read_card(path: Path) -> _Card:
+    try:
+        data = json.loads(_read_bytes(path).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise PredictorFileError(f"{path}: corrupt predictor card (not valid JSON)") from None
+    if not isinstance(data, dict):
+        raise PredictorFileError(f"{path}: corrupt predictor card (expected a JSON object of keys to values)")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise PredictorFileError(f"{path}: format version {data.get('format_version')!r}, "
+                                 f"this hwnas reads {FORMAT_VERSION}")
+    try:
+        card = validate(_Card, data, str(path))
+    except UserInputError as exc:
+        raise PredictorFileError(f"{exc} (a damaged predictor card; train the predictor again)") from None
+    # Each layer adds several features, so a genuine card lists more features than layers; checking that first
+    # keeps an edited `max_depth: 1000000000` from building a billion feature names.
+    if card.max_depth >= len(card.features) or card.features != feature_names(card.max_depth):
+        raise PredictorFileError(f"{path}: features: not this hwnas's feature layout for depth {card.max_depth} "
+                                 "(a damaged card, or a predictor from another version; train it again)")
+    return card
+
+
+def _types_in(blob: bytes) -> set[str]:
+    """Every type and function a skops file names, read from its schema without building anything."""
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+    found, stack = set(), [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__module__" in node and "__class__" in node:
+                found.add(f"{node['__module__']}.{node['__class__']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _load_estimators(path: Path, blob: bytes) -> object:
+    """The skops file's content, after refusing any type outside `TRUSTED_TYPES`. skops's own check
+    (`get_untrusted_types`) is applied too, so a node kind it knows and we did not walk is covered as well."""
+    try:
+        named = _types_in(blob) | set(sio.get_untrusted_types(data=blob))
+    except Exception:  # noqa: BLE001 - whatever fails to parse is not a predictor file
+        raise PredictorFileError(f"{path}: not a readable skops file") from None
+    refused = sorted(named - TRUSTED_TYPES)
+    if refused:
+        raise PredictorFileError(f"{path}: refused, it holds types a predictor never contains, which could run "
+                                 f"code: {', '.join(refused)}")
+    try:
+        return sio.loads(blob, trusted=sorted(named))
+    except Exception:  # noqa: BLE001 - a well-formed archive with inconsistent content is still a damaged file
+        raise PredictorFileError(f"{path}: not a readable skops file (damaged content)") from None
 
 def _describe_meta(meta: dict, what: str) -> str:
     value = meta.get(what)
@@ -226,4 +327,4 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
-__all__ = ["LatencyPredictor", "PredictorFileError", "regression_metrics"]
+__all__ = ["LatencyPredictor", "PredictorFileError", "TRUSTED_TYPES", "regression_metrics"]

@@ -421,8 +421,14 @@ class SystolicSimulator:
 def _tile_candidates(size: int, unit: int) -> list[int]:
     """Tile sizes (multiples of `unit`, the last one clipped to `size`) that split `size` into q even parts."""
     blocks = math.ceil(size / unit)
-    counts = sorted({math.ceil(blocks / q) for q in range(1, blocks + 1)})
-    return [min(b * unit, size) for b in counts]
+    counts = set()
+    q = 1
+    while q <= blocks:  # ceil(blocks / q) takes O(sqrt(blocks)) distinct values: visit each once
+        count = -(-blocks // q)
+        counts.add(count)
+        q = blocks // (count - 1) + (blocks % (count - 1) > 0) if count > 1 else blocks + 1
+        # the smallest q' with ceil(blocks / q') < count is ceil(blocks / (count - 1))
+    return [min(b * unit, size) for b in sorted(counts)]
 
 
 def _edge_split(size: int, tile: int) -> list[tuple[int, int]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Literal, Union
 
@@ -16,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from predictors.vector_ops import VectorKind
-from userfiles import UserInputError, load_mapping, validate
+from userfiles import UserInputError, load_mapping, safe_load, validate
 from supernet.family import BlockDescription, family_for
 from supernet.space import ArchConfig
 
@@ -65,6 +66,14 @@ class VectorWork:
 
 Op = Union[Gemm, VectorWork]
 
+# Bounds on what can be simulated, generous for real use; each is named in the error it gives. The simulator
+# maps every decode step's attention separately, so `new_tokens` bounds the time of one simulation (8,192
+# steps of GPT-2 take about 4 s).
+MAX_SEQ_LEN = 1_048_576
+MAX_BATCH = 65_536
+MAX_NEW_TOKENS = 8_192
+MAX_VOCAB = 4_194_304
+
 
 class Workload(BaseModel):
     """How the model is run.
@@ -76,16 +85,18 @@ class Workload(BaseModel):
     `lm` adds the vocabulary projection, `classifier` a linear layer on the first token.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     phase: Literal["prefill", "decode", "generate"] = "prefill"
-    seq_len: int = Field(512, ge=0, le=1_048_576)
-    batch: int = Field(1, ge=1, le=65_536)
-    new_tokens: int = Field(0, ge=0, le=1_048_576)
+    seq_len: int = Field(512, ge=0, le=MAX_SEQ_LEN, description=f"tokens of the sequence, prompt or KV cache "
+                         f"(up to {MAX_SEQ_LEN:,})")
+    batch: int = Field(1, ge=1, le=MAX_BATCH, description=f"sequences run together (1 to {MAX_BATCH:,})")
+    new_tokens: int = Field(0, ge=0, le=MAX_NEW_TOKENS, description=f"decode steps of phase generate (up to "
+                            f"{MAX_NEW_TOKENS:,}: every step is simulated, about 0.5 ms each)")
     causal: bool | None = Field(None, description="decoder (causal) or encoder; default: encoder for prefill")
     head: Literal["lm", "classifier"] | None = None
-    vocab_size: int = Field(50257, ge=1)
-    num_classes: int = Field(2, ge=1)
+    vocab_size: int = Field(50257, ge=1, le=MAX_VOCAB, description=f"output vocabulary of head lm (up to {MAX_VOCAB:,})")
+    num_classes: int = Field(2, ge=1, le=MAX_VOCAB, description=f"classes of head classifier (up to {MAX_VOCAB:,})")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Workload":
@@ -97,6 +108,9 @@ class Workload(BaseModel):
             raise ValueError(f"phase={self.phase} needs seq_len >= 1")
         if self.phase != "generate" and self.new_tokens:
             raise ValueError("new_tokens is only used with phase=generate")
+        if self.seq_len + self.new_tokens > MAX_SEQ_LEN:
+            raise ValueError(f"seq_len + new_tokens = {self.seq_len + self.new_tokens:,} is more than the limit of "
+                             f"{MAX_SEQ_LEN:,} tokens of context")
         return self
 
     def fingerprint(self) -> str:
@@ -107,12 +121,17 @@ class Workload(BaseModel):
         """A YAML file, or `key=value` pairs separated by commas: `phase=decode,seq_len=512,causal=true`."""
         if spec.endswith((".yaml", ".yml", ".json")):
             return validate(cls, load_mapping(spec), source=spec)
+        if len(spec) > 1000:
+            raise UserInputError(f"workload: {len(spec):,} characters of key=value pairs; a workload is a few keys")
         data = {}
         for part in filter(None, (p.strip() for p in spec.split(","))):
             key, sep, value = part.partition("=")
-            if not sep:
+            key = key.strip()
+            if not sep or not key:
                 raise UserInputError(f"workload {spec!r}: expected key=value pairs, got {part!r}")
-            data[key.strip()] = yaml.safe_load(value)
+            if key in data:
+                raise UserInputError(f"workload {spec!r}: {key} is given twice")
+            data[key] = _scalar(value, key, spec)
         return validate(cls, data, source=f"workload {spec!r}")
 
     @property
@@ -124,6 +143,25 @@ class Workload(BaseModel):
             return f"generate {self.new_tokens} tokens after a {self.seq_len}-token prompt, batch {self.batch}"
         kind = "a decoder" if self.is_causal else "an encoder"
         return f"{self.phase} of {kind}, seq_len {self.seq_len}, batch {self.batch}"
+
+
+def _scalar(text: str, key: str, spec: str) -> str | int | float | bool | None:
+    """One `key=value` value read as a YAML scalar (`512`, `true`, `decode`); lists, mappings and tags such as
+    `!!python/object` are refused (a safe loader builds no Python objects anyway)."""
+    text = text.strip()
+    try:
+        value = safe_load(text) if text else None
+    except yaml.YAMLError:
+        value = _NOT_SCALAR
+    if value is _NOT_SCALAR or text.startswith("!") or not isinstance(value, (str, int, float, bool, type(None))):
+        raise UserInputError(f"workload {spec!r}: {key}: expected a single value (a number, true/false or a "
+                             f"word), got {text!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserInputError(f"workload {spec!r}: {key}: {text!r} is not allowed; numbers must be finite")
+    return value
+
+
+_NOT_SCALAR = object()
 
 
 def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, tokens: int, queries: int, ctx: int, seqs: int,

@@ -14,11 +14,18 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from userfiles import UserInputError, load_mapping, validate
 
 DEFAULT_HEAD_DIM = 64
+
+# What a user may ask for: generous for any real transformer (GPT-3 175B is 96 layers, d=12288, 96 heads of 128,
+# FFN 49152), small enough that a typo (`max_seq_len: 1e9`, an FFN range of 30 million choices) is refused at
+# the door instead of allocating hundreds of GB. Each bound is named in the error it gives.
+LIMITS = {"depth": 256, "embed_dim": 65_536, "heads": 1_024, "ffn_dim": 262_144, "head_dim": 1_024,
+          "max_seq_len": 131_072}
+MAX_CHOICES = 1_024  # choices per list (the survey's FFN range 768..3072 step 128 has 19)
 
 
 @dataclass(frozen=True)
@@ -43,9 +50,15 @@ class ArchConfig:
             raise ValueError("embed_dim and head_dim must be positive")
         if not self.layers:
             raise ValueError("an architecture needs at least one layer")
+        _at_most("embed_dim", self.embed_dim)
+        _at_most("head_dim", self.head_dim)
+        if len(self.layers) > LIMITS["depth"]:
+            raise ValueError(f"{len(self.layers)} layers is more than the limit of {LIMITS['depth']}")
         for i, layer in enumerate(self.layers):
             if layer.heads <= 0 or layer.ffn_dim <= 0:
                 raise ValueError(f"layers[{i}]: heads and ffn_dim must be positive")
+            _at_most(f"layers[{i}].heads", layer.heads, LIMITS["heads"])
+            _at_most(f"layers[{i}].ffn_dim", layer.ffn_dim, LIMITS["ffn_dim"])
 
     @property
     def depth(self) -> int:
@@ -75,6 +88,8 @@ class ArchConfig:
         layers = data["layers"]
         if not isinstance(layers, list):
             raise ValueError("layers: expected a list of {heads, ffn_dim}")
+        if len(layers) > LIMITS["depth"]:
+            raise ValueError(f"layers: {len(layers)} layers is more than the limit of {LIMITS['depth']}")
         parsed = []
         for i, layer in enumerate(layers):
             if not isinstance(layer, dict) or set(layer) != {"heads", "ffn_dim"}:
@@ -105,6 +120,12 @@ def _as_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name}: expected an integer, got {value!r}")
     return value
+
+
+def _at_most(name: str, value: int, limit: int | None = None) -> None:
+    limit = LIMITS[name] if limit is None else limit
+    if value > limit:
+        raise ValueError(f"{name}={value:,} is more than the limit of {limit:,}")
 
 
 def uniform_arch(depth: int, embed_dim: int, heads: int, ffn_dim: int, head_dim: int = DEFAULT_HEAD_DIM) -> ArchConfig:
@@ -141,12 +162,18 @@ class SearchSpace(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    depth: tuple[int, ...] = Field(min_length=1)
-    embed_dim: tuple[int, ...] = Field(min_length=1)
-    heads: tuple[int, ...] = Field(min_length=1)
-    ffn_dim: tuple[int, ...] = Field(min_length=1)
-    head_dim: int = Field(DEFAULT_HEAD_DIM, gt=0)
-    max_seq_len: int = Field(512, gt=0)
+    depth: tuple[StrictInt, ...] = Field(
+        min_length=1, description=f"layer counts to choose from (1 to {LIMITS['depth']}; "
+        f"at most {MAX_CHOICES} choices in each list)")
+    embed_dim: tuple[StrictInt, ...] = Field(min_length=1, description=f"hidden sizes (1 to {LIMITS['embed_dim']:,})")
+    heads: tuple[StrictInt, ...] = Field(min_length=1, description=f"attention heads per layer (1 to {LIMITS['heads']:,})")
+    ffn_dim: tuple[StrictInt, ...] = Field(
+        min_length=1, description=f"FFN sizes per layer (1 to {LIMITS['ffn_dim']:,}), or {{min, max, step}}")
+    head_dim: StrictInt = Field(DEFAULT_HEAD_DIM, gt=0, le=LIMITS["head_dim"],
+                                description=f"width of one head (1 to {LIMITS['head_dim']:,})")
+    max_seq_len: StrictInt = Field(512, gt=0, le=LIMITS["max_seq_len"],
+                                   description=f"longest sequence (1 to {LIMITS['max_seq_len']:,}; the supernet's "
+                                   "position table has this many rows)")
 
     @field_validator("ffn_dim", mode="before")
     @classmethod
@@ -160,14 +187,29 @@ class SearchSpace(BaseModel):
                 raise ValueError("min, max and step must be integers")
             if step <= 0 or lo > hi:
                 raise ValueError("need step > 0 and min <= max")
+            count = (hi - lo) // step + 1
+            if count > MAX_CHOICES:
+                raise ValueError(f"the range min={lo}, max={hi}, step={step} has {count:,} choices, more than "
+                                 f"the limit of {MAX_CHOICES:,}; use a larger step")
             return list(range(lo, hi + 1, step))
+        return value
+
+    @field_validator("depth", "embed_dim", "heads", "ffn_dim", mode="before")
+    @classmethod
+    def _not_too_many(cls, value: Any) -> Any:
+        """Count the choices before validating each one, so that a list of millions is refused at once."""
+        if isinstance(value, (list, tuple)) and len(value) > MAX_CHOICES:
+            raise ValueError(f"{len(value):,} choices is more than the limit of {MAX_CHOICES:,}")
         return value
 
     @field_validator("depth", "embed_dim", "heads", "ffn_dim")
     @classmethod
-    def _sorted_positive_unique(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+    def _sorted_positive_unique(cls, value: tuple[int, ...], info) -> tuple[int, ...]:
         if any(v <= 0 for v in value):
             raise ValueError("all choices must be positive")
+        limit = LIMITS[info.field_name]
+        if max(value) > limit:
+            raise ValueError(f"{max(value):,} is more than the limit of {limit:,}")
         if len(set(value)) != len(value):
             raise ValueError("choices must not repeat")
         return tuple(sorted(value))

@@ -26,46 +26,19 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import load_file, save_file
 
 from userfiles import UserInputError, atomic_write, atomic_write_json, atomic_write_text
 from supernet.data import ClassificationData, LMData, TaskData, load_classification_data, load_lm_data
 from supernet.model import SuperTransformer
 from supernet.space import ArchConfig, SearchSpace
-
-
-class SupernetTrainConfig(BaseModel):
-    """How to train a supernet; the `supernet:` section of a run config."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    task: Literal["causal_lm", "classification"] = "causal_lm"
-    data: str = Field("builtin", description="builtin | a local file | hf:NAME[:CONFIG] | hf:LOCAL_FOLDER")
-    tokenizer: str | None = Field(None, description="path of a transformers tokenizer; default: bytes")
-    init_from: str | None = Field(None, description="a BERT checkpoint folder that becomes the largest sub-network "
-                                  "(classification; the space's largest must have its shape)")
-    steps: int = Field(300, ge=1)
-    batch_size: int = Field(16, ge=1)
-    seq_len: int = Field(128, ge=2)
-    lr: float = Field(1e-3, gt=0)
-    min_lr_ratio: float = Field(0.1, ge=0, le=1)
-    warmup_steps: int = Field(30, ge=0)
-    weight_decay: float = Field(0.01, ge=0)
-    grad_clip: float = Field(1.0, gt=0)
-    sandwich_random: int = Field(2, ge=0, description="random sub-networks per step besides largest and smallest")
-    distill: float = Field(0.0, ge=0, le=1, description="weight of in-place distillation from the largest in the "
-                           "other members' loss (the rest is the task loss); 0 trains every member on the labels")
-    checkpoint_every: int = Field(50, ge=1)
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    eval_windows: int = Field(64, ge=1, description="validation windows (or examples) per evaluation")
+from supernet.train_config import SupernetTrainConfig  # noqa: F401 - defined there so configs validate without torch
 
 
 def load_task_data(cfg: SupernetTrainConfig) -> TaskData:

@@ -70,7 +70,8 @@ def test_a_real_process_prints_no_traceback(tmp_path):
     (tmp_path / "bad_hw.yaml").write_text("rows: [16\n")
     out = run("simulate", "--model", "gpt2", "--hardware", "bad_hw.yaml", cwd=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert out.stderr.strip() == "error: bad_hw.yaml: not valid YAML: while parsing a flow sequence"
+    assert out.stderr.strip() == ("error: bad_hw.yaml: not valid YAML: while parsing a flow sequence: expected ',' or "
+                                  "']', but got '<stream end>' (line 2, column 1)")
 
 
 def test_latency_data_train_and_eval_round_trip(tmp_path):

@@ -1,9 +1,11 @@
 import json
+import os
 
 import pandas as pd
 import pytest
 
-from predictors.dataset import archs_of, build_dataset, import_measured_csv, load_dataset, meta_path, sample_archs
+from predictors.dataset import (archs_of, build_dataset, dataset_complete, import_measured_csv, load_dataset,
+                                meta_path, sample_archs)
 from predictors.hardware import AcceleratorConfig
 from predictors.systolic import SystolicSimulator
 from predictors.workload import Workload
@@ -97,3 +99,112 @@ def test_missing_columns_and_files(tmp_path):
         import_measured_csv(csv, tmp_path / "m.parquet", SPACE, "dev", PREFILL)
     with pytest.raises(UserInputError, match="dataset not found"):
         load_dataset(tmp_path / "nothing.parquet")
+
+
+TINY = SearchSpace(depth=[1, 2], embed_dim=[64], heads=[1, 2], ffn_dim=[64, 128], head_dim=32)  # 4 + 16 archs
+
+
+def test_sampling_returns_min_of_samples_and_space_size_exactly():
+    assert TINY.size() == 20
+    whole = sample_archs(TINY, 10_000, seed=0)
+    assert sorted(a.key for a in whole) == sorted(a.key for a in TINY.enumerate())
+    almost = sample_archs(TINY, 19, seed=0)
+    assert len({a.key for a in almost}) == 19
+    assert sample_archs(TINY, 5, seed=0) == sample_archs(TINY, 5, seed=0)
+
+
+def test_a_space_smaller_than_samples_is_simulated_once_and_marked_complete(tmp_path):
+    out = tmp_path / "tiny.parquet"
+    frame = build_dataset(TINY, HW, PREFILL, 500, out, seed=0)
+    assert len(frame) == 20 and json.loads(meta_path(out).read_text())["complete"] is True
+    assert dataset_complete(out, 500)
+
+    def must_not_simulate(fn, jobs):
+        jobs = list(jobs)
+        assert jobs == [], "a complete dataset was simulated again"
+        return []
+
+    again = build_dataset(TINY, HW, PREFILL, 500, out, seed=0, map_fn=must_not_simulate)
+    pd.testing.assert_frame_equal(again, frame)
+
+
+def test_dataset_complete_only_when_nothing_more_can_be_added(tmp_path):
+    out = tmp_path / "part.parquet"
+    assert not dataset_complete(out, 10)
+    build_dataset(TINY, HW, PREFILL, 8, out, seed=0)
+    assert json.loads(meta_path(out).read_text())["complete"] is False
+    assert dataset_complete(out, 8) and not dataset_complete(out, 9) and not dataset_complete(out, 500)
+    build_dataset(TINY, HW, PREFILL, 500, out, seed=0)  # extends to the whole space
+    assert dataset_complete(out, 500) and len(load_dataset(out)[0]) == 20
+
+
+def one_line_error(args):
+    from typer.testing import CliRunner
+
+    from nas.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def measured_args(csv, out):
+    return ["latency-data", "--from-csv", csv, "--device", "orin", "--out", out]
+
+
+def test_measured_csv_that_cannot_be_read_is_one_line(tmp_path):
+    good = json.dumps(SPACE.smallest().to_dict()).replace('"', '""')
+    header_and_row = f'arch,latency_ms\n"{good}",1.5\n'.encode()
+    out = tmp_path / "m.parquet"
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes(header_and_row + b'"caf\xe9",2.0\n')
+    assert "latin1.csv: not UTF-8 text (byte " in one_line_error(measured_args(latin, out))
+    huge = tmp_path / "huge.csv"
+    huge.write_bytes(header_and_row + b'"' + b"x" * 200_000 + b'",2.0\n')
+    line = one_line_error(measured_args(huge, out))
+    assert "huge.csv:3: not a readable CSV row (field larger than field limit" in line
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    assert one_line_error(measured_args(folder, out)) == f"error: {folder}: is a directory, expected a CSV file"
+    good_csv = tmp_path / "good.csv"
+    good_csv.write_bytes(header_and_row)
+    assert "is a directory; --out takes a file name" in one_line_error(measured_args(good_csv, tmp_path))
+    assert "a parent of it is a file" in one_line_error(measured_args(good_csv, good_csv / "m.parquet"))
+    assert not out.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_measured_csv_is_one_line(tmp_path):
+    csv = tmp_path / "locked.csv"
+    csv.write_text("arch,latency_ms\n")
+    csv.chmod(0)
+    line = one_line_error(measured_args(csv, tmp_path / "m.parquet"))
+    assert "locked.csv: cannot read it (Permission denied)" in line
+
+
+def test_rows_with_too_few_or_too_many_fields_are_reported_by_line(tmp_path):
+    good = json.dumps(SPACE.smallest().to_dict()).replace('"', '""')
+    csv = tmp_path / "ragged.csv"
+    csv.write_text(f'arch,latency_ms\n"{good}",1.5\n"{good}"\n"{good}",1.0,extra\n')
+    report = import_measured_csv(csv, tmp_path / "m.parquet", SPACE, "orin", PREFILL)
+    assert report.rows == 1
+    assert report.skipped == [f"{csv}:3: fewer fields than the header: no latency_ms",
+                              f"{csv}:4: more fields than the header's 2"]
+
+
+def test_damaged_dataset_files_are_one_line(tmp_path):
+    out = tmp_path / "data.parquet"
+    build_dataset(SPACE, HW, PREFILL, 12, out, seed=0)
+    meta_path(out).write_text("[]")
+    with pytest.raises(UserInputError, match="data.parquet.meta.json: expected a JSON object"):
+        load_dataset(out)
+    meta_path(out).write_text("{" * 100_000)
+    with pytest.raises(UserInputError, match="data.parquet.meta.json: not valid JSON"):
+        load_dataset(out)
+    with pytest.raises(UserInputError, match="is a directory, expected a dataset file"):
+        load_dataset(tmp_path)
+    frame = pd.DataFrame({"arch": ['{"embed_dim": 64}']})
+    with pytest.raises(UserInputError, match=r"data.csv: row 0: arch: architecture is missing 'layers'"):
+        archs_of(frame, "data.csv")

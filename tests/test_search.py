@@ -1,9 +1,13 @@
+import csv
 import importlib.util
 import json
+import os
+import random
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -48,8 +52,7 @@ def test_constraints_keep_infeasible_out_of_the_front_and_spare_expensive_calls(
     objs = objectives()
     expensive = objs[1].fn
     objs[1].fn = lambda archs: scored.extend(archs) or expensive(archs)
-    bound = Constraint.parse("latency_ms <= 3")
-    result = EvolutionarySearch(SPACE, objs, [bound], population=16, generations=6, seed=1).run()
+    result = EvolutionarySearch(SPACE, objs, constraints=["latency_ms <= 3"], population=16, generations=6, seed=1).run()
     assert result.front and all(r["latency_ms"] <= 3 for _, r in result.front)
     assert all(cost(a) <= 3 for a in scored)  # no expensive evaluation of an infeasible candidate
     infeasible = [r for _, r in result.evaluated.values() if r["violation"] > 0]
@@ -116,32 +119,65 @@ def tiny_supernet(tmp_path_factory):
     return root / "sn" / "supernet"
 
 
+def pareto(folder):
+    """pareto.json read as strict JSON: `Infinity`/`NaN` would fail the test."""
+    return json.loads((folder / "pareto.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+
+
 def test_same_config_and_seed_give_identical_pareto_json(tmp_path):
     runner = CliRunner()
     for name in ("a", "b"):
         result = runner.invoke(app, ["search", str(run_config(tmp_path, name))])
         assert result.exit_code == 0, result.output
-    a, b = (json.loads((tmp_path / n / "pareto.json").read_text()) for n in ("a", "b"))
-    assert a == b and a["front_size"] >= 2
+    a, b = pareto(tmp_path / "a"), pareto(tmp_path / "b")
+    assert a == b and a["front_size"] >= 2 and a["verified_on_simulator"]
     for name in ("config.yaml", "meta.json", "pareto.csv", "pareto.png", "hypervolume.png", "history.json"):
         assert (tmp_path / "a" / name).is_file(), name
     meta = json.loads((tmp_path / "a" / "meta.json").read_text())
     assert meta["seeds"]["search"] == 2 and set(meta["fingerprints"]) == {"space", "hardware", "workload", "config"}
     rerun = runner.invoke(app, ["search", str(run_config(tmp_path, "a"))])
-    assert "[latency_data] up to date, skipped" in rerun.output and "[supernet] up to date, skipped" in rerun.output
-    changed = runner.invoke(app, ["search", str(run_config(tmp_path, "a", search={"population": 14, "generations": 6,
-                                                                                "seed": 2}))])
-    assert changed.exit_code == 2 and "holds a run of another config (search.population differs)" in changed.stderr
+    assert "[latency_data] up to date, skipped: outputs reused" in rerun.output
+    assert "[supernet] up to date, skipped: outputs reused" in rerun.output and pareto(tmp_path / "a") == a
 
 
-def test_sigkill_mid_search_then_resume_matches_an_uninterrupted_run(tmp_path, tiny_supernet):
+def test_changed_search_settings_reuse_upstream_stages_and_redo_only_the_search(tmp_path):
+    runner = CliRunner()
+    assert runner.invoke(app, ["search", str(run_config(tmp_path, "a"))]).exit_code == 0
+    changes = {"constraints": ["latency_ms <= 0.8"], "search": {"population": 10, "generations": 4, "seed": 3}}
+    changed = runner.invoke(app, ["search", str(run_config(tmp_path, "a", **changes))])
+    assert changed.exit_code == 0, changed.output
+    log = " ".join(changed.output.split())  # the console wraps long lines
+    for stage in ("latency_data", "predictor_latency_ms", "supernet"):
+        assert f"[{stage}] up to date, skipped: outputs reused" in log
+    assert "[search] redone: constraints.0.value, search.generations, search.population, search.seed changed" in log
+    fresh = runner.invoke(app, ["search", str(run_config(tmp_path, "fresh", **changes))])
+    assert fresh.exit_code == 0, fresh.output
+    assert pareto(tmp_path / "a") == pareto(tmp_path / "fresh")
+    stored = yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())
+    assert stored["constraints"][0]["value"] == 0.8 and stored["search"]["population"] == 10
+
+    upstream = [({"predictor": {"samples": 80}}, "predictor.samples"),
+                ({"workload": {"phase": "prefill", "seq_len": 32}}, "workload.seq_len"),
+                ({"supernet": {"steps": 9, "seq_len": 32, "batch_size": 4, "eval_windows": 8}}, "supernet.steps")]
+    for upstream_change, key in upstream:
+        refused = runner.invoke(app, ["search", str(run_config(tmp_path, "a", **changes, **upstream_change))])
+        assert refused.exit_code == 2, refused.output
+        assert f"holds a run of another config ({key} differs;" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_sigkill_mid_search_then_resume_with_a_relative_output_matches_an_uninterrupted_run(
+        tmp_path, tiny_supernet, monkeypatch):
+    """Relative `output` and `supernet.checkpoint`, run from the config's folder, as the shipped configs are."""
+    monkeypatch.chdir(tmp_path)
     search = {"population": 16, "generations": 60, "seed": 4}
-    supernet = {"steps": 8, "seq_len": 32, "batch_size": 4, "eval_windows": 8, "checkpoint": str(tiny_supernet)}
-    reference = CliRunner().invoke(app, ["search", str(run_config(tmp_path, "straight", search=search,
-                                                                  supernet=supernet))])
+    supernet = {"steps": 8, "seq_len": 32, "batch_size": 4, "eval_windows": 8,
+                "checkpoint": os.path.relpath(tiny_supernet, tmp_path)}
+    run_config(tmp_path, "straight", search=search, supernet=supernet, output="straight")
+    reference = CliRunner().invoke(app, ["search", "straight.yaml"])
     assert reference.exit_code == 0, reference.output
-    config = run_config(tmp_path, "killed", search=search, supernet=supernet)
-    proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", str(config)],
+    run_config(tmp_path, "killed", search=search, supernet=supernet, output="killed")
+    proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", "killed.yaml"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = tmp_path / "killed" / "search_state.json"
     deadline = time.time() + 120
@@ -153,10 +189,13 @@ def test_sigkill_mid_search_then_resume_matches_an_uninterrupted_run(tmp_path, t
     proc.wait()
     generation = json.loads(state.read_text())["generation"]
     assert 5 <= generation < 60, "the search finished before it could be killed"
-    resumed = CliRunner().invoke(app, ["search", "--resume", str(tmp_path / "killed")])
+    resumed = CliRunner().invoke(app, ["search", "--resume", "killed"])
     assert resumed.exit_code == 0, resumed.output
-    front = lambda n: json.loads((tmp_path / n / "pareto.json").read_text())["front"]  # noqa: E731
-    assert front("killed") == front("straight")
+    assert pareto(tmp_path / "killed")["front"] == pareto(tmp_path / "straight")["front"]
+    again = CliRunner().invoke(app, ["search", "--resume", "killed"])  # a complete run resumes too
+    assert again.exit_code == 0, again.output
+    assert "[search] redone" not in again.output
+    assert pareto(tmp_path / "killed")["front"] == pareto(tmp_path / "straight")["front"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (pip install 'hwnas[ray]')")
@@ -188,6 +227,17 @@ BAD_CONFIGS = [
     ({"objectives": ["accuracy", "latency_ms"]}, "objectives: accuracy needs supernet.task=classification"),
     ({"executor": {"kind": "mpi"}}, "executor.kind: Input should be 'serial', 'process' or 'ray'"),
     ({"space": {"depth": [], "embed_dim": [64], "heads": [2], "ffn_dim": [64]}}, "space.depth: Tuple should have at least 1 item"),
+    ({"objectives": ["perplexity", "params"], "constraints": ["params <= 9e6", "latency_ms <= 1"]},
+     "constraints.1: 'latency_ms' is not an objective of this run; objectives are perplexity, params"),
+    ({"predictor": {"path": "no-such-predictor"}}, "predictor.path: "),
+    ({"supernet": {"seq_len": 32, "checkpoint": "no-such-supernet"}}, "supernet.checkpoint: "),
+    ({"objectives": ["perplexity", {"name": "params", "source": "simulator"}]},
+     "objectives.1: source: simulator applies to latency_ms, energy_mj, edp, not to params"),
+    ({"hardware": {"measured": "board-x"}}, "predictor.path: the measured device 'board-x' needs the predictor"),
+    ({"hardware": {"measured": "board-x", "rows": 8}}, "hardware: a measured device is written {measured: NAME} alone"),
+    ({"hardware": {"measured": "board-x"}, "predictor": {"path": "p"}, "objectives": ["perplexity", "energy_mj"],
+      "constraints": []},
+     "objectives.1: energy_mj from the predictor needs a simulated accelerator"),
 ]
 
 
@@ -205,3 +255,156 @@ def test_config_loader_names_the_file(tmp_path):
     path.write_text("space: [1, 2\n")
     with pytest.raises(UserInputError, match="broken.yaml: not valid YAML"):
         load_run_config(path)
+
+
+# ---- outcomes: hypervolume, impossible constraints, measured devices, plots ----------------------------------------
+def test_hypervolume_matches_hand_computed_values():
+    from nas.evolution import hypervolume
+
+    staircase = np.array([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0], [5.0, 0.0]])  # the last lies outside the reference
+    assert hypervolume(staircase, [4.0, 4.0]) == pytest.approx(3 + 2 + 1)
+    boxes = np.array([[1.0, 1.0, 1.0], [0.0, 2.0, 2.0]])  # 1x2x3 + 2x1x2 - overlap 1x1x2
+    assert hypervolume(boxes, [2.0, 3.0, 4.0]) == pytest.approx(6 + 4 - 2)
+    assert hypervolume(np.empty((0, 2)), [1.0, 1.0]) == 0.0 and hypervolume(staircase, None) == 0.0
+
+
+@pytest.mark.parametrize("seed,feasible_at_start", [(0, 0), (5, 1)])
+def test_hypervolume_grows_when_generation_zero_has_no_or_one_feasible_candidate(seed, feasible_at_start):
+    result = EvolutionarySearch(SPACE, objectives(), constraints=["latency_ms <= 2"], population=8, generations=12,
+                                seed=seed).run()
+    assert result.history[0]["feasible"] == feasible_at_start
+    assert np.all(np.isfinite(result.reference_point)) and len(result.reference_point) == 2
+    volumes = [h["hypervolume"] for h in result.history]
+    assert volumes == sorted(volumes) and volumes[-1] > 1.0
+
+
+def test_readme_python_snippet_runs_with_string_constraints():
+    """The README's search snippet, executed as written with a space, a cost function and a quality objective."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    snippet = readme.split("from nas.objectives import Objective\n", 1)[1].split("```", 1)[0]
+    namespace = {"space": SPACE, "fn": lambda archs: [cost(a) for a in archs],
+                 "quality": objectives()[1], "Objective": Objective}
+    exec("from nas.objectives import Objective\n" + snippet.replace("population=40, generations=40",
+                                                                   "population=8, generations=3"), namespace)
+    front = namespace["res"].front
+    assert front and all(r["latency_ms"] <= 5 for _, r in front)
+
+
+def test_still_pareto_and_choose():
+    from types import SimpleNamespace
+
+    from nas.config import RunConfig
+    from nas.evolution import SearchResult
+    from nas.pipeline import choose, still_pareto
+
+    points = np.array([[1.0, 3.0], [2.0, 2.0], [2.0, 2.0], [2.5, 2.5], [3.0, 1.0]])
+    assert still_pareto(points).tolist() == [True, True, True, False, True]
+    small, large = SPACE.smallest(), SPACE.largest()
+    front = [(small, {"perplexity": 9.0, "latency_ms": 0.2}), (large, {"perplexity": 7.0, "latency_ms": 0.9})]
+    result = SearchResult(front, [], {})
+    for pick, expected in (("best", large), ("fastest", small), ("none", None)):
+        config = RunConfig(space=SPACE, supernet={"seq_len": 32}, export={"pick": pick})
+        picked = choose(SimpleNamespace(config=config), result)
+        assert (picked[0] if picked else None) == expected
+
+
+def test_verify_front_reports_predictor_error_and_members_dominated_on_simulated_values(tmp_path):
+    from types import SimpleNamespace
+
+    from nas.config import RunConfig
+    from nas.evolution import SearchResult
+    from nas.pipeline import verify_front
+    from predictors.hardware import AcceleratorConfig
+    from predictors.systolic import SystolicSimulator
+
+    config = RunConfig(space=SPACE, supernet={"seq_len": 32}, workload={"phase": "prefill", "seq_len": 64})
+    hw = AcceleratorConfig.preset("gemmini-ibert")
+    small, large = SPACE.smallest(), SPACE.largest()
+    simulated = {a.key: SystolicSimulator(hw).simulate(a, config.workload).latency_ms for a in (small, large)}
+    # predicted: the large one looks faster (so both are Pareto-optimal); simulated, the small one dominates it
+    front = [(small, {"perplexity": 9.0, "latency_ms": simulated[small.key] * 1.1, "violation": 0.0}),
+             (large, {"perplexity": 12.0, "latency_ms": simulated[small.key] * 0.5, "violation": 0.0})]
+    run = SimpleNamespace(config=config, hw=hw, target=hw.name)
+    summary = verify_front(run, SearchResult(front, [], dict((a.key, (a, r)) for a, r in front)))
+    assert summary["verified_on_simulator"] and summary["no_longer_pareto"] == [large.key]
+    assert summary["front"][0]["predictor_error"]["latency_ms"] == pytest.approx(0.1)
+    assert summary["predictor_error_on_front"]["max_abs"] == pytest.approx(1 - 0.5 * simulated[small.key]
+                                                                           / simulated[large.key])
+
+
+def test_impossible_constraint_says_so_lists_the_closest_and_writes_valid_files(tmp_path, tiny_supernet):
+    supernet = {"steps": 8, "seq_len": 32, "batch_size": 4, "eval_windows": 8, "checkpoint": str(tiny_supernet)}
+    config = run_config(tmp_path, "impossible", supernet=supernet, constraints=["latency_ms <= 0.0001"],
+                        export={"pick": "best"})
+    result = CliRunner().invoke(app, ["run", str(config)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no candidate met the constraints (latency_ms <= 0.0001); "
+                                                   "the 5 closest are listed above"), result.stderr
+    summary = pareto(tmp_path / "impossible")
+    assert summary["front"] == [] and summary["nothing_met_constraints"]
+    violations = [c["violation"] for c in summary["closest"]]
+    assert len(violations) == 5 and violations == sorted(violations) and violations[0] > 0
+    assert all(c["objectives"]["perplexity"] is None for c in summary["closest"])  # never scored: null, not Infinity
+    assert summary["largest"]["objectives"]["perplexity"] is None and "null" in summary["null_means"]
+    assert "**No candidate met the constraints**" in (tmp_path / "impossible" / "report.md").read_text()
+    assert not (tmp_path / "impossible" / "subnets").exists()
+
+
+def test_measured_device_predictor_runs_end_to_end_without_a_simulator(tmp_path, tiny_supernet):
+    runner = CliRunner()
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(SPACE.to_dict()))
+    rng = random.Random(0)
+    archs = list({a.key: a for a in (SPACE.sample(rng) for _ in range(120))}.values())[:70]
+    with open(tmp_path / "measured.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["arch", "latency_ms"])
+        writer.writerows([a.to_json(), 0.05 + cost(a) / 10] for a in archs)
+    workload = "phase=prefill,seq_len=64,causal=true"
+    imported = runner.invoke(app, ["latency-data", "--from-csv", str(tmp_path / "measured.csv"), "--device", "board-x",
+                                   "--space", str(tmp_path / "space.yaml"), "--workload", workload,
+                                   "--out", str(tmp_path / "board.parquet")])
+    assert imported.exit_code == 0, imported.output
+    trained = runner.invoke(app, ["predictor", "train", "--data", str(tmp_path / "board.parquet"),
+                                  "--out", str(tmp_path / "board-predictor"), "--model", "gbm"])
+    assert trained.exit_code == 0, trained.output
+    supernet = {"steps": 8, "seq_len": 32, "batch_size": 4, "eval_windows": 8, "checkpoint": str(tiny_supernet)}
+    common = {"supernet": supernet, "predictor": {"path": "board-predictor"}, "constraints": ["latency_ms <= 0.5"],
+              "export": {"pick": "best", "format": "torch"}}
+    simulated = run_config(tmp_path, "wrong-target", **common)  # the default, simulated gemmini-ibert
+    refused = runner.invoke(app, ["search", str(simulated)])
+    assert refused.exit_code == 2 and "predictor.path: " in refused.stderr
+    assert "write `hardware: {measured: board-x}`" in refused.stderr
+
+    config = run_config(tmp_path, "board", hardware={"measured": "board-x"}, **common)
+    result = runner.invoke(app, ["run", str(config)])
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "board"
+    assert not (root / "latency").exists() and "simulating" not in result.output  # no simulator stage
+    summary = pareto(root)
+    assert summary["front_size"] >= 1 and not summary["verified_on_simulator"]
+    assert all(row["simulated"] is None for row in summary["front"])
+    assert "measured device board-x" in summary["not_verified_because"]
+    report = (root / "report.md").read_text()
+    assert "not verified on a simulator, because the target is the measured device board-x" in report
+    assert "latency (ms, predicted)" in report and (root / "subnets" / "chosen" / "export.json").is_file()
+    assert json.loads((root / "meta.json").read_text())["fingerprints"]["hardware"] == "measured:board-x"
+
+
+def test_pareto_plot_labels_counts_bounds_and_the_chosen_point():
+    from nas.report import normalised_hypervolume, pareto_figure
+
+    result = EvolutionarySearch(SPACE, [Objective("latency_ms", lambda archs: [cost(a) for a in archs]),
+                                        Objective("perplexity", lambda archs: [30 - quality(a) for a in archs])],
+                                constraints=["latency_ms <= 3"], population=12, generations=5, seed=0).run()
+    names = ["latency_ms", "perplexity"]
+    fig = pareto_figure(result, names, [Constraint.parse("latency_ms <= 3")], result.front[0], "t", "byte")
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("latency (ms)", "perplexity (per byte)")
+    labels = ax.get_legend_handles_labels()[1]
+    feasible = sum(1 for _, r in result.evaluated.values() if r["violation"] == 0)
+    assert f"meets the constraints ({feasible})" in labels
+    assert any(label.startswith(f"violates them ({len(result.evaluated) - feasible}") for label in labels)
+    assert {f"Pareto front ({len(result.front)})", "constraint latency_ms <= 3", "chosen for export"} <= set(labels)
+    share = normalised_hypervolume(result, names)
+    assert all(0 <= v <= 1 for v in share) and share[-1] > 0 and share == sorted(share)

@@ -6,7 +6,9 @@ hwnas writes goes through `atomic_write`, so an interrupted run never leaves a h
 """
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -24,29 +26,132 @@ class UserInputError(ValueError):
 def validation_message(err: ValidationError, source: str = "") -> str:
     """The first pydantic error as `source: key.path: message` (one line)."""
     first = err.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    msg = first["msg"].removeprefix("Value error, ")
+    loc = ".".join(str(part) for part in first["loc"])
+    msg = " ".join(first["msg"].removeprefix("Value error, ").split())
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     elif first["type"] == "missing":
         msg = "missing required key"
     more = len(err.errors()) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    where = ": ".join(part for part in (source, loc) if part)
+    return f"{where}: {msg}{tail}" if where else f"{msg}{tail}"
+
+
+# Bounds on what a user file may hold: generous for any real config, small enough that a mistake (or a crafted
+# file) is refused at once instead of eating memory or the stack.
+MAX_FILE_BYTES = 16 * 2**20  # 16 MiB: a run config, hardware file or architecture is a few KiB
+MAX_NESTING = 64  # mappings and lists inside each other
+MAX_VALUES = 200_000  # scalars and containers in one file, YAML aliases expanded (no "billion laughs")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` (no tags that build Python objects, so no code runs from user files) that also refuses a
+    key written twice in one mapping, which plain YAML silently resolves to the last value."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: set = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: construct_mapping below says so
+                    continue
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (line {key_node.start_mark.line + 1})",
+                        key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def safe_load(text: str) -> Any:
+    """`yaml.safe_load` with duplicate keys refused (see `UniqueKeyLoader`)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _problem(exc: BaseException) -> str:
+    """One line out of a YAML/JSON parser error (their messages span several lines with a caret)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        what = ": ".join(part for part in (exc.context, exc.problem) if part) or type(exc).__name__
+        mark = exc.problem_mark or exc.context_mark
+        return f"{what} (line {mark.line + 1}, column {mark.column + 1})" if mark else what
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def read_user_text(path: str | Path, what: str = "file", limit: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a file a user named, or a one-line `UserInputError` saying why it cannot be read:
+    missing, a directory, unreadable, larger than `limit`, or not UTF-8."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserInputError(f"{path}: is a directory, expected a {what}")
+    if not path.exists():
+        raise UserInputError(f"{path}: file not found")
+    if not path.is_file():
+        raise UserInputError(f"{path}: not a regular file, expected a {what}")
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise UserInputError(f"{path}: {size / 2**20:,.1f} MiB is larger than the {limit / 2**20:g} MiB "
+                                 f"limit for a {what}")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot read ({(exc.strerror or str(exc)).lower()})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise UserInputError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})") from None
+
+
+def check_values(data: Any, source: str = "") -> Any:
+    """Refuse NaN and infinite numbers anywhere in `data`, nesting deeper than `MAX_NESTING` and more than
+    `MAX_VALUES` values, naming the key path (`source: space.ffn_dim.3: ...`). Returns `data`."""
     prefix = f"{source}: " if source else ""
-    return f"{prefix}{loc}: {msg}{tail}"
+    count = 0
+    stack: list[tuple[Any, tuple, int]] = [(data, (), 0)]
+    while stack:
+        value, loc, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise UserInputError(f"{prefix}more than {MAX_VALUES:,} values (YAML aliases included); a config is "
+                                 "far smaller")
+        where = ".".join(map(str, loc)) or "(top level)"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserInputError(f"{prefix}{where}: {value} is not allowed; numbers must be finite")
+        if isinstance(value, (dict, list)):
+            if depth >= MAX_NESTING:
+                raise UserInputError(f"{prefix}{where}: nested more than {MAX_NESTING} levels deep")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend((v, loc + (k,), depth + 1) for k, v in items)
+    return data
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not allowed; numbers must be finite")
+
+
+def parse_text(text: str, json_format: bool, source: str) -> Any:
+    """JSON (`json_format`) or YAML text into Python values, with one-line errors naming `source`: syntax,
+    duplicate keys, tags that would build Python objects, NaN/Infinity, too deep or too many values."""
+    kind = "JSON" if json_format else "YAML"
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant) if json_format else safe_load(text)
+    except RecursionError:
+        raise UserInputError(f"{source}: not valid {kind}: nested too deeply (at most {MAX_NESTING} levels)") from None
+    except (yaml.YAMLError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        raise UserInputError(f"{source}: not valid {kind}: {_problem(exc)}") from None
+    return check_values(data, source)
 
 
 def load_mapping(path: str | Path) -> dict[str, Any]:
     """A YAML or JSON file whose top level is a mapping (`yaml.safe_load`: no code runs from user files)."""
     path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"{path}: file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserInputError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {reason}") from None
+    data = parse_text(read_user_text(path), path.suffix == ".json", str(path))
     if not isinstance(data, dict):
         raise UserInputError(f"{path}: expected a mapping of keys to values at the top level")
     return data
@@ -61,16 +166,54 @@ def validate(model: type[Model], data: Any, source: str = "") -> Model:
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """`write(tmp)` to a temporary file beside `path`, then rename it over `path` (atomic on POSIX)."""
+    """`write(tmp)` to a temporary file beside `path`, then rename it over `path` (atomic on POSIX).
+
+    A path hwnas cannot write (a read-only folder, a full disk, /proc, a file where a folder goes) is a
+    `UserInputError` naming `path`; nothing is left behind."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise UserInputError(f"{path}: is a directory, expected a file to write")
+    if path.exists() and not path.is_file():  # /dev/full, a FIFO: never renamed over
+        raise UserInputError(f"{path}: not a regular file; hwnas writes regular files only")
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+    except OSError as exc:
+        raise UserInputError(output_error(path, exc)) from None
     return path
+
+
+def output_error(path: str | Path, exc: OSError) -> str:
+    """`PATH: cannot write (reason)` for an OSError met while writing `path`, naming what was in the way."""
+    reason = (exc.strerror or str(exc)).lower()
+    blocker = Path(exc.filename) if isinstance(exc.filename, (str, os.PathLike)) else None
+    if blocker is not None and exc.errno in (errno.ENOTDIR, errno.EEXIST) and blocker.exists() \
+            and not blocker.is_dir():
+        return f"{path}: cannot write: {blocker} is a file, not a folder"
+    return f"{path}: cannot write ({reason})"
+
+
+def finite_json(payload: Any, **kwargs: Any) -> str:
+    """`json.dumps` that always gives valid JSON: a NaN or infinite float becomes null (JSON has no such
+    numbers; Python's `Infinity` is not JSON)."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(payload), allow_nan=False, **kwargs)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -1,0 +1,38 @@
+"""The `supernet:` section of a run config, on its own: validating a config must not import torch.
+
+`supernet.train` re-exports `SupernetTrainConfig`, so `from supernet.train import SupernetTrainConfig` keeps working;
+`nas.config` imports it from here, and a broken config is refused before torch (4-10 s, 400 MB) is loaded.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SupernetTrainConfig(BaseModel):
+    """How to train a supernet; the `supernet:` section of a run config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task: Literal["causal_lm", "classification"] = "causal_lm"
+    data: str = Field("builtin", description="builtin | a local file | hf:NAME[:CONFIG] | hf:LOCAL_FOLDER")
+    tokenizer: str | None = Field(None, description="path of a transformers tokenizer; default: bytes")
+    init_from: str | None = Field(None, description="a BERT checkpoint folder that becomes the largest sub-network "
+                                  "(classification; the space's largest must have its shape)")
+    steps: int = Field(300, ge=1)
+    batch_size: int = Field(16, ge=1)
+    seq_len: int = Field(128, ge=2)
+    lr: float = Field(1e-3, gt=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    warmup_steps: int = Field(30, ge=0)
+    weight_decay: float = Field(0.01, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    sandwich_random: int = Field(2, ge=0, description="random sub-networks per step besides largest and smallest")
+    distill: float = Field(0.0, ge=0, le=1, description="weight of in-place distillation from the largest in the "
+                           "other members' loss (the rest is the task loss); 0 trains every member on the labels")
+    checkpoint_every: int = Field(50, ge=1)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    eval_windows: int = Field(64, ge=1, description="validation windows (or examples) per evaluation")
+

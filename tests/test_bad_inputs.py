@@ -1,0 +1,340 @@
+"""Malformed inputs through the real CLI, every command: each must end as exactly one line `error: ...` on stderr,
+exit code 2, and no traceback (issue 9). The cases run in-process with typer's CliRunner (every one fails before
+any heavy work); a few run as real processes, to prove what only a process shows: no traceback reaches the
+terminal, and a broken run config is refused before torch is imported.
+
+Each case is (id, files to write, arguments, a fragment the one line must contain). Files are written into a
+fresh folder that is also the current directory; `bytes` contents are written as they are.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nas.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A run config that validates: each config case below changes one thing in it.
+GOOD_RUN = {
+    "name": "t", "space": {"depth": [1, 2], "embed_dim": [32, 64], "heads": [1, 2], "ffn_dim": [64, 128],
+                           "head_dim": 16, "max_seq_len": 64},
+    "supernet": {"steps": 2, "seq_len": 32, "batch_size": 2}, "hardware": "gemmini-ibert",
+    "workload": {"phase": "prefill", "seq_len": 64}, "predictor": {"samples": 20},
+    "search": {"population": 4, "generations": 1}, "executor": {"kind": "serial"}, "output": "out",
+}
+ARCH = {"embed_dim": 64, "layers": [{"heads": 2, "ffn_dim": 128}]}
+
+
+def run_config(**changes) -> str:
+    """GOOD_RUN with sections replaced or merged (a dict merges into the section), as JSON-flavoured YAML."""
+    config = json.loads(json.dumps(GOOD_RUN))
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    return json.dumps(config)
+
+
+BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(6))
+
+BAD_UTF8 = b"rows: 16\ndescription: caf\xe9\n"
+DUP_HW = "extends: gemmini-default\nrows: 16\ncols: 16\nrows: 32\n"
+HW = "extends: gemmini-default\n"
+
+# (id, files, args, expected fragment of the one line)
+CASES = [
+    # ---- malformed files ------------------------------------------------------------------------------------
+    ("file/arch-json-nested-100k", {"deep.json": "[" * 100_000 + "]" * 100_000},
+     ["simulate", "--arch", "deep.json"], "deep.json: not valid JSON: nested too deeply"),
+    ("file/arch-json-nested-100", {"deep.json": '{"a": ' * 100 + "1" + "}" * 100},
+     ["simulate", "--arch", "deep.json"], "nested more than 64 levels deep"),
+    ("file/hardware-yaml-nested-100k", {"deep.yaml": "rows: " + "[" * 100_000 + "]" * 100_000},
+     ["hardware", "show", "deep.yaml"], "deep.yaml: not valid YAML: nested too deeply"),
+    ("file/space-yaml-nested-100k", {"space.yaml": "depth: " + "[" * 100_000 + "]" * 100_000},
+     ["latency-data", "--out", "d.csv", "--space", "space.yaml"], "space.yaml: not valid YAML: nested too deeply"),
+    ("file/run-config-nested-100k", {"run.yaml": "space: " + "[" * 100_000 + "]" * 100_000},
+     ["search", "run.yaml"], "run.yaml: not valid YAML: nested too deeply"),
+    ("file/yaml-billion-laughs", {"laughs.yaml": BILLION_LAUGHS},
+     ["hardware", "show", "laughs.yaml"], "more than 200,000 values"),
+    ("file/hardware-not-utf8", {"hw.yaml": BAD_UTF8}, ["hardware", "show", "hw.yaml"],
+     "hw.yaml: not UTF-8 text (byte 0xe9 on line 2)"),
+    ("file/arch-not-utf8", {"a.json": b'{"embed_dim": 64, "x": "\xff"}'}, ["simulate", "--arch", "a.json"],
+     "a.json: not UTF-8 text"),
+    ("file/run-config-not-utf8", {"run.yaml": b"name: \xc3\x28\n"}, ["run", "run.yaml"], "run.yaml: not UTF-8"),
+    ("file/workload-file-not-utf8", {"w.yaml": b"phase: \xfe\n"},
+     ["latency-data", "--out", "d.csv", "--workload", "w.yaml"], "w.yaml: not UTF-8 text"),
+    ("file/arch-is-a-directory", {"archdir/keep": ""}, ["simulate", "--arch", "archdir"],
+     "archdir: is a directory, expected a file"),
+    ("file/hardware-is-a-directory", {"hw.yaml/keep": ""}, ["hardware", "show", "hw.yaml"],
+     "hw.yaml: is a directory"),
+    ("file/run-config-is-a-directory", {"conf.yaml/keep": ""}, ["search", "conf.yaml"],
+     "conf.yaml: is a directory"),
+    ("file/space-is-a-directory", {"s.yaml/keep": ""}, ["latency-data", "--out", "d.csv", "--space", "s.yaml"],
+     "s.yaml: is a directory"),
+    ("file/too-large", {"big.json": '{"embed_dim": 64, "pad": "' + "x" * (17 * 2**20) + '"}'},
+     ["simulate", "--arch", "big.json"], "larger than the 16 MiB limit"),
+    ("file/workload-list-value", {}, ["latency-data", "--out", "d.csv", "--workload", "seq_len=[1, 2]"],
+     "seq_len: expected a single value"),
+    ("file/workload-mapping-value", {}, ["latency-data", "--out", "d.csv", "--workload", "phase={a: 1}"],
+     "phase: expected a single value"),
+    ("file/workload-python-tag", {},
+     ["latency-data", "--out", "d.csv", "--workload", "seq_len=!!python/object/apply:os.system ['touch pwned']"],
+     "seq_len: expected a single value"),
+    ("file/workload-python-name-tag", {},
+     ["latency-data", "--out", "d.csv", "--workload", "phase=!!python/name:os.system"],
+     "phase: expected a single value"),
+    ("file/workload-unclosed-quote", {}, ["latency-data", "--out", "d.csv", "--workload", "phase='decode"],
+     "phase: expected a single value"),
+    ("file/workload-nan", {}, ["latency-data", "--out", "d.csv", "--workload", "seq_len=.nan"],
+     "numbers must be finite"),
+    ("file/workload-key-twice", {}, ["latency-data", "--out", "d.csv", "--workload", "seq_len=8,seq_len=16"],
+     "seq_len is given twice"),
+    ("file/workload-file-python-tag", {"w.yaml": "phase: !!python/object/apply:os.system ['touch pwned']\n"},
+     ["latency-data", "--out", "d.csv", "--workload", "w.yaml"], "w.yaml: not valid YAML"),
+    ("file/extends-cycle-through-dotdot", {"hw/a.yaml": "extends: ../hw/a.yaml\nrows: 8\n"},
+     ["hardware", "show", "hw/a.yaml"], "extends itself"),
+    ("file/extends-two-file-cycle", {"x/a.yaml": "extends: ../y/b.yaml\n", "y/b.yaml": "extends: ../x/a.yaml\n"},
+     ["simulate", "--model", "gpt2", "--hardware", "x/a.yaml"], "a cycle of extends"),
+    ("file/extends-a-directory", {"a.yaml": "extends: sub\n", "sub/keep": ""}, ["hardware", "show", "a.yaml"],
+     "extends: 'sub' is a directory"),
+    ("file/extends-cycle-in-run-config", {"hw/a.yaml": "extends: ../hw/./a.yaml\n", "run.yaml": run_config(
+        hardware="hw/a.yaml")}, ["search", "run.yaml"], "run.yaml: hardware: hw/a.yaml: extends:"),
+    ("file/arch-top-level-list", {"a.json": "[1, 2]"}, ["simulate", "--arch", "a.json"],
+     "expected a mapping of keys to values"),
+    # ---- silently accepted until now --------------------------------------------------------------------------
+    ("accepted/duplicate-yaml-key-hardware", {"hw.yaml": DUP_HW}, ["hardware", "show", "hw.yaml"],
+     "duplicate key 'rows' (line 4)"),
+    ("accepted/duplicate-yaml-key-run-config", {"run.yaml": "name: a\nname: b\n"}, ["run", "run.yaml"],
+     "duplicate key 'name'"),
+    ("accepted/duplicate-json-key-arch", {"a.yaml": "embed_dim: 64\nembed_dim: 128\nlayers: []\n"},
+     ["simulate", "--arch", "a.yaml"], "duplicate key 'embed_dim'"),
+    ("accepted/depth-bool", {"run.yaml": run_config(space={"depth": [True, 2]})}, ["search", "run.yaml"],
+     "space.depth.0: Input should be a valid integer"),
+    ("accepted/heads-float", {"s.yaml": "depth: [1]\nembed_dim: [64]\nheads: [2.0]\nffn_dim: [64]\n"},
+     ["latency-data", "--out", "d.csv", "--space", "s.yaml"], "heads.0: Input should be a valid integer"),
+    ("accepted/clock-inf", {"hw.yaml": HW + "clock_mhz: .inf\n"}, ["hardware", "show", "hw.yaml"],
+     "clock_mhz: inf is not allowed; numbers must be finite"),
+    ("accepted/lanes-1e-300", {"hw.yaml": HW + "vector_units: {softmax: {where: accelerator, lanes: 1.0e-300}}\n"},
+     ["simulate", "--model", "gpt2", "--hardware", "hw.yaml"],
+     "vector_units.softmax.lanes: Input should be greater than or equal to 0.001"),
+    ("accepted/rows-nan", {"hw.yaml": HW + "rows: .nan\n"}, ["hardware", "show", "hw.yaml"],
+     "rows: nan is not allowed"),
+    ("accepted/energy-nan", {"hw.yaml": HW + "energy: {mac_pj: .NaN}\n"},
+     ["simulate", "--model", "gpt2", "--hardware", "hw.yaml"], "energy.mac_pj: nan is not allowed"),
+    ("accepted/json-nan-in-arch", {"a.json": '{"embed_dim": NaN, "layers": []}'}, ["simulate", "--arch", "a.json"],
+     "NaN is not allowed"),
+    ("accepted/json-infinity-in-hardware", {"hw.json": '{"extends": "gemmini-default", "clock_mhz": Infinity}'},
+     ["hardware", "show", "hw.json"], "Infinity is not allowed"),
+    ("accepted/lr-nan-in-run-config", {"run.yaml": run_config(supernet={"lr": float("nan")}).replace(
+        "NaN", ".nan")}, ["supernet", "train", "run.yaml"], "supernet.lr: nan is not allowed"),
+    ("accepted/constraint-inf", {"run.yaml": run_config(constraints=[{"objective": "latency_ms", "op": "<=",
+                                                                     "value": 1e999}]).replace("Infinity", ".inf")},
+     ["search", "run.yaml"], "constraints.0.value: inf is not allowed"),
+    ("accepted/workload-seq-len-float", {"w.yaml": "phase: prefill\nseq_len: 64.5\n"},
+     ["latency-data", "--out", "d.csv", "--workload", "w.yaml"], "seq_len: Input should be a valid integer"),
+    ("accepted/workload-batch-bool", {}, ["latency-data", "--out", "d.csv", "--workload", "batch=true"],
+     "batch: Input should be a valid integer"),
+    # ---- bounds on what can be asked for --------------------------------------------------------------------------
+    ("bounds/max-seq-len-1e9", {"run.yaml": run_config(space={"max_seq_len": 10**9})}, ["run", "run.yaml"],
+     "space.max_seq_len: Input should be less than or equal to 131072"),
+    ("bounds/max-seq-len-1e9-float", {"run.yaml": run_config(space={"max_seq_len": 1e9})}, ["run", "run.yaml"],
+     "space.max_seq_len: Input should be a valid integer"),
+    ("bounds/ffn-range-30-million", {"run.yaml": run_config(space={"ffn_dim": {"min": 1, "max": 30_000_000,
+                                                                             "step": 1}})},
+     ["search", "run.yaml"], "has 30,000,000 choices, more than the limit of 1,024"),
+    ("bounds/ffn-list-2000", {"s.json": json.dumps({"depth": [1], "embed_dim": [64], "heads": [1],
+                                                    "ffn_dim": list(range(1, 2001))})},
+     ["latency-data", "--out", "d.csv", "--space", "s.json"], "2,000 choices is more than the limit of 1,024"),
+    ("bounds/ffn-value", {"run.yaml": run_config(space={"ffn_dim": [64, 10**7]})}, ["search", "run.yaml"],
+     "space.ffn_dim: 10,000,000 is more than the limit of 262,144"),
+    ("bounds/depth-value", {"run.yaml": run_config(space={"depth": [1, 1000]})}, ["run", "run.yaml"],
+     "space.depth: 1,000 is more than the limit of 256"),
+    ("bounds/new-tokens-1048576", {}, ["simulate", "--model", "gpt2", "--phase", "generate", "--seq-len", "0",
+                                       "--new-tokens", "1048576"], "--new-tokens: Input should be less than or equal to 8192"),
+    ("bounds/seq-len-plus-new-tokens", {}, ["simulate", "--model", "gpt2", "--phase", "generate", "--seq-len",
+                                            "1048000", "--new-tokens", "8000"], "limit of 1,048,576 tokens of context"),
+    ("bounds/seq-len", {}, ["simulate", "--model", "gpt2", "--seq-len", "2000000"],
+     "--seq-len: Input should be less than or equal to 1048576"),
+    ("bounds/batch", {}, ["simulate", "--model", "gpt2", "--batch", "100000"],
+     "--batch: Input should be less than or equal to 65536"),
+    ("bounds/vocab", {}, ["simulate", "--model", "gpt2", "--head", "lm", "--vocab-size", "1000000000"],
+     "--vocab-size: Input should be less than or equal to 4194304"),
+    ("bounds/scratchpad-quarter-kib", {"hw.yaml": HW + "scratchpad_kib: 0.25\n"}, ["hardware", "show", "hw.yaml"],
+     "scratchpad_kib=0.25 cannot hold one tile (16x16 and 16x16 operands of 8 bits, double-buffered: half of the "
+     "SRAM is usable): it needs at least 1 KiB"),
+    ("bounds/array-4096", {"hw.yaml": HW + "rows: 4096\ncols: 4096\n"}, ["hardware", "show", "hw.yaml"],
+     "accumulator_kib=64 cannot hold one tile (4096x4096 partial sums"),
+    ("bounds/array-4096-in-simulate", {"hw.yaml": HW + "rows: 4096\ncols: 4096\n"},
+     ["simulate", "--model", "gpt2", "--hardware", "hw.yaml"], "cannot hold one tile"),
+    ("bounds/array-4096-inline-in-run-config", {"run.yaml": run_config(
+        hardware={"extends": "gemmini-ibert", "rows": 4096, "cols": 4096})}, ["run", "run.yaml"],
+     "run.yaml: hardware: accumulator_kib=256 cannot hold one tile"),
+    ("bounds/rows-over-4096", {"hw.yaml": HW + "rows: 5000\n"}, ["hardware", "show", "hw.yaml"],
+     "rows: Input should be less than or equal to 4096"),
+    ("bounds/clock-zero", {"hw.yaml": HW + "clock_mhz: 0.000001\n"}, ["hardware", "show", "hw.yaml"],
+     "clock_mhz: Input should be greater than or equal to 1"),
+    ("bounds/dram-bandwidth-tiny", {"hw.yaml": HW + "dram_bytes_per_cycle: 1.0e-300\n"},
+     ["hardware", "show", "hw.yaml"], "dram_bytes_per_cycle: Input should be greater than or equal to 0.001"),
+    ("bounds/arch-embed-dim", {"a.json": json.dumps({"embed_dim": 10**9, "layers": [{"heads": 1, "ffn_dim": 1}]})},
+     ["simulate", "--arch", "a.json"], "embed_dim=1,000,000,000 is more than the limit of 65,536"),
+    ("bounds/arch-1000-layers", {"a.json": json.dumps({"embed_dim": 64, "layers": [{"heads": 1, "ffn_dim": 64}]
+                                                       * 1000})},
+     ["simulate", "--arch", "a.json"], "1000 layers is more than the limit of 256"),
+    ("bounds/workload-option-seq-len", {}, ["latency-data", "--out", "d.csv", "--workload", "seq_len=2000000"],
+     "seq_len: Input should be less than or equal to 1048576"),
+    # ---- usage mistakes (click's usage box, now one line) ---------------------------------------------------
+    ("usage/workers-minus-one", {}, ["latency-data", "--out", "d.csv", "--workers", "-1"],
+     "Invalid value for '--workers'"),
+    ("usage/workers-zero", {}, ["latency-data", "--out", "d.csv", "--workers", "0", "--samples", "20"],
+     "Invalid value for '--workers'"),
+    ("usage/seq-len-not-a-number", {}, ["simulate", "--model", "gpt2", "--seq-len", "abc"],
+     "Invalid value for '--seq-len'"),
+    ("usage/unknown-option", {}, ["simulate", "--colour"], "No such option: --colour"),
+    ("usage/unknown-command", {}, ["simulat"], "No such command 'simulat'"),
+    ("usage/missing-argument", {}, ["hardware", "show"], "Missing argument"),
+    ("usage/missing-option", {}, ["predictor", "train", "--out", "p"], "Missing option '--data'"),
+    ("usage/finetune-steps-zero", {}, ["finetune", "nowhere", "--steps", "0"], "Invalid value for '--steps'"),
+    # ---- output paths --------------------------------------------------------------------------------------------
+    ("output/dev-full", {}, ["latency-data", "--out", "/dev/full", "--samples", "20", "--executor", "serial"],
+     "/dev/full"),
+    ("output/under-proc", {}, ["latency-data", "--out", "/proc/hwnas/d.csv", "--samples", "20",
+                               "--executor", "serial"], "/proc/hwnas/d.csv: cannot write"),
+    ("output/file-where-a-folder-goes", {"taken": "a file"},
+     ["latency-data", "--out", "taken/d.csv", "--samples", "20", "--executor", "serial"], "taken"),
+    ("output/a-directory-as-the-file", {"d.csv/keep": ""},
+     ["latency-data", "--out", "d.csv", "--samples", "20", "--executor", "serial"], "d.csv"),
+    # ---- other commands: a broken input refused before any work -----------------------------------------------
+    ("config/population-one", {"run.yaml": run_config(search={"population": 1})}, ["search", "run.yaml"],
+     "run.yaml: search.population: Input should be greater than or equal to 2"),
+    ("config/missing-data-file", {"run.yaml": run_config(supernet={"data": "corpus.txt"})}, ["run", "run.yaml"],
+     "run.yaml: supernet.data: corpus.txt: data file not found"),
+    ("config/data-is-a-directory", {"run.yaml": run_config(supernet={"data": "corpus"}), "corpus/keep": ""},
+     ["supernet", "train", "run.yaml"], "supernet.data: corpus: is a directory"),
+    ("config/missing-tokenizer", {"run.yaml": run_config(supernet={"tokenizer": "tok/bert"})},
+     ["supernet", "train", "run.yaml"], "run.yaml: supernet.tokenizer: tok/bert: no such tokenizer folder"),
+    ("config/missing-tokenizer-eval", {"run.yaml": run_config(supernet={"tokenizer": "./my-tokenizer"})},
+     ["supernet", "eval", "run.yaml"], "supernet.tokenizer: my-tokenizer: no such tokenizer folder"),
+    ("config/missing-init-from", {"run.yaml": run_config(supernet={"task": "classification", "init_from": "bert"},
+                                                          objectives=["accuracy", "latency_ms"])},
+     ["run", "run.yaml"], "supernet.init_from: bert: no such checkpoint folder"),
+    ("config/hardware-duplicate-key-in-run", {"hw.yaml": DUP_HW, "run.yaml": run_config(hardware="hw.yaml")},
+     ["run", "run.yaml"], "run.yaml: hardware: hw.yaml: not valid YAML: duplicate key 'rows'"),
+    ("config/resume-not-a-run", {}, ["search", "--resume", "nowhere"], "nowhere: not a run directory"),
+    ("export/not-a-run-directory", {}, ["export", "nowhere", "--pick", "0", "--out", "x"],
+     "nowhere: not a run directory"),
+    ("export/pick-and-arch", {}, ["export", "nowhere", "--pick", "0", "--arch", "a.json", "--out", "x"],
+     "give exactly one of --pick N and --arch FILE.json"),
+    ("predictor/train-missing-data", {}, ["predictor", "train", "--data", "none.parquet", "--out", "p"],
+     "none.parquet: dataset not found"),
+    ("predictor/eval-missing-data", {}, ["predictor", "eval", "nowhere", "--data", "none.parquet"],
+     "none.parquet: dataset not found"),
+    ("predictor/train-bad-model", {}, ["predictor", "train", "--data", "d.parquet", "--out", "p", "--model", "svm"],
+     "--model: expected mlp, gbm or ensemble"),
+]
+
+
+def write_files(root: Path, files: dict) -> None:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+
+
+def assert_one_line(exit_code: int, stderr: str, expected: str) -> None:
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: "), stderr
+    assert expected in lines[0], stderr
+    assert exit_code == 2, (exit_code, stderr)
+
+
+@pytest.mark.parametrize("files, args, expected", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_input_gives_one_line(tmp_path, monkeypatch, request, files, args, expected):
+    write_files(tmp_path, files)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, args)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a bug, not a user mistake: show its traceback
+    assert_one_line(result.exit_code, result.stderr, expected)
+    if not request.node.callspec.id.startswith("output/"):  # a bad output path is met when the work is written
+        assert result.stdout == "", "nothing on stdout for a refused input"
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_at_least_sixty_cases_in_every_family():
+    families = {case[0].split("/")[0] for case in CASES}
+    assert len(CASES) >= 60 and {"file", "accepted", "bounds", "usage", "output", "config"} <= families
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes whatever the permission bits say")
+@pytest.mark.parametrize("args, expected", [
+    (["simulate", "--arch", "locked.json"], "locked.json: cannot read (permission denied)"),
+    (["hardware", "show", "locked.yaml"], "locked.yaml: cannot read (permission denied)"),
+    (["latency-data", "--out", "ro/d.csv", "--samples", "20", "--executor", "serial"], "ro/d.csv"),
+], ids=["arch-unreadable", "hardware-unreadable", "output-read-only-folder"])
+def test_permissions_give_one_line(tmp_path, monkeypatch, args, expected):
+    for name in ("locked.json", "locked.yaml"):
+        (tmp_path / name).write_text("{}")
+        (tmp_path / name).chmod(0)
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o555)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, args)
+    assert_one_line(result.exit_code, result.stderr, expected)
+
+
+# ---- real processes -----------------------------------------------------------------------------------------------
+def hwnas(*args: str, cwd: Path, preexec=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120, preexec_fn=preexec, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+@pytest.mark.parametrize("files, args, expected", [
+    ({"deep.json": "[" * 200_000 + "]" * 200_000}, ["simulate", "--arch", "deep.json"], "nested too deeply"),
+    ({"hw/a.yaml": "extends: ../hw/a.yaml\n"}, ["hardware", "show", "hw/a.yaml"], "extends itself"),
+    ({}, ["simulate", "--model", "gpt2", "--seq-len", "abc"], "Invalid value for '--seq-len'"),
+], ids=["recursion", "extends-cycle", "usage"])
+def test_a_real_process_prints_one_line_and_no_traceback(tmp_path, files, args, expected):
+    write_files(tmp_path, files)
+    out = hwnas(*args, cwd=tmp_path)
+    assert_one_line(out.returncode, out.stderr, expected)
+
+
+def test_disk_full_while_writing_gives_one_line(tmp_path):
+    """A file size limit makes every write past 1 KiB fail as a full disk would (EFBIG instead of ENOSPC)."""
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    out = hwnas("latency-data", "--out", "d.csv", "--samples", "20", "--executor", "serial", "--space",
+                "nas-case-study", cwd=tmp_path, preexec=small_disk)
+    assert_one_line(out.returncode, out.stderr, "d.csv")
+    assert "file too large" in out.stderr
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".d.csv.tmp")]
+
+
+@pytest.mark.parametrize("command", ["run", "search", "supernet train", "supernet eval"])
+def test_a_broken_run_config_is_refused_before_torch_is_imported(tmp_path, command):
+    (tmp_path / "run.yaml").write_text(run_config(space={"max_seq_len": 10**9}))
+    probe = ("import sys\nfrom nas.cli import app\n"
+             "try:\n    app(sys.argv[1:])\nexcept SystemExit as exc:\n    code = exc.code\n"
+             "print(code, sorted(m for m in ('torch', 'pandas', 'sklearn', 'transformers') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", probe, *command.split(), "run.yaml"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.stdout.split() == ["2", "[]"], out.stdout + out.stderr
+    assert_one_line(2, out.stderr, "space.max_seq_len: Input should be less than or equal to 131072")
