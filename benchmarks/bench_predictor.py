@@ -48,7 +48,7 @@ def bench_dataset_rows(folder: Path, rows: int) -> None:
 
 def accuracy(folder: Path, samples: int, plots: Path | None) -> dict:
     from predictors.evaluation import scatter_plot
-    from predictors.learned import LatencyPredictor
+    from predictors.learned import LatencyPredictor, regression_metrics
 
     predictors = {}
     for name, workload, targets in (("prefill", PREFILL, ("latency_ms", "energy_mj")), ("decode", DECODE, ("latency_ms",))):
@@ -62,7 +62,7 @@ def accuracy(folder: Path, samples: int, plots: Path | None) -> dict:
                 start = time.perf_counter()
                 p = LatencyPredictor(model, target).fit([archs[i] for i in train], y[train])
                 fit_s = time.perf_counter() - start
-                m = p.score([archs[i] for i in test], y[test])
+                m = regression_metrics(y[test], p.predict([archs[i] for i in test]))
                 print(f"accuracy {name:7s} {target:10s} {model}: train {len(train)}, test {m['n']}: MAPE {m['mape']:.3%}, "
                       f"max {m['max_rel_error']:.2%}, Kendall tau {m['kendall_tau']:.4f}, within 5% "
                       f"{m['within_5pct']:.1%}, within 10% {m['within_10pct']:.1%} (fit {fit_s:.1f} s)")
@@ -78,14 +78,14 @@ def accuracy(folder: Path, samples: int, plots: Path | None) -> dict:
 def learning_curve(archs, y, train, test, plots: Path | None) -> None:
     import matplotlib.pyplot as plt
 
-    from predictors.learned import LatencyPredictor
+    from predictors.learned import LatencyPredictor, regression_metrics
 
     curves = {}
     for model in ("gbm", "mlp"):
         curves[model] = []
         for n in CURVE:
             p = LatencyPredictor(model).fit([archs[i] for i in train[:n]], y[train[:n]])
-            curves[model].append(p.score([archs[i] for i in test], y[test])["mape"])
+            curves[model].append(regression_metrics(y[test], p.predict([archs[i] for i in test]))["mape"])
         print(f"learning curve {model}: " + ", ".join(f"{n}: {mape:.2%}" for n, mape in zip(CURVE, curves[model])))
     if plots:
         fig, ax = plt.subplots(figsize=(4.8, 3.6), dpi=110)

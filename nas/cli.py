@@ -51,7 +51,7 @@ class OneLineErrors(TyperGroup):
         except _click_errors.ClickException as exc:
             typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
             sys.exit(exc.exit_code)
-        except (_click_errors.Abort, typer.Abort):
+        except typer.Abort:
             typer.echo("error: aborted", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
@@ -284,6 +284,7 @@ def supernet_train(config: Path = typer.Argument(..., help="a run config (YAML):
     from nas.config import load_run_config
 
     run = load_run_config(config)  # first, before torch is imported: a broken config fails in a moment
+    from supernet.tasks import resolve_paths
     from supernet.train import train_supernet
 
     out = Path(run.output) / "supernet"
@@ -297,7 +298,8 @@ def supernet_train(config: Path = typer.Argument(..., help="a run config (YAML):
                 f"{record['tokens_per_s']:,.0f} tok/s"))
 
         try:
-            result = train_supernet(run.space, run.supernet, out, on_step=show if bar else None)
+            result = train_supernet(run.space, resolve_paths(run.supernet, config.parent), out,
+                                    on_step=show if bar else None, log=lambda line: console.print(line, markup=False))
         except KeyboardInterrupt:
             typer.echo(f"interrupted: checkpoint saved in {out}; run the same command to resume", err=True)
             raise typer.Exit(130) from None
@@ -319,7 +321,8 @@ def supernet_eval(
     run = load_run_config(config)  # first, before torch is imported: a broken config fails in a moment
     from nas.pipeline import supernet_dir
     from supernet.evaluate import SubnetEvaluator
-    from supernet.train import load_supernet, load_task_data
+    from supernet.store import load_supernet
+    from supernet.tasks import load_task_data, resolve_paths
 
     model = load_supernet(supernet_dir(run, config.parent))
     archs = [load_arch(p) for p in arch] if arch else [model.space.largest(), model.space.smallest()]
@@ -328,7 +331,7 @@ def supernet_eval(
             model.check(a)
         except ValueError as exc:
             raise UserInputError(str(exc)) from None
-    evaluator = SubnetEvaluator(model, load_task_data(run.supernet), run.supernet.seq_len,
+    evaluator = SubnetEvaluator(model, load_task_data(resolve_paths(run.supernet, config.parent)), run.supernet.seq_len,
                                 run.supernet.batch_size, run.supernet.eval_windows)
     table = Table(title=f"inherited-weight quality ({run.supernet.eval_windows} validation windows)")
     for column in ("architecture", "params", "loss", "perplexity / accuracy"):
@@ -445,13 +448,15 @@ def export(
     arch: Optional[Path] = typer.Option(None, help="or any ArchConfig JSON of the run's space"),
     fmt: str = typer.Option("hf", "--format", help="hf | torch | onnx"),
     out: Path = typer.Option(..., help="output folder"),
-    stock: bool = typer.Option(False, help="write a stock BERT/GPT-2 (hf format) when the shape allows it"),
+    stock: Optional[bool] = typer.Option(None, "--stock/--no-stock", help="hf: a stock BERT/GPT-2 class, no remote "
+                                         "code (default: whenever the shape allows; --stock: refuse other shapes)"),
 ) -> None:
     """Write a found sub-network as a standalone model with its inherited weights, checked against the supernet."""
     from nas.config import load_run_config
     from nas.pipeline import supernet_dir
     from supernet.export import export_subnet, stock_incompatibility
-    from supernet.train import load_supernet
+    from supernet.store import load_supernet, read_card
+    from supernet.tasks import resolve_paths
 
     _quiet_transformers()
     if (pick is None) == (arch is None):
@@ -465,24 +470,30 @@ def export(
         pareto_path = run_dir / "pareto.json"
         if not pareto_path.is_file():
             raise UserInputError(f"{run_dir}: no pareto.json yet; run `hwnas search` first")
-        front = json.loads(pareto_path.read_text())["front"]
+        front = load_mapping(pareto_path).get("front")
+        if not isinstance(front, list) or not all(isinstance(m, dict) and "arch" in m for m in front):
+            raise UserInputError(f"{pareto_path}: not a Pareto front written by hwnas (no 'front' of architectures)")
         if not 0 <= pick < len(front):
             raise UserInputError(f"--pick: the front has {len(front)} members (0..{len(front) - 1}), not {pick}")
         chosen = ArchConfig.from_dict(front[pick]["arch"])
     else:
         chosen = load_arch(arch)
-    model = load_supernet(supernet_dir(run_config, run_dir))
+    folder = supernet_dir(run_config, run_dir)
+    model = load_supernet(folder)
     try:
         model.check(chosen)
     except ValueError as exc:
         raise UserInputError(str(exc)) from None
     if stock and (fmt != "hf" or stock_incompatibility(chosen)):
         raise UserInputError(f"--stock: {stock_incompatibility(chosen) or 'only with --format hf'}")
-    record = export_subnet(model, chosen, out, fmt, stock=stock,
-                           extra={"train": run_config.supernet.model_dump(exclude={"checkpoint"}), "run": str(run_dir)})
+    train = resolve_paths(run_config.supernet, run_dir).model_dump(exclude={"checkpoint"})
+    record = export_subnet(model, chosen, out, fmt, stock=stock, extra={"train": train, "run": str(run_dir)},
+                           labels=read_card(folder).get("labels"))
     check = f"max |diff| {record['max_abs_diff']:.1e}" if record["checked"] else "unchecked (no onnxruntime)"
-    console.print(f"{out}: {chosen.describe()} as {fmt}{' (stock)' if stock else ''}, {record['params']:,} "
-                  f"parameters, {check} against the supernet")
+    kind = " (stock transformers class)" if record["stock"] else " (modeling_hwnas.py: trust_remote_code)" \
+        if fmt == "hf" else ""
+    console.print(f"{out}: {chosen.describe()} as {fmt}{kind}, {record['params']:,} parameters, {check} against "
+                  "the supernet")
 
 
 @app.command()
@@ -490,16 +501,25 @@ def export(
 def finetune(
     folder: Path = typer.Argument(..., help="a folder written by `hwnas export --format hf`"),
     steps: int = typer.Option(200, min=1),
-    lr: Optional[float] = typer.Option(None, help="default: the supernet's learning rate"),
+    lr: Optional[float] = typer.Option(None, min=1e-12, help="default: the supernet's learning rate"),
+    out: Optional[Path] = typer.Option(None, help="where the fine-tuned model goes (default: FOLDER/finetuned)"),
+    data: Optional[str] = typer.Option(None, help="other data than the search's (a file, builtin or hf:NAME)"),
 ) -> None:
     """Train an exported sub-network alone and compare inherited with fine-tuned quality."""
     from supernet.finetune import finetune as run_finetune
 
     _quiet_transformers()
-    result = run_finetune(folder, steps, lr)
+    with _progress() as bar:
+        task = bar.add_task("fine-tuning: loading data and scoring the inherited weights", total=steps)
+
+        def show(step: int, loss: float) -> None:
+            bar.update(task, completed=step, description=f"fine-tuning: loss {loss:.3f}")
+
+        result = run_finetune(folder, steps, lr, out, data, on_step=show)
     key = "perplexity" if "perplexity" in result["inherited"] else "accuracy"
-    console.print(f"{folder}: {key} {result['inherited'][key]:.4g} inherited -> {result['finetuned'][key]:.4g} after "
-                  f"{steps} steps alone (loss {result['inherited']['loss']:.4f} -> {result['finetuned']['loss']:.4f})")
+    console.print(f"{result['out']}: {key} {result['inherited'][key]:.4g} inherited -> {result['finetuned'][key]:.4g} "
+                  f"after {steps} steps alone (loss {result['inherited']['loss']:.4f} -> "
+                  f"{result['finetuned']['loss']:.4f})")
 
 
 def _quiet_transformers() -> None:

@@ -15,14 +15,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from predictors.hardware import AcceleratorConfig, preset_names
+from predictors.hardware import MEASURED_PREFIX, AcceleratorConfig, measured_fingerprint, preset_names
 from predictors.workload import Workload
 from nas.objectives import REGISTRY, Constraint, objective_info
 from userfiles import UserInputError, load_mapping, validate
 from supernet.space import SearchSpace
 from supernet.train_config import SupernetTrainConfig
 
-MEASURED_PREFIX = "measured:"  # a measured device's hardware fingerprint (`latency-data --from-csv --device`)
 
 
 class Strict(BaseModel):
@@ -173,7 +172,7 @@ class RunConfig(Strict):
         device = self.measured_device
         hw = None if device else self.accelerator(base)
         return {"space": self.space.to_dict(), "space_fingerprint": self.space.fingerprint(),
-                "hardware": device or hw.name, "hardware_fingerprint": MEASURED_PREFIX + device if device
+                "hardware": device or hw.name, "hardware_fingerprint": measured_fingerprint(device) if device
                 else hw.fingerprint(),
                 "workload": self.workload.model_dump(mode="json"), "workload_fingerprint": self.workload.fingerprint()}
 

@@ -1,6 +1,8 @@
 """Multi-objective evolutionary search with DEAP's NSGA-II, resumable generation by generation.
 
-Individuals are the integer genomes of `SearchSpace.encode`. Variation: uniform crossover (`tools.cxUniform`) and
+Individuals are the integer genomes of a codec (`nas.codec`): a `SearchSpace`, a `HardwareSpace` or their
+product, whose candidates are networks, accelerators or (network, accelerator) pairs; the search only needs each
+candidate's `key`. Variation: uniform crossover (`tools.cxUniform`) and
 per-gene redraws (`tools.mutUniformInt` with each gene's own range). Survival: constraint-domination (Deb) — the
 feasible individuals by `tools.selNSGA2`, then the infeasible ones by total violation — so no candidate is ever
 rejected and redrawn. Parents: binary tournaments on (violation, Pareto rank, crowding). `tools.ParetoFront`
@@ -17,27 +19,28 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import moocore
 import numpy as np
 from deap import base, creator, tools
 
+from nas.codec import GenomeCodec
 from nas.objectives import Constraint, Objective
 from userfiles import UserInputError, atomic_write_json
-from supernet.space import ArchConfig, SearchSpace
 
 STATE_FILE = "search_state.json"
-STATE_VERSION = 1
+STATE_VERSION = 2
+Candidate = Any  # whatever the codec decodes to: ArchConfig, AcceleratorConfig or nas.codec.Candidate
 
 
 @dataclass
 class SearchResult:
-    front: list[tuple[ArchConfig, dict[str, float]]]
+    front: list[tuple[Candidate, dict[str, float]]]
     history: list[dict]
-    evaluated: dict[str, tuple[ArchConfig, dict[str, float]]] = field(repr=False)
+    evaluated: dict[str, tuple[Candidate, dict[str, float]]] = field(repr=False)
     reference_point: list[float] = field(default_factory=list)
-    largest: tuple[ArchConfig, dict[str, float]] | None = None  # the space's largest arch, for comparison
+    largest: tuple[Candidate, dict[str, float]] | None = None  # the largest network, for comparison
 
 
 def _fitness_class(weights: tuple[float, ...]):
@@ -59,11 +62,11 @@ def hypervolume(points_min: np.ndarray, reference: Sequence[float] | None) -> fl
 
 
 class EvolutionarySearch:
-    """NSGA-II over a `SearchSpace`, with objectives injected (any cost model fits)."""
+    """NSGA-II over a genome codec, with objectives injected (any cost model fits)."""
 
     algorithm = "nsga2"
 
-    def __init__(self, space: SearchSpace, objectives: Sequence[Objective], *,
+    def __init__(self, codec: GenomeCodec, objectives: Sequence[Objective], *,
                  constraints: Sequence[Constraint | str] = (), population: int = 40, generations: int = 40,
                  crossover_prob: float = 0.9, mutation_prob: float = 0.2, seed: int = 0,
                  out: str | Path | None = None, on_generation: Callable[[dict], None] | None = None):
@@ -76,24 +79,24 @@ class EvolutionarySearch:
         for c in constraints:
             if c.objective not in names:
                 raise ValueError(f"constraint '{c}' is on {c.objective!r}, which is not among the objectives")
-        self.space, self.objectives, self.constraints = space, list(objectives), constraints
+        self.codec, self.objectives, self.constraints = codec, list(objectives), constraints
         self.population_size, self.generations = population, generations
         self.crossover_prob, self.mutation_prob, self.seed = crossover_prob, mutation_prob, seed
         self.out = Path(out) if out else None
         self.on_generation = on_generation
         self.individual = _fitness_class(tuple(o.weight for o in self.objectives))
-        self.choices = self.space.gene_choices()
+        self.choices = self.codec.gene_choices()
         self.rng = random.Random(seed)
-        self.evaluated: dict[str, tuple[ArchConfig, dict[str, float]]] = {}
+        self.evaluated: dict[str, tuple[Candidate, dict[str, float]]] = {}
         self.hall = tools.ParetoFront(similar=lambda a, b: a.key == b.key)
         self.history: list[dict] = []
         self.reference: list[float] | None = None
 
     # ---- evaluation ---------------------------------------------------------------------------------------
-    def evaluate(self, archs: Sequence[ArchConfig]) -> list[dict[str, float]]:
-        """Objective values and `violation` per arch: cheap objectives first, expensive ones only for archs
+    def evaluate(self, candidates: Sequence[Candidate]) -> list[dict[str, float]]:
+        """Objective values and `violation` per candidate: cheap objectives first, expensive ones only for candidates
         that satisfy every constraint on a cheap objective."""
-        new = [a for a in {a.key: a for a in archs}.values() if a.key not in self.evaluated]
+        new = [a for a in {a.key: a for a in candidates}.values() if a.key not in self.evaluated]
         if new:
             values: dict[str, np.ndarray] = {}
             for obj in (o for o in self.objectives if o.cost == "cheap"):
@@ -105,22 +108,22 @@ class EvolutionarySearch:
                 worst = np.inf if obj.direction == "min" else -np.inf
                 values[obj.name] = np.array([scored.get(a.key, worst) for a in new])
             violation = self._violation(values, len(new), cheap_only=False)
-            for i, arch in enumerate(new):
+            for i, candidate in enumerate(new):
                 record = {name: float(v[i]) for name, v in values.items()}
                 record["violation"] = float(violation[i])
-                self.evaluated[arch.key] = (arch, record)
+                self.evaluated[candidate.key] = (candidate, record)
             self._update_hall(new)
-        return [self.evaluated[a.key][1] for a in archs]
+        return [self.evaluated[a.key][1] for a in candidates]
 
-    def _update_hall(self, archs: Sequence[ArchConfig]) -> None:
-        """Add the feasible, fully scored ones among `archs` to the Pareto hall of fame."""
+    def _update_hall(self, candidates: Sequence[Candidate]) -> None:
+        """Add the feasible, fully scored ones among `candidates` to the Pareto hall of fame."""
         members = []
-        for arch in archs:
-            record = self.evaluated[arch.key][1]
+        for candidate in candidates:
+            record = self.evaluated[candidate.key][1]
             if record["violation"] == 0 and all(np.isfinite(record[o.name]) for o in self.objectives):
-                ind = self.individual(self.space.encode(arch))
+                ind = self.individual(self.codec.encode(candidate))
                 ind.fitness.values = tuple(record[o.name] for o in self.objectives)
-                ind.key = arch.key
+                ind.key = candidate.key
                 members.append(ind)
         self.hall.update(members)
 
@@ -135,8 +138,8 @@ class EvolutionarySearch:
         return next(o for o in self.objectives if o.name == name)
 
     def _assign(self, individuals: list) -> None:
-        archs = [self.space.decode(ind) for ind in individuals]
-        for ind, record in zip(individuals, self.evaluate(archs)):
+        candidates = [self.codec.decode(ind) for ind in individuals]
+        for ind, record in zip(individuals, self.evaluate(candidates)):
             ind.fitness.values = tuple(record[o.name] for o in self.objectives)
             ind.violation = record["violation"]
 
@@ -204,7 +207,7 @@ class EvolutionarySearch:
         seen, population = set(), []
         for _ in range(20 * self.population_size):
             ind = self._random_individual()
-            key = self.space.decode(ind).key
+            key = self.codec.decode(ind).key
             if key not in seen:
                 seen.add(key)
                 population.append(ind)
@@ -220,7 +223,7 @@ class EvolutionarySearch:
         everywhere); None while some objective has no finite value there (an expensive objective is only scored
         for candidates that meet the cheap constraints), so that a run whose first generations are all
         infeasible still gets a usable point."""
-        points = self._min_form([self.evaluated[self.space.decode(ind).key][1] for ind in population])
+        points = self._min_form([self.evaluated[self.codec.decode(ind).key][1] for ind in population])
         finite = np.where(np.isfinite(points), points, np.nan)
         if np.isnan(finite).all(axis=0).any():
             return None
@@ -232,8 +235,8 @@ class EvolutionarySearch:
         return np.array([[o.sign * r[o.name] for o in self.objectives]
                          for r in records], dtype=float).reshape(len(records), len(self.objectives))
 
-    def front(self) -> list[tuple[ArchConfig, dict[str, float]]]:
-        """Feasible, non-dominated architectures among everything evaluated so far (DEAP's ParetoFront),
+    def front(self) -> list[tuple[Candidate, dict[str, float]]]:
+        """Feasible, non-dominated candidates among everything evaluated so far (DEAP's ParetoFront),
         ordered by the first objective."""
         members = [self.evaluated[ind.key] for ind in self.hall]
         return sorted(members, key=lambda m: (*(m[1][o.name] * o.sign for o in self.objectives), m[0].key))
@@ -254,10 +257,10 @@ class EvolutionarySearch:
     def _state(self, generation: int, population: list) -> dict:
         version, internal, gauss = self.rng.getstate()
         return {"version": STATE_VERSION, "algorithm": self.algorithm, "generation": generation,
-                "space_fingerprint": self.space.fingerprint(), "objectives": [o.name for o in self.objectives],
+                "codec_fingerprint": self.codec.fingerprint(), "objectives": [o.name for o in self.objectives],
                 "seed": self.seed, "rng": [version, list(internal), gauss],
                 "population": [list(ind) for ind in population], "reference": self.reference,
-                "evaluated": {k: {"arch": a.to_dict(), "values": r} for k, (a, r) in self.evaluated.items()},
+                "evaluated": {k: {"genes": self.codec.encode(c), "values": r} for k, (c, r) in self.evaluated.items()},
                 "history": self.history}
 
     def _checkpoint(self, generation: int, population: list) -> None:
@@ -273,7 +276,7 @@ class EvolutionarySearch:
         except ValueError:
             raise UserInputError(f"{path}: corrupt search state") from None
         if state.get("version") != STATE_VERSION or state.get("algorithm") != self.algorithm \
-                or state.get("space_fingerprint") != self.space.fingerprint() \
+                or state.get("codec_fingerprint") != self.codec.fingerprint() \
                 or state.get("objectives") != [o.name for o in self.objectives] or state.get("seed") != self.seed:
             raise UserInputError(f"{path}: the saved search is for another space, objectives, algorithm or seed")
         version, internal, gauss = state["rng"]
@@ -281,10 +284,10 @@ class EvolutionarySearch:
         self.reference, self.history = state["reference"], state["history"]
         for key, item in state["evaluated"].items():
             record = {k: _from_json(v) for k, v in item["values"].items()}
-            self.evaluated[key] = (ArchConfig.from_dict(item["arch"]), record)
+            self.evaluated[key] = (self.codec.decode(item["genes"]), record)
             for obj in self.objectives:
                 obj.cache.setdefault(key, record[obj.name])
-        self._update_hall([arch for arch, _ in self.evaluated.values()])
+        self._update_hall([candidate for candidate, _ in self.evaluated.values()])
         population = [self.individual(genes) for genes in state["population"]]
         self._assign(population)
         return population, state["generation"]

@@ -11,6 +11,8 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, Literal
 
+from predictors.jobs import follow_parent
+
 ExecutorKind = Literal["serial", "process", "ray"]
 
 
@@ -22,11 +24,13 @@ class SerialExecutor:
 
 
 class ProcessExecutor:
-    """A local process pool. `spawn` workers start clean (no inherited torch threads or locks)."""
+    """A local process pool. `spawn` workers start clean (no inherited torch threads or locks), and each one
+    exits when this process dies, however it dies (`follow_parent`), so a killed run leaves no orphans."""
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=follow_parent)
 
     def map(self, fn: Callable, items: Iterable) -> Iterator:
         return self._pool.map(fn, items)

@@ -32,7 +32,7 @@ from nas.objectives import (REGISTRY, Objective, model_size_objective, predictor
 from nas.parallel import executor
 from predictors.hardware import AcceleratorConfig
 from predictors.systolic import SystolicSimulator
-from userfiles import UserInputError, atomic_write_text
+from userfiles import UserInputError, atomic_write_json, atomic_write_text
 from supernet.space import ArchConfig
 
 # Config sections that only the search and the export read: changing them in a run directory redoes those two
@@ -109,7 +109,7 @@ class Run:
                 self.log(f"[config] changed since the last run: {', '.join(self.changed)}")
         atomic_write_text(previous, yaml.safe_dump(resolved, sort_keys=False))
         setting = self.config.setting(self.config_dir)
-        _write_json(self.root / "meta.json", {
+        atomic_write_json(self.root / "meta.json", {
             "name": self.config.name, "versions": _versions(), "seeds": {
                 "search": self.config.search.seed, "supernet": self.config.supernet.seed,
                 "predictor": self.config.predictor.seed},
@@ -152,13 +152,13 @@ class Run:
             redo()
         stages = self._stages()
         stages[name] = fp
-        _write_json(self.root / "stages.json", stages)
+        atomic_write_json(self.root / "stages.json", stages)
         work()
         return fp
 
     # ---- stages -------------------------------------------------------------------------------------------
     def latency_data(self) -> tuple[Path, str]:
-        from predictors.dataset import build_dataset
+        from predictors.dataset import build_dataset, dataset_complete
 
         cfg = self.config
         path = self.root / "latency" / "data.parquet"
@@ -171,7 +171,7 @@ class Run:
                 build_dataset(cfg.space, self.hw, cfg.workload, cfg.predictor.samples, path, cfg.predictor.seed,
                               pool.map)
 
-        fp = self.stage("latency_data", inputs, lambda: path.is_file() and _rows(path) >= cfg.predictor.samples, work)
+        fp = self.stage("latency_data", inputs, lambda: dataset_complete(path, cfg.predictor.samples), work)
         return path, fp
 
     def predictors(self) -> dict[str, str]:
@@ -293,7 +293,7 @@ class Run:
                              mutation_prob=s.mutation_prob, seed=s.seed, out=self.root, on_generation=on_generation)
                 result.append(search.run(resume=resume))
                 result[0].largest = (cfg.space.largest(), search.evaluate([cfg.space.largest()])[0])
-            _write_json(self.root / "history.json", result[0].history)
+            atomic_write_json(self.root / "history.json", result[0].history)
 
         self.stage("search", inputs, lambda: False, work, redo=lambda: (self.root / STATE_FILE).unlink(missing_ok=True))
         return result[0]
@@ -309,19 +309,6 @@ def _differences(old, new, path: str = "") -> list[str]:
     else:
         return [] if old == new else [path or "(top level)"]
     return [found for key, a, b in pairs for found in _differences(a, b, f"{path}.{key}" if path else str(key))]
-
-
-def _rows(path: Path) -> int:
-    from predictors.dataset import load_dataset
-
-    return len(load_dataset(path)[0])
-
-
-def _write_json(path: Path, payload) -> None:
-    """JSON that any parser reads: non-finite numbers (never computed, or infinite) become null."""
-    from nas.report import write_json
-
-    write_json(path, payload)
 
 
 # ---- after the search: verification and the choice ------------------------------------------------------------

@@ -10,7 +10,6 @@ was never computed or is infinite is written as null, never as `Infinity`/`NaN`,
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import matplotlib
@@ -22,36 +21,16 @@ import pandas as pd  # noqa: E402
 
 from nas.evolution import SearchResult  # noqa: E402
 from nas.objectives import REGISTRY  # noqa: E402
-from userfiles import atomic_write, atomic_write_text  # noqa: E402
+from userfiles import atomic_write, atomic_write_json  # noqa: E402
 
 NULL_MEANS = ("null: not computed (an expensive objective, such as supernet quality, is scored only for candidates "
               "that meet the constraints on cheap ones) or not finite")
 
 
-def finite_or_null(value):
-    """`value` with every non-finite float replaced by None, through dicts and lists."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_or_null(v) for v in value]
-    return value
-
-
-def json_text(payload) -> str:
-    """Strict JSON (RFC 8259): non-finite numbers as null; `allow_nan=False` guarantees none slipped through."""
-    return json.dumps(finite_or_null(payload), indent=2, allow_nan=False)
-
-
-def write_json(path: str | Path, payload) -> Path:
-    return atomic_write_text(path, json_text(payload))
-
-
 def write_front(run, result: SearchResult, summary: dict, chosen: tuple | None) -> None:
     """`pareto.json` (the verification summary), `pareto.csv` (one row per front member) and both plots."""
     names = summary["objectives"]
-    write_json(run.root / "pareto.json", {**summary, "null_means": NULL_MEANS})
+    atomic_write_json(run.root / "pareto.json", {**summary, "null_means": NULL_MEANS})
     rows = summary["front"]
     flat = pd.DataFrame([{"rank": r["rank"], "key": r["key"], "arch": r["describe"],
                           **{n: r["objectives"][n] for n in names},

@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from predictors.hardware import AcceleratorConfig
+from predictors.hardware import AcceleratorConfig, measured_fingerprint
 from predictors.jobs import SimulationJob, simulate_job
 from predictors.workload import Workload
 from userfiles import UserInputError, atomic_write, atomic_write_json, validate
@@ -332,7 +332,7 @@ def import_measured_csv(csv_path: str | Path, out: str | Path, space: SearchSpac
     if not rows:
         raise UserInputError(f"{csv_path}: no usable rows")
     frame = pd.DataFrame(rows).drop_duplicates("key", keep="last")
-    fingerprint = f"measured:{device}"
+    fingerprint = measured_fingerprint(device)
     meta = dataset_meta(space, fingerprint, device, workload, None, source=f"measured ({csv_path.name})")
     write_table(_with_features(frame, space), out, meta)
     return ImportReport(len(frame), problems)

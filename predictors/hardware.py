@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import json
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -190,6 +191,8 @@ class AcceleratorConfig(BaseModel):
     @classmethod
     def resolve(cls, name_or_path: str) -> "AcceleratorConfig":
         """A preset name, or a path to a YAML file: what the CLI's `--hardware` accepts."""
+        if not name_or_path.strip():
+            raise UserInputError(f"hardware: empty name; expected a preset ({', '.join(preset_names())}) or a YAML file")
         if name_or_path in _preset_files():
             return cls.preset(name_or_path)
         if name_or_path.endswith((".yaml", ".yml")) or Path(name_or_path).exists():
@@ -210,8 +213,8 @@ def _resolved_mapping(path: Path, data: dict, seen: tuple[Path, ...]) -> dict:
     if _identity(base_path) == chain[-1]:
         raise UserInputError(f"{path}: extends: {base_name!r} extends itself")
     if _identity(base_path) in chain:
-        raise UserInputError(f"{path}: extends: {base_name!r} leads back to {base_path}, a file that extends "
-                             "this one (a cycle of extends)")
+        raise UserInputError(f"{os.path.normpath(path)}: extends: {base_name!r} leads back to "
+                             f"{os.path.normpath(base_path)}, a file that extends this one (a cycle of extends)")
     if len(chain) >= MAX_EXTENDS:
         raise UserInputError(f"{path}: extends: more than {MAX_EXTENDS} files in one chain of extends")
     if base_path.is_dir():
@@ -240,6 +243,14 @@ def _merge(base: dict, override: dict) -> dict:
         else:
             merged[key] = value
     return merged
+
+
+MEASURED_PREFIX = "measured:"
+
+
+def measured_fingerprint(device: str) -> str:
+    """What stands for the hardware fingerprint of a real device whose latencies were measured, not simulated."""
+    return MEASURED_PREFIX + device
 
 
 def preset_names() -> list[str]:

@@ -35,7 +35,7 @@ class Tokenizer(Protocol):
 
 
 class ByteTokenizer:
-    """UTF-8 bytes as tokens: a fixed vocabulary of 256 that needs no files."""
+    """UTF-8 bytes as tokens: a fixed vocabulary of 256 that needs no files; byte 0 (NUL) pads."""
 
     vocab_size = 256
     pad_id = 0
@@ -55,7 +55,9 @@ class PretrainedTokenizer:
         except (OSError, ValueError) as exc:
             raise UserInputError(f"tokenizer {path!r}: cannot load ({str(exc).splitlines()[0]})") from None
         self.vocab_size = len(self._tok)
-        self.pad_id = self._tok.pad_token_id or 0
+        # Token 0 is a real token in most vocabularies: padding must be the tokenizer's pad token, or its end of
+        # sequence (never part of the text, as texts are encoded without special tokens); None when it has neither.
+        self.pad_id = self._tok.pad_token_id if self._tok.pad_token_id is not None else self._tok.eos_token_id
 
     def encode(self, text: str) -> list[int]:
         return self._tok.encode(text, add_special_tokens=False)
@@ -63,6 +65,28 @@ class PretrainedTokenizer:
 
 def make_tokenizer(spec: str | None) -> ByteTokenizer | PretrainedTokenizer:
     return ByteTokenizer() if spec in (None, "", "bytes") else PretrainedTokenizer(spec)
+
+
+def save_tokenizer(spec: str | None, folder: Path) -> None:
+    """Write the tokenizer `spec` names into `folder`, so that `AutoTokenizer.from_pretrained(folder)` gives the
+    same ids as training did. The byte tokenizer becomes a stock fast tokenizer (no remote code): a byte-level BPE
+    without merges whose vocabulary is the 256 bytes in order, padding with byte 0 as `ByteTokenizer` does."""
+    if spec not in (None, "", "bytes"):
+        from transformers import AutoTokenizer
+
+        AutoTokenizer.from_pretrained(spec, local_files_only=True).save_pretrained(folder)
+        return
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    chars = bytes_to_unicode()  # byte -> the printable character byte-level BPE writes it as
+    backend = Tokenizer(models.BPE(vocab={chars[b]: b for b in range(256)}, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    backend.decoder = decoders.ByteLevel()
+    # split_special_tokens: a text containing the pad's character (U+0100) is still encoded as its UTF-8 bytes
+    PreTrainedTokenizerFast(tokenizer_object=backend, pad_token=chars[ByteTokenizer.pad_id],
+                            split_special_tokens=True).save_pretrained(folder)
 
 
 def _is_validation(name: str) -> bool:
@@ -110,6 +134,7 @@ class ClassificationData:
     num_classes: int
     pad_id: int
     source: str
+    label_names: list[str]
 
     def batch(self, generator: np.random.Generator, batch_size: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
         rows = generator.integers(0, len(self.train_labels), size=batch_size)
@@ -128,7 +153,9 @@ class ClassificationData:
 TaskData = LMData | ClassificationData
 
 
-def load_lm_data(source: str = "builtin", tokenizer: str | None = None) -> LMData:
+def load_lm_data(source: str = "builtin", tokenizer: str | None = None, seq_len: int | None = None) -> LMData:
+    """Token streams of `source`; with `seq_len`, a source too short for one training and one validation window
+    is refused now, naming the lengths, rather than failing inside the first batch or after training."""
     tok = make_tokenizer(tokenizer)
     if source == "builtin":
         train_parts, val_parts, size = [], [], 0
@@ -151,8 +178,12 @@ def load_lm_data(source: str = "builtin", tokenizer: str | None = None) -> LMDat
         cut = int(len(text) * 0.95)  # the last 5% of the file is the validation split
         train_text, val_text, label = text[:cut], text[cut:], source
     dtype = np.uint8 if tok.vocab_size <= 256 else np.int32
-    return LMData(np.asarray(tok.encode(train_text), dtype=dtype), np.asarray(tok.encode(val_text), dtype=dtype),
+    data = LMData(np.asarray(tok.encode(train_text), dtype=dtype), np.asarray(tok.encode(val_text), dtype=dtype),
                   tok.vocab_size, label)
+    if seq_len is not None and min(len(data.train), len(data.val)) < seq_len + 2:
+        raise UserInputError(f"{label}: too short for seq_len {seq_len}: its training split has {len(data.train):,} "
+                             f"tokens and its validation split {len(data.val):,}; each needs at least {seq_len + 2}")
+    return data
 
 
 def _hf_text(name: str) -> tuple[str, str]:
@@ -168,7 +199,17 @@ def _hf_records(name: str) -> dict[str, list[dict]]:
     except ImportError:
         raise UserInputError("Hugging Face datasets need the hf extra: pip install 'hwnas[hf]'") from None
     path, _, config = name.rpartition(":") if ":" in name and not Path(name).is_dir() else (name, "", "")
-    loaded = datasets.load_dataset(path, config or None)
+    if Path(path).is_dir():
+        # A dataset folder may come from someone else: a loading script in it would run as this user.
+        scripts = sorted(str(p.relative_to(path)) for p in Path(path).rglob("*.py"))
+        if scripts:
+            raise UserInputError(f"hf:{name}: holds Python code ({scripts[0]}); hwnas reads only data files "
+                                 "(train/validation as .jsonl, .csv, .parquet, ...) and never runs dataset scripts")
+    try:
+        loaded = datasets.load_dataset(path, config or None)
+    except Exception as exc:  # noqa: BLE001 - datasets raises many types (not found, offline, bad files, ...)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserInputError(f"hf:{name}: cannot load the dataset ({first[:300]})") from None
     splits = {}
     for split in ("train", "validation"):
         if split not in loaded:
@@ -191,14 +232,28 @@ def load_classification_data(source: str = "builtin", seq_len: int = 128, tokeni
         label_names = sorted({lab for _, lab in train + val})
     else:
         rows = _read_labelled(Path(source))
-        cut = int(len(rows) * 0.9)
-        train, val = rows[:cut], rows[cut:]
+        train, val = _stratified_split(rows)
         label_names = sorted({lab for _, lab in rows}, key=str)
+    if tok.pad_id is None:
+        raise UserInputError(f"tokenizer {tokenizer}: has neither a pad token nor an end-of-sequence token to pad "
+                             "classification texts with; set one (tokenizer.pad_token) and save it again")
     index = {name: i for i, name in enumerate(label_names)}
     encode = lambda pairs: _pad([tok.encode(t) for t, _ in pairs], seq_len, tok.pad_id)  # noqa: E731
     labels = lambda pairs: np.array([index[lab] for _, lab in pairs], dtype=np.int64)  # noqa: E731
     return ClassificationData(encode(train), labels(train), encode(val), labels(val), tok.vocab_size,
-                              len(label_names), tok.pad_id, source)
+                              len(label_names), tok.pad_id, source, [str(name) for name in label_names])
+
+
+def _stratified_split(rows: list[tuple[str, str]], share: float = 0.1) -> tuple[list, list]:
+    """A tenth of each class to validation (at least one row of a class that has two), chosen by a fixed-seed
+    shuffle: files are often sorted by label, and cutting the tail off gave a validation set of one class."""
+    order = np.random.default_rng(0).permutation(len(rows))
+    by_class: dict[str, list[int]] = {}
+    for i in order:
+        by_class.setdefault(rows[i][1], []).append(int(i))
+    held = {i for members in by_class.values()
+            for i in members[:max(round(len(members) * share), 1 if len(members) > 1 else 0)]}
+    return [rows[i] for i in order if i not in held], [rows[i] for i in order if i in held]
 
 
 def _pad(sequences: list[list[int]], seq_len: int, pad_id: int) -> np.ndarray:

@@ -13,7 +13,7 @@ import torch
 from supernet.data import LMData, TaskData
 from supernet.model import SuperTransformer
 from supernet.space import ArchConfig
-from supernet.train import forward, task_loss
+from supernet.tasks import forward, task_loss
 
 
 class SubnetEvaluator:

@@ -3,46 +3,60 @@
 `extract_subnet` gives a `transformers.PreTrainedModel`; `export_subnet` writes it in one of three formats and
 checks that the written model computes what the supernet computes for that architecture:
 
-* `hf`: `config.json` + `model.safetensors` + `modeling_hwnas.py` (this package's `hf_modeling.py`, which imports
-  only torch and transformers), registered in `auto_map`, so that `AutoModelForCausalLM.from_pretrained(DIR,
-  trust_remote_code=True)` (or `AutoModelForSequenceClassification`) loads it without hwnas installed. With
-  `stock=True`, a sub-network whose layers are all alike and whose attention width equals its hidden size is
-  written as a stock `BertForSequenceClassification` or `GPT2LMHeadModel` instead (no remote code at all).
+* `hf`: a sub-network whose layers are all alike and whose attention width equals its hidden size is written as a
+  stock `BertForSequenceClassification` or `GPT2LMHeadModel` (no remote code at all: `stock=False` refuses that).
+  Any other shape has no stock class, and is written as `config.json` + `model.safetensors` + `modeling_hwnas.py`
+  (this package's `hf_modeling.py`, which imports only torch and transformers), registered in `auto_map`, so that
+  `AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True)` (or `AutoModelForSequenceClassification`)
+  loads it without hwnas installed. Either way the folder holds the tokenizer the supernet was trained with and
+  the label names of its data (`id2label`).
 * `torch`: a `torch.export` program (`model.pt2`), loaded with `torch.export.load`, batch and length dynamic.
 * `onnx`: `torch.onnx.export`, checked with onnxruntime when it is installed.
+
+Every format is written into a temporary folder beside `out` and renamed into place once checked, so a killed
+export leaves either no folder or a complete one (with `export.json`), never a partial model.
 """
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from transformers import PreTrainedModel
 
 from supernet import hf_modeling
-from userfiles import atomic_write_json
+from supernet.data import save_tokenizer
+from supernet.folders import atomic_folder
 from supernet.hf_modeling import HwnasConfig, HwnasForCausalLM, HwnasForSequenceClassification
 from supernet.model import LAYER_NORM_EPS, SuperTransformer
+from supernet.pretrained import bert_names
 from supernet.space import ArchConfig
 
 TOLERANCE = 1e-5
 AUTO_CLASS = {"causal_lm": "AutoModelForCausalLM", "classification": "AutoModelForSequenceClassification"}
 
 
-def subnet_config(model: SuperTransformer, arch: ArchConfig) -> HwnasConfig:
+def subnet_config(model: SuperTransformer, arch: ArchConfig, labels: Sequence[str] | None = None) -> HwnasConfig:
+    """The sub-network's `transformers` config; `labels` (the data's class names, in class order) become
+    `id2label`, which otherwise reads LABEL_0, LABEL_1, ..."""
     model.check(arch)
+    if labels is not None and len(labels) != model.num_classes:
+        raise ValueError(f"{len(labels)} label names for a supernet of {model.num_classes} classes")
+    names = {"id2label": dict(enumerate(labels))} if labels is not None and model.task == "classification" else {}
     return HwnasConfig(task=model.task, vocab_size=model.vocab_size, embed_dim=arch.embed_dim,
                        head_dim=arch.head_dim, layers=[{"heads": l.heads, "ffn_dim": l.ffn_dim} for l in arch.layers],
                        max_position_embeddings=model.max_len, layer_norm_eps=LAYER_NORM_EPS,
-                       num_labels=model.num_classes)
+                       num_labels=model.num_classes, **names)
 
 
-def extract_subnet(model: SuperTransformer, arch: ArchConfig) -> PreTrainedModel:
+def extract_subnet(model: SuperTransformer, arch: ArchConfig, labels: Sequence[str] | None = None) -> PreTrainedModel:
     """A `transformers` model of `arch` holding the leading slices of the supernet's weights.
 
     Its outputs equal `model(ids, arch)`; `save_pretrained(DIR)` writes it in the Hugging Face format.
     """
-    config = subnet_config(model, arch)
+    config = subnet_config(model, arch, labels)
     sub = (HwnasForCausalLM if model.task == "causal_lm" else HwnasForSequenceClassification)(config)
     source = model.state_dict()
     weights = {}
@@ -79,24 +93,6 @@ def stock_incompatibility(arch: ArchConfig) -> str | None:
     return None
 
 
-def _bert_names(layers: int) -> dict[str, str]:
-    """hwnas name -> BERT name (the same table maps a BERT checkpoint into a supernet)."""
-    names = {"model.embeddings.word.weight": "embeddings.word_embeddings.weight",
-             "model.embeddings.position.weight": "embeddings.position_embeddings.weight",
-             "model.embeddings.token_type.weight": "embeddings.token_type_embeddings.weight",
-             "model.embeddings.norm.weight": "embeddings.LayerNorm.weight",
-             "model.embeddings.norm.bias": "embeddings.LayerNorm.bias",
-             "pooler.weight": "pooler.dense.weight", "pooler.bias": "pooler.dense.bias"}
-    parts = {"attn.q": "attention.self.query", "attn.k": "attention.self.key", "attn.v": "attention.self.value",
-             "attn.out": "attention.output.dense", "norm1": "attention.output.LayerNorm",
-             "ffn.fc1": "intermediate.dense", "ffn.fc2": "output.dense", "norm2": "output.LayerNorm"}
-    for i in range(layers):
-        for ours, theirs in parts.items():
-            for kind in ("weight", "bias"):
-                names[f"model.layers.{i}.{ours}.{kind}"] = f"encoder.layer.{i}.{theirs}.{kind}"
-    return names
-
-
 def to_stock(sub: PreTrainedModel, arch: ArchConfig) -> PreTrainedModel:
     """The same network as a stock `BertForSequenceClassification` or `GPT2LMHeadModel`."""
     reason = stock_incompatibility(arch)
@@ -111,9 +107,9 @@ def to_stock(sub: PreTrainedModel, arch: ArchConfig) -> PreTrainedModel:
             vocab_size=cfg.vocab_size, hidden_size=arch.embed_dim, num_hidden_layers=arch.depth,
             num_attention_heads=layer.heads, intermediate_size=layer.ffn_dim, hidden_act="gelu",
             max_position_embeddings=cfg.max_position_embeddings, type_vocab_size=cfg.type_vocab_size,
-            layer_norm_eps=cfg.layer_norm_eps, num_labels=cfg.num_labels, hidden_dropout_prob=0.0,
+            layer_norm_eps=cfg.layer_norm_eps, id2label=cfg.id2label, hidden_dropout_prob=0.0,
             attention_probs_dropout_prob=0.0))
-        mapped = {f"bert.{theirs}": state[ours] for ours, theirs in _bert_names(arch.depth).items()
+        mapped = {f"bert.{theirs}": state[ours] for ours, theirs in bert_names(arch.depth).items()
                   if not ours.startswith("pooler")}
         mapped["bert.pooler.dense.weight"], mapped["bert.pooler.dense.bias"] = state["pooler.weight"], state["pooler.bias"]
         mapped["classifier.weight"], mapped["classifier.bias"] = state["classifier.weight"], state["classifier.bias"]
@@ -154,45 +150,50 @@ def to_stock(sub: PreTrainedModel, arch: ArchConfig) -> PreTrainedModel:
 
 
 # ---- writing formats -----------------------------------------------------------------------------------------
+def save_hf(model: PreTrainedModel, folder: Path, tokenizer: str | None) -> None:
+    """`model.save_pretrained(folder)` plus what loading it elsewhere needs: `modeling_hwnas.py` (registered in
+    `auto_map`) when it is not a stock class, and the tokenizer (`tokenizer`: a path, or None for bytes)."""
+    if isinstance(model, hf_modeling.HwnasPreTrainedModel):
+        model.config.auto_map = {"AutoConfig": "modeling_hwnas.HwnasConfig",
+                                 AUTO_CLASS[model.config.task]: f"modeling_hwnas.{type(model).__name__}"}
+        shutil.copyfile(hf_modeling.__file__, folder / "modeling_hwnas.py")
+    model.save_pretrained(folder)
+    save_tokenizer(tokenizer, folder)
+
+
 def export_subnet(model: SuperTransformer, arch: ArchConfig, out: str | Path, fmt: str = "hf",
-                  stock: bool = False, extra: dict | None = None) -> dict:
+                  stock: bool | None = None, extra: dict | None = None, labels: Sequence[str] | None = None) -> dict:
     """Write `arch` in `fmt` to `out`, load it back, compare with the supernet, and record the check in
-    `out/export.json`. Raises if the outputs differ by more than 1e-5."""
+    `out/export.json`. Raises if the outputs differ by more than 1e-5. `stock` (hf only): None writes a stock
+    class when the shape has one, True demands one, False writes hwnas's modelling file. `extra["train"]` (the
+    training settings) names the tokenizer to save; `labels` are the class names."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    sub = extract_subnet(model, arch)
-    ids = _probe_ids(model)
-    if fmt == "hf":
-        written = to_stock(sub, arch) if stock else sub
-        if not stock:
-            _with_remote_code(sub)
-        written.save_pretrained(out)
-        if not stock:
-            shutil.copyfile(hf_modeling.__file__, out / "modeling_hwnas.py")
-        reloaded = type(written).from_pretrained(out).eval()
-        diff = max_output_difference(model, reloaded, arch, ids)
-    elif fmt == "torch":
-        program = torch.export.export(sub, (ids,), dynamic_shapes=({0: torch.export.Dim("batch", max=1024),
-                                                                    1: torch.export.Dim("length", max=model.max_len)},))
-        torch.export.save(program, out / "model.pt2")
-        loaded = torch.export.load(out / "model.pt2").module()
-        diff = max_output_difference(model, lambda x: loaded(x).logits, arch, ids)
-    elif fmt == "onnx":
-        diff = _export_onnx(model, sub, arch, ids, out / "model.onnx")
-    else:
+    if fmt not in ("hf", "torch", "onnx"):
         raise ValueError(f"format must be hf, torch or onnx, got {fmt!r}")
-    if diff is not None and diff > TOLERANCE:
-        raise RuntimeError(f"exported model differs from the supernet by {diff:.2e} (> {TOLERANCE:g})")
-    record = {"format": fmt, "stock": stock, "arch": arch.to_dict(), "describe": arch.describe(),
-              "task": model.task, "params": model.num_params(arch), "max_abs_diff": diff,
-              "checked": diff is not None, "tolerance": TOLERANCE, **(extra or {})}
-    atomic_write_json(out / "export.json", record)
+    stock = fmt == "hf" and (stock_incompatibility(arch) is None if stock is None else stock)
+    sub = extract_subnet(model, arch, labels)
+    ids = _probe_ids(model)
+    with atomic_folder(out) as tmp:
+        if fmt == "hf":
+            written = to_stock(sub, arch) if stock else sub
+            save_hf(written, tmp, ((extra or {}).get("train") or {}).get("tokenizer"))
+            reloaded = type(written).from_pretrained(tmp).eval()
+            diff = max_output_difference(model, reloaded, arch, ids)
+        elif fmt == "torch":
+            program = torch.export.export(sub, (ids,), dynamic_shapes=({0: torch.export.Dim("batch", max=1024),
+                                                                        1: torch.export.Dim("length", max=model.max_len)},))
+            torch.export.save(program, tmp / "model.pt2")
+            loaded = torch.export.load(tmp / "model.pt2").module()
+            diff = max_output_difference(model, lambda x: loaded(x).logits, arch, ids)
+        else:
+            diff = _export_onnx(model, sub, arch, ids, tmp / "model.onnx")
+        if diff is not None and diff > TOLERANCE:
+            raise RuntimeError(f"exported model differs from the supernet by {diff:.2e} (> {TOLERANCE:g})")
+        record = {"format": fmt, "stock": stock, "arch": arch.to_dict(), "describe": arch.describe(),
+                  "task": model.task, "params": model.num_params(arch), "max_abs_diff": diff,
+                  "checked": diff is not None, "tolerance": TOLERANCE, **(extra or {})}
+        (tmp / "export.json").write_text(json.dumps(record, indent=2))
     return record
-
-
-def _with_remote_code(sub: PreTrainedModel) -> None:
-    sub.config.auto_map = {"AutoConfig": "modeling_hwnas.HwnasConfig",
-                           AUTO_CLASS[sub.config.task]: f"modeling_hwnas.{type(sub).__name__}"}
 
 
 def _probe_ids(model: SuperTransformer) -> torch.Tensor:

@@ -1,17 +1,24 @@
-"""Training an exported sub-network on its own, to see how far inherited weights are from trained ones."""
+"""Training an exported sub-network on its own, to see how far inherited weights are from trained ones.
+
+The fine-tuned model is written as a complete `hf` export (weights, modelling file or stock class, tokenizer,
+label names, `export.json`), atomically, so it loads exactly as the export it came from did.
+"""
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from userfiles import UserInputError, atomic_write_json
+from userfiles import UserInputError, atomic_write_json, load_mapping, validate
 from supernet.evaluate import SubnetEvaluator
-from supernet.hf_modeling import HwnasForCausalLM, HwnasForSequenceClassification
-from supernet.train import SupernetTrainConfig, forward, load_task_data, lr_factor, task_loss
+from supernet.export import save_hf
+from supernet.folders import atomic_folder
+from supernet.tasks import forward, load_task_data, resolve_paths, task_loss
+from supernet.train import lr_factor
+from supernet.train_config import SupernetTrainConfig
 
 
 class _Standalone(nn.Module):
@@ -25,40 +32,70 @@ class _Standalone(nn.Module):
         return self.model(ids, attention_mask=attention_mask).logits
 
 
-def finetune(folder: str | Path, steps: int, lr: float | None = None) -> dict:
-    """Fine-tune the `hf` export in `folder` for `steps` steps on the data it was searched with; writes the
-    model to `folder/finetuned/` and inherited against fine-tuned quality to `folder/finetune.json`."""
+def _load_export(folder: Path, record: dict):
+    """The exported model: hwnas's own classes for its modelling file (this is hwnas's code, so nothing from the
+    folder runs), the stock `transformers` class otherwise."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    from supernet.hf_modeling import HwnasForCausalLM, HwnasForSequenceClassification
+
+    lm = record["task"] == "causal_lm"
+    if record.get("stock"):
+        return (AutoModelForCausalLM if lm else AutoModelForSequenceClassification).from_pretrained(folder)
+    return (HwnasForCausalLM if lm else HwnasForSequenceClassification).from_pretrained(folder)
+
+
+def finetune(folder: str | Path, steps: int, lr: float | None = None, out: str | Path | None = None,
+             data: str | None = None, on_step: Callable[[int, float], None] | None = None) -> dict:
+    """Fine-tune the `hf` export in `folder` for `steps` steps on the data it was searched with (or `data`);
+    writes the model to `out` (default `folder/finetuned/`) and inherited against fine-tuned quality to
+    `folder/finetune.json`. `on_step(step, loss)` follows progress. Relative data paths in the export's record are
+    read from the run's folder first, where the run config put them."""
     folder = Path(folder)
-    record_path = folder / "export.json"
-    if not record_path.is_file():
+    record = load_mapping(folder / "export.json") if (folder / "export.json").is_file() else None
+    if record is None:
         raise UserInputError(f"{folder}: not an hwnas export (no export.json)")
-    record = json.loads(record_path.read_text())
-    if record.get("format") != "hf" or record.get("stock"):
-        raise UserInputError(f"{folder}: fine-tuning needs an export with --format hf (without --stock)")
-    if "train" not in record:
+    if record.get("format") != "hf" or record.get("task") not in ("causal_lm", "classification"):
+        raise UserInputError(f"{folder}: fine-tuning needs an export with --format hf")
+    if not isinstance(record.get("train"), dict):
         raise UserInputError(f"{folder}: export.json does not say which data the network was searched with")
-    cfg = SupernetTrainConfig.model_validate(record["train"])
+    cfg = validate(SupernetTrainConfig, record["train"], f"{folder / 'export.json'}: train")
+    cfg = resolve_paths(cfg, Path(str(record.get("run") or folder)))
+    updates = {"steps": steps, "warmup_steps": min(cfg.warmup_steps, steps // 10)}
     if lr is not None:
-        cfg = cfg.model_copy(update={"lr": lr})
-    cfg = cfg.model_copy(update={"steps": steps, "warmup_steps": min(cfg.warmup_steps, steps // 10)})
-    cls = HwnasForCausalLM if record["task"] == "causal_lm" else HwnasForSequenceClassification
-    model = _Standalone(cls.from_pretrained(folder))
-    data = load_task_data(cfg)
-    evaluator = SubnetEvaluator(model, data, cfg.seq_len, cfg.batch_size, cfg.eval_windows)
+        updates["lr"] = lr
+    if data is not None:
+        updates["data"] = data
+    cfg = cfg.model_copy(update=updates)
+    out = Path(out) if out is not None else folder / "finetuned"
+    task_data = load_task_data(cfg)
+    try:
+        model = _Standalone(_load_export(folder, record))
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"{folder}: cannot load the exported model ({str(exc).splitlines()[0]})") from None
+    evaluator = SubnetEvaluator(model, task_data, cfg.seq_len, cfg.batch_size, cfg.eval_windows)
     (inherited,) = evaluator.evaluate([None])
     torch.manual_seed(cfg.seed)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     for step in range(steps):
-        batch = data.batch(np.random.default_rng([cfg.seed, 10**6 + step]), cfg.batch_size, cfg.seq_len)
+        batch = task_data.batch(np.random.default_rng([cfg.seed, 10**6 + step]), cfg.batch_size, cfg.seq_len)
         optimizer.zero_grad(set_to_none=True)
-        task_loss(forward(model, batch, None, data), batch, data).backward()
+        loss = task_loss(forward(model, batch, None, task_data), batch, task_data)
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         scheduler.step()
+        if on_step:
+            on_step(step + 1, float(loss))
     (finetuned,) = evaluator.evaluate([None])
-    model.model.save_pretrained(folder / "finetuned")
-    result = {"steps": steps, "lr": cfg.lr, "inherited": inherited, "finetuned": finetuned}
+    result = {"steps": steps, "lr": cfg.lr, "data": cfg.data, "out": str(out), "inherited": inherited,
+              "finetuned": finetuned}
+    with atomic_folder(out) as tmp:
+        save_hf(model.model, tmp, cfg.tokenizer)
+        # the weights moved away from the supernet's, so the export's check against it no longer applies
+        atomic_write_json(tmp / "export.json", {**record, "train": cfg.model_dump(), "finetune": result,
+                                                "finetuned_from": str(folder), "max_abs_diff": None, "checked": False})
     atomic_write_json(folder / "finetune.json", result)
     return result

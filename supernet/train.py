@@ -5,23 +5,24 @@ the smallest plus `sandwich_random` random ones on a mix of the labels and the l
 distillation, weight `distill`), gradients averaged over the members. The default weight is 0 (labels only): on the
 offline corpus with 800 steps it gave a better supernet than 0.5 (validation loss of the largest 1.92 against 2.13,
 ranking Kendall tau 0.64 against 0.60, `benchmarks/bench_supernet_ranking.py`), and pure distillation (weight 1)
-collapses from a random start, the members agreeing with a teacher that has not learned anything yet. AdamW with linear warm-up and cosine decay, gradient clipping, bf16 autocast on GPU.
+collapses from a random start, the members agreeing with a teacher that has not learned anything yet. AdamW with
+linear warm-up and cosine decay, gradient clipping, bf16 autocast on GPU.
 
-Nothing is lost: a checkpoint (weights in safetensors; optimizer, scheduler and RNG state via `torch.save`, read
-back with `weights_only=True`) is written atomically every `checkpoint_every` steps and on Ctrl-C, and a rerun
-resumes from the latest one. Batches and architectures are drawn from generators seeded by (seed, step, rank), so
-a resumed run is exactly the uninterrupted one.
+Nothing is lost: a checkpoint (`supernet.checkpoint`) is written atomically every `checkpoint_every` steps and on
+Ctrl-C, and a rerun resumes from the latest one, only under the same space and settings (another `lr` or
+`embed_dim` is refused naming the key, since it would not be a resume). Batches and architectures are drawn from
+generators seeded by (seed, step, rank), so a resumed run is exactly the uninterrupted one. The tasks' batches and
+losses live in `supernet.tasks`, the trained supernet's files in `supernet.store`.
 
 Under `torchrun --nproc_per_node=N` (DDP; gloo on CPU, NCCL on GPU) every rank runs the whole sandwich, the same
 architectures, on its own batch; gradients are averaged across ranks once per step, at the last member's backward.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
-import shutil
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -31,53 +32,22 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
-from userfiles import UserInputError, atomic_write, atomic_write_json, atomic_write_text
-from supernet.data import ClassificationData, LMData, TaskData, load_classification_data, load_lm_data
+from userfiles import UserInputError, atomic_write_json
+from supernet.checkpoint import Checkpoints
+from supernet.data import ClassificationData, TaskData
 from supernet.model import SuperTransformer
 from supernet.space import ArchConfig, SearchSpace
-from supernet.train_config import SupernetTrainConfig  # noqa: F401 - defined there so configs validate without torch
+from supernet.store import save_supernet
+from supernet.tasks import build_supernet, distill_loss, forward, load_task_data, task_loss
+from supernet.train_config import SupernetTrainConfig
+
+# Moved to `supernet.store`; re-exported until nas/pipeline.py and nas/objectives.py import them from there.
+from supernet.store import SUPERNET_CARD, SUPERNET_WEIGHTS, load_supernet  # noqa: E402,F401
 
 
-def load_task_data(cfg: SupernetTrainConfig) -> TaskData:
-    if cfg.task == "causal_lm":
-        return load_lm_data(cfg.data, cfg.tokenizer)
-    return load_classification_data(cfg.data, cfg.seq_len, cfg.tokenizer)
-
-
-def build_supernet(space: SearchSpace, cfg: SupernetTrainConfig, data: TaskData) -> SuperTransformer:
-    if cfg.seq_len > space.max_seq_len:
-        raise UserInputError(f"supernet.seq_len={cfg.seq_len} exceeds space.max_seq_len={space.max_seq_len}")
-    num_classes = data.num_classes if isinstance(data, ClassificationData) else 2
-    return SuperTransformer(space, cfg.task, vocab_size=data.vocab_size, num_classes=num_classes)
-
-
-# ---- saving and loading a trained supernet ----------------------------------------------------------------
-SUPERNET_WEIGHTS, SUPERNET_CARD = "supernet.safetensors", "supernet.json"
-
-
-def save_supernet(model: SuperTransformer, folder: Path, extra: dict | None = None) -> None:
-    card = {"space": model.space.to_dict(), "task": model.task, "vocab_size": model.vocab_size,
-            "num_classes": model.num_classes, "max_len": model.max_len, **(extra or {})}
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(folder / SUPERNET_WEIGHTS, lambda tmp: save_file(state, str(tmp)))
-    atomic_write_json(folder / SUPERNET_CARD, card)
-
-
-def load_supernet(folder: str | Path, device: str = "cpu") -> SuperTransformer:
-    folder = Path(folder)
-    if not (folder / SUPERNET_CARD).is_file() or not (folder / SUPERNET_WEIGHTS).is_file():
-        raise UserInputError(f"{folder}: no trained supernet ({SUPERNET_CARD} and {SUPERNET_WEIGHTS})")
-    card = json.loads((folder / SUPERNET_CARD).read_text())
-    model = SuperTransformer(SearchSpace.model_validate(card["space"]), card["task"], card["vocab_size"],
-                             card["num_classes"], card["max_len"])
-    try:
-        model.load_state_dict(load_file(str(folder / SUPERNET_WEIGHTS), device=device))
-    except Exception as exc:  # noqa: BLE001 - safetensors raises several types for damaged files
-        raise UserInputError(f"{folder / SUPERNET_WEIGHTS}: cannot load ({str(exc).splitlines()[0]})") from None
-    return model.to(device).eval()
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 # ---- the training loop -----------------------------------------------------------------------------------
@@ -109,74 +79,12 @@ def _device(cfg: SupernetTrainConfig, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def task_loss(logits: torch.Tensor, batch, data: TaskData) -> torch.Tensor:
-    """Next-token cross-entropy (LM: a batch is windows of seq_len + 1 tokens) or classification cross-entropy."""
-    if isinstance(data, LMData):
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch[:, 1:].reshape(-1))
-    return F.cross_entropy(logits.float(), batch[1])
-
-
-def _distill_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """KL(teacher || student) per predicted distribution."""
-    flat = lambda t: F.log_softmax(t.float(), -1).reshape(-1, t.shape[-1])  # noqa: E731
-    return F.kl_div(flat(student), flat(teacher), log_target=True, reduction="batchmean")
-
-
-def forward(net, batch, arch: ArchConfig, data: TaskData) -> torch.Tensor:
-    """Logits of `arch` on a training or validation batch."""
-    if isinstance(data, LMData):
-        return net(batch[:, :-1], arch)
-    ids = batch[0]
-    return net(ids, arch, data.padding_mask(ids))
-
-
-class _Checkpoints:
-    """`out/checkpoints/step-NNNNNN/` folders written atomically (temp folder + rename), and `out/latest`."""
-
-    def __init__(self, out: Path, keep: int = 2):
-        self.root, self.keep = out / "checkpoints", keep
-        self.latest_file = out / "latest"
-
-    def latest(self) -> Path | None:
-        if not self.latest_file.is_file():
-            return None
-        path = self.root / self.latest_file.read_text().strip()
-        return path if path.is_dir() else None
-
-    def save(self, step: int, model, optimizer, scheduler, history: list[dict], cfg: SupernetTrainConfig) -> None:
-        name = f"step-{step:06d}"
-        tmp = self.root / f".{name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / "model.safetensors"))
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
-        (tmp / "trainer.json").write_text(json.dumps({"step": step, "config": cfg.model_dump(), "history": history}))
-        final = self.root / name
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        atomic_write_text(self.latest_file, name)
-        older = sorted(p for p in self.root.glob("step-*") if p.name != name)
-        for old in older[: max(0, len(older) - (self.keep - 1))]:
-            shutil.rmtree(old, ignore_errors=True)
-
-    @staticmethod
-    def load(path: Path, model, optimizer, scheduler, device) -> tuple[int, list[dict]]:
-        model.load_state_dict(load_file(str(path / "model.safetensors"), device=str(device)))
-        state = torch.load(path / "state.pt", map_location=device, weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        trainer = json.loads((path / "trainer.json").read_text())
-        return trainer["step"], trainer["history"]
-
-
 def train_supernet(space: SearchSpace, cfg: SupernetTrainConfig, out: str | Path,
                    on_step: Callable[[dict], None] | None = None, data: TaskData | None = None,
-                   stop_after: int | None = None) -> TrainResult:
+                   stop_after: int | None = None, log: Callable[[str], None] = _stderr) -> TrainResult:
     """Train (or resume training) a supernet into `out`; `stop_after` ends early after that many steps in
-    this call (a planned interruption: the state is checkpointed, and a later call resumes)."""
+    this call (a planned interruption: the state is checkpointed, and a later call resumes). `log` receives what
+    the user should know besides the steps: the report of `init_from`, a damaged checkpoint skipped."""
     out = Path(out)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = local_rank = 0
@@ -186,25 +94,24 @@ def train_supernet(space: SearchSpace, cfg: SupernetTrainConfig, out: str | Path
             backend = "nccl" if cfg.device != "cpu" and torch.cuda.is_available() else "gloo"
             dist.init_process_group(backend)
         rank = dist.get_rank()
+    say = log if rank == 0 else (lambda message: None)
+    world = dist.get_world_size() if distributed else 1
     device = _device(cfg, local_rank)
     data = data or load_task_data(cfg)
     torch.manual_seed(cfg.seed)
-    model = build_supernet(space, cfg, data)
-    if cfg.init_from:
-        from supernet.pretrained import init_from_bert
-
-        init_from_bert(model, cfg.init_from)
-    model = model.to(device)
+    model = build_supernet(space, cfg, data).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
-    checkpoints = _Checkpoints(out)
-    start, history = 0, []
-    latest = checkpoints.latest()
-    if latest is not None:
-        start, history = checkpoints.load(latest, model, optimizer, scheduler, device)
+    settings = cfg.model_dump(include=set(SupernetTrainConfig.model_fields))
+    checkpoints = Checkpoints(out, {"space": space.to_dict(), "train": settings, "ranks": world})
+    start, history = checkpoints.resume(model, optimizer, scheduler, device, say)
+    if start == 0 and cfg.init_from:
+        from supernet.pretrained import init_from_bert
+
+        say(init_from_bert(model, cfg.init_from).summary())
     net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if distributed else model
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
-    world = dist.get_world_size() if distributed else 1
+    save = lambda: _save(checkpoints, rank, step, model, optimizer, scheduler, history, distributed)  # noqa: E731
     step = start
     try:
         while step < cfg.steps and (stop_after is None or step - start < stop_after):
@@ -215,21 +122,22 @@ def train_supernet(space: SearchSpace, cfg: SupernetTrainConfig, out: str | Path
             if rank == 0 and on_step:
                 on_step(record)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-                _save(checkpoints, rank, step, model, optimizer, scheduler, history, cfg, distributed)
+                save()
     except KeyboardInterrupt:
-        _save(checkpoints, rank, step, model, optimizer, scheduler, history, cfg, distributed)
+        save()
         raise
     if step < cfg.steps:
-        _save(checkpoints, rank, step, model, optimizer, scheduler, history, cfg, distributed)
+        save()
     if rank == 0 and step == cfg.steps:
-        save_supernet(model, out, {"train": cfg.model_dump(), "steps": step})
+        labels = {"labels": data.label_names} if isinstance(data, ClassificationData) else {}
+        save_supernet(model, out, {"train": settings, "steps": step, **labels})
         atomic_write_json(out / "history.json", history)
     return TrainResult(model.eval(), history)
 
 
-def _save(checkpoints, rank, step, model, optimizer, scheduler, history, cfg, distributed) -> None:
+def _save(checkpoints, rank, step, model, optimizer, scheduler, history, distributed) -> None:
     if rank == 0 and step > 0:
-        checkpoints.save(step, model, optimizer, scheduler, history, cfg)
+        checkpoints.save(step, model, optimizer, scheduler, history)
     if distributed:
         dist.barrier()
 
@@ -249,7 +157,7 @@ def _train_step(net, model, optimizer, scheduler, data, space, cfg, step, rank, 
                 logits = forward(net, batch, arch, data)
             loss = task_loss(logits, batch, data)
             if teacher is not None and cfg.distill > 0:
-                loss = (1 - cfg.distill) * loss + cfg.distill * _distill_loss(logits, teacher)
+                loss = (1 - cfg.distill) * loss + cfg.distill * distill_loss(logits, teacher)
             if i == 0:
                 teacher = logits.detach()
             (loss / len(members)).backward()

@@ -110,11 +110,14 @@ CASES = [
      "extends: 'sub' is a directory"),
     ("file/extends-cycle-in-run-config", {"hw/a.yaml": "extends: ../hw/./a.yaml\n", "run.yaml": run_config(
         hardware="hw/a.yaml")}, ["search", "run.yaml"], "run.yaml: hardware: hw/a.yaml: extends:"),
+    ("file/hardware-empty-name", {}, ["simulate", "--model", "gpt2", "--hardware", ""],
+     "hardware: empty name; expected a preset"),
+    ("file/hardware-is-a-device", {}, ["hardware", "show", "/dev/zero"], "/dev/zero: not a regular file"),
     ("file/arch-top-level-list", {"a.json": "[1, 2]"}, ["simulate", "--arch", "a.json"],
      "expected a mapping of keys to values"),
     # ---- silently accepted until now --------------------------------------------------------------------------
     ("accepted/duplicate-yaml-key-hardware", {"hw.yaml": DUP_HW}, ["hardware", "show", "hw.yaml"],
-     "duplicate key 'rows' (line 4)"),
+     "duplicate key 'rows' (line 4, column 1)"),
     ("accepted/duplicate-yaml-key-run-config", {"run.yaml": "name: a\nname: b\n"}, ["run", "run.yaml"],
      "duplicate key 'name'"),
     ("accepted/duplicate-json-key-arch", {"a.yaml": "embed_dim: 64\nembed_dim: 128\nlayers: []\n"},
@@ -338,3 +341,37 @@ def test_a_broken_run_config_is_refused_before_torch_is_imported(tmp_path, comma
                          cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.stdout.split() == ["2", "[]"], out.stdout + out.stderr
     assert_one_line(2, out.stderr, "space.max_seq_len: Input should be less than or equal to 131072")
+
+
+# ---- the helpers every file goes through --------------------------------------------------------------------------
+def test_finite_json_never_writes_infinity_or_nan():
+    from userfiles import finite_json
+
+    text = finite_json({"a": float("inf"), "b": [1.5, float("nan")], "c": (float("-inf"),)})
+    assert json.loads(text) == {"a": None, "b": [1.5, None], "c": [None]} and "Infinity" not in text
+
+
+def test_the_safe_loader_stays_safe_and_refuses_duplicates():
+    import yaml
+
+    from userfiles import safe_load
+
+    assert safe_load("a: 1\nb: {c: [1, 2]}\n<<: {d: 4}\n") == {"a": 1, "b": {"c": [1, 2]}, "d": 4}
+    with pytest.raises(yaml.YAMLError, match="could not determine a constructor"):
+        safe_load("a: !!python/object/apply:os.system ['touch pwned']")
+    with pytest.raises(yaml.YAMLError, match="duplicate key 'b'"):
+        safe_load("a: {b: 1, b: 2}")
+
+
+def test_atomic_write_refuses_devices_and_folders_and_leaves_nothing(tmp_path):
+    from userfiles import UserInputError, atomic_write_text
+
+    with pytest.raises(UserInputError, match="/dev/null: not a regular file"):
+        atomic_write_text("/dev/null", "x")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(UserInputError, match="folder: is a directory"):
+        atomic_write_text(tmp_path / "folder", "x")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserInputError, match="file is a file, not a folder"):
+        atomic_write_text(tmp_path / "file" / "out.json", "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]

@@ -1,7 +1,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -91,3 +90,30 @@ def test_latency_data_train_and_eval_round_trip(tmp_path):
                "--workload", "phase=decode,seq_len=256", "--executor", "serial").returncode == 0
     refused = run("predictor", "eval", str(tmp_path / "pred"), "--data", str(other))
     assert refused.returncode == 2 and "trained for hardware 'gemmini-ibert'" in refused.stderr
+
+
+def _strict_json(text: str):
+    """JSON as other tools read it: Python's `Infinity` / `NaN` extensions are refused."""
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_outputs_are_strict_json():
+    runner = CliRunner()
+    sim = runner.invoke(app, ["simulate", "--model", "gpt2", "--phase", "generate", "--seq-len", "0",
+                              "--new-tokens", "4", "--head", "lm", "--json"])
+    assert sim.exit_code == 0, sim.stderr
+    assert _strict_json(sim.stdout)["workload"]["new_tokens"] == 4
+    shown = runner.invoke(app, ["hardware", "show", "gemmini-ibert", "--json"])
+    assert shown.exit_code == 0, shown.stderr
+    settings = _strict_json(shown.stdout)
+    assert settings["accumulator_kib"] == 256 and len(settings["fingerprint"]) == 12
+
+
+def test_usage_mistakes_are_one_line_too():
+    result = CliRunner().invoke(app, ["simulate", "--seq-len", "twelve"])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: Invalid value for '--seq-len'")
+    assert CliRunner().invoke(app, ["--help"]).exit_code == 0

@@ -1,7 +1,6 @@
 """The one block description: the feature vector, the supernet's counts and the real modules agree on it."""
 import numpy as np
 import pytest
-import torch
 
 from supernet.family import FAMILIES, family_for
 from supernet.features import arch_features, feature_names

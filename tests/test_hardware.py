@@ -64,3 +64,57 @@ def test_bad_hardware_yaml_gives_one_line_naming_the_key(tmp_yaml, text, expecte
 def test_unknown_preset():
     with pytest.raises(UserInputError, match="unknown hardware preset 'tpu'"):
         AcceleratorConfig.preset("tpu")
+
+
+# ---- what the hardware can hold, finite numbers, extends cycles (issue 9) -----------------------------------------
+@pytest.mark.parametrize("text, expected", [
+    ("extends: gemmini-default\nscratchpad_kib: 0.25\n",
+     "hw.yaml: scratchpad_kib=0.25 cannot hold one tile (16x16 and 16x16 operands of 8 bits, double-buffered: half "
+     "of the SRAM is usable): it needs at least 1 KiB"),
+    ("extends: gemmini-default\nrows: 4096\ncols: 4096\n",
+     "hw.yaml: accumulator_kib=64 cannot hold one tile (4096x4096 partial sums of 32 bits, double-buffered: half of "
+     "the SRAM is usable): it needs at least 131072 KiB"),
+    ("extends: gemmini-default\ndouble_buffered: false\naccumulator_kib: 0.5\n",
+     "hw.yaml: accumulator_kib=0.5 cannot hold one tile (16x16 partial sums of 32 bits): it needs at least 1 KiB"),
+    ("extends: gemmini-default\nclock_mhz: .inf\n", "hw.yaml: clock_mhz: inf is not allowed; numbers must be finite"),
+    ("extends: gemmini-default\nvector_units: {softmax: {where: accelerator, lanes: 1.0e-300}}\n",
+     "hw.yaml: vector_units.softmax.lanes: Input should be greater than or equal to 0.001"),
+    ("extends: gemmini-default\nrows: 16\nrows: 32\n", "hw.yaml: not valid YAML: duplicate key 'rows' (line 3, column 1)"),
+    ("extends: gemmini-default\nrows: true\n", "hw.yaml: rows: Input should be a valid integer"),
+])
+def test_impossible_hardware_is_refused_when_validated(tmp_yaml, text, expected):
+    with pytest.raises(UserInputError) as info:
+        AcceleratorConfig.from_yaml(tmp_yaml(text))
+    assert str(info.value).endswith(expected) and str(info.value).count("hw.yaml") == 1
+
+
+def test_the_smallest_hardware_that_holds_one_tile_simulates(tmp_yaml):
+    from predictors.systolic import SystolicSimulator
+
+    hw = AcceleratorConfig.from_yaml(tmp_yaml("extends: gemmini-default\nscratchpad_kib: 1\naccumulator_kib: 2\n"))
+    assert SystolicSimulator(hw).gemm(512, 512, 512).cycles > 0
+
+
+def test_nan_is_refused_from_python_too():
+    with pytest.raises(ValueError, match="finite number"):
+        AcceleratorConfig.preset("gemmini-default").model_validate(
+            {**AcceleratorConfig.preset("gemmini-default").model_dump(), "clock_mhz": float("nan")})
+
+
+def test_extends_cycles_are_found_whatever_the_spelling(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "y").mkdir()
+    (tmp_path / "x" / "a.yaml").write_text("extends: ../y/b.yaml\n")
+    (tmp_path / "y" / "b.yaml").write_text("extends: ../x/./a.yaml\nrows: 8\n")
+    with pytest.raises(UserInputError, match="leads back to .*a cycle of extends"):
+        AcceleratorConfig.from_yaml(tmp_path / "x" / "a.yaml")
+    (tmp_path / "x" / "self.yaml").write_text("extends: ../x/self.yaml\n")
+    with pytest.raises(UserInputError, match="extends itself"):
+        AcceleratorConfig.from_yaml(tmp_path / "x" / "self.yaml")
+
+
+def test_a_long_chain_of_extends_is_refused(tmp_path):
+    for i in range(40):
+        (tmp_path / f"h{i}.yaml").write_text(f"extends: h{i + 1}.yaml\n" if i < 39 else "extends: gemmini-default\n")
+    with pytest.raises(UserInputError, match="more than 32 files in one chain"):
+        AcceleratorConfig.from_yaml(tmp_path / "h0.yaml")

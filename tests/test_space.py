@@ -71,3 +71,47 @@ def test_reference_models():
     assert (bert.depth, bert.embed_dim, bert.layers[0]) == (24, 1024, LayerConfig(16, 4096))
     with pytest.raises(ValueError, match="unknown model"):
         reference_arch("bert-huge")
+
+
+# ---- bounds and strict types (issue 9) ------------------------------------------------------------------------------
+from pydantic import ValidationError  # noqa: E402
+
+from supernet.space import LIMITS, MAX_CHOICES  # noqa: E402
+
+SMALL = dict(depth=[1, 2], embed_dim=[32], heads=[1], ffn_dim=[64])
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"depth": [True, 2]}, "depth.0\n  Input should be a valid integer"),
+    ({"heads": [2.0]}, "heads.0\n  Input should be a valid integer"),
+    ({"max_seq_len": 10**9}, "less than or equal to 131072"),
+    ({"max_seq_len": 512.0}, "max_seq_len\n  Input should be a valid integer"),
+    ({"depth": [1, 1000]}, "1,000 is more than the limit of 256"),
+    ({"ffn_dim": list(range(1, 2000))}, "1,999 choices is more than the limit of 1,024"),
+    ({"ffn_dim": {"min": 1, "max": 30_000_000, "step": 1}}, "has 30,000,000 choices, more than the limit of 1,024"),
+    ({"head_dim": 4096}, "less than or equal to 1024"),
+])
+def test_space_bounds_and_strict_ints(change, message):
+    with pytest.raises(ValidationError) as info:
+        SearchSpace(**{**SMALL, **change})
+    assert message in str(info.value)
+
+
+def test_limits_are_generous_for_real_models():
+    gpt3 = ArchConfig(12288, tuple(LayerConfig(96, 49152) for _ in range(96)), head_dim=128)
+    space = SearchSpace(depth=[96], embed_dim=[12288], heads=[96], ffn_dim={"min": 4096, "max": 49152, "step": 64},
+                        head_dim=128, max_seq_len=LIMITS["max_seq_len"])
+    assert space.contains(gpt3) and len(space.ffn_dim) == 705 <= MAX_CHOICES
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"embed_dim": 10**9, "layers": [{"heads": 1, "ffn_dim": 1}]}, "embed_dim=1,000,000,000 is more than the limit"),
+    ({"embed_dim": 64, "layers": [{"heads": 1, "ffn_dim": 10**7}]}, "layers[0].ffn_dim=10,000,000 is more than"),
+    ({"embed_dim": 64, "layers": [{"heads": 5000, "ffn_dim": 64}]}, "layers[0].heads=5,000 is more than the limit"),
+    ({"embed_dim": 64, "layers": [{"heads": 1, "ffn_dim": 64}] * 300}, "300 layers is more than the limit of 256"),
+    ({"embed_dim": True, "layers": [{"heads": 1, "ffn_dim": 64}]}, "embed_dim: expected an integer, got True"),
+])
+def test_arch_bounds(data, message):
+    with pytest.raises(ValueError) as info:
+        ArchConfig.from_dict(data)
+    assert message in str(info.value)

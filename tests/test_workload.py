@@ -81,3 +81,31 @@ def test_lm_head_and_generate_steps():
 def test_inconsistent_workloads_are_refused(bad):
     with pytest.raises(ValueError):
         Workload(**bad)
+
+
+# ---- bounds and --workload values (issue 9) -------------------------------------------------------------------------
+from userfiles import UserInputError  # noqa: E402
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("seq_len=[1, 2]", "seq_len: expected a single value (a number, true/false or a word), got '[1'"),
+    ("phase={a: 1}", "phase: expected a single value"),
+    ("seq_len=!!python/object/apply:os.system ['true']", "seq_len: expected a single value"),
+    ("phase=!!str decode", "phase: expected a single value"),
+    ("seq_len=.inf", "seq_len: '.inf' is not allowed; numbers must be finite"),
+    ("seq_len=8,seq_len=9", "seq_len is given twice"),
+    ("=8", "expected key=value pairs"),
+    ("batch=true", "batch: Input should be a valid integer"),
+    ("seq_len=64.0", "seq_len: Input should be a valid integer"),
+    ("phase=generate,seq_len=0,new_tokens=1048576", "new_tokens: Input should be less than or equal to 8192"),
+    ("phase=generate,seq_len=1048576,new_tokens=1", "limit of 1,048,576 tokens of context"),
+])
+def test_workload_spec_is_refused_in_one_line(spec, message):
+    with pytest.raises(UserInputError) as info:
+        Workload.parse(spec)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_workload_spec_scalars_still_parse():
+    w = Workload.parse("phase=generate, seq_len=0, new_tokens=8192, causal=true, head=lm, vocab_size=4194304")
+    assert (w.phase, w.new_tokens, w.causal, w.head, w.vocab_size) == ("generate", 8192, True, "lm", 4194304)

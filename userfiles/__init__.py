@@ -63,7 +63,7 @@ class UniqueKeyLoader(yaml.SafeLoader):
                     continue
                 if duplicate:
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key!r} (line {key_node.start_mark.line + 1})",
+                        None, None, f"duplicate key {key!r}",
                         key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
@@ -221,4 +221,5 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def atomic_write_json(path: str | Path, payload: Any) -> Path:
-    return atomic_write_text(path, json.dumps(payload, indent=2))
+    """Strict JSON that any parser reads: a non-finite number (never computed, or infinite) is written as null."""
+    return atomic_write_text(path, finite_json(payload, indent=2))
