@@ -44,13 +44,17 @@ class PredictorSection(Strict):
 
 class ObjectiveSpec(Strict):
     name: str
-    source: Literal["predictor", "simulator"] = Field(
-        "predictor", description="for latency_ms / energy_mj / edp: the learned predictor or the simulator")
+    source: Literal["predictor", "simulator", "supernet", "shape", "area"] = Field(
+        description="the cost model behind the name; default: the registry's first (for latency_ms / energy_mj / "
+        "edp the learned predictor; `simulator` asks the simulator itself)")
 
     @model_validator(mode="before")
     @classmethod
     def _from_name(cls, data: Any) -> Any:
-        return {"name": data} if isinstance(data, str) else data
+        data = {"name": data} if isinstance(data, str) else data
+        if isinstance(data, dict) and data.get("source") is None and data.get("name") in REGISTRY:
+            data = {**data, "source": REGISTRY[data["name"]].sources[0]}
+        return data
 
     @field_validator("name")
     @classmethod
@@ -59,9 +63,9 @@ class ObjectiveSpec(Strict):
 
     @model_validator(mode="after")
     def _source_fits(self) -> "ObjectiveSpec":
-        if self.source == "simulator" and "simulator" not in self.info.sources:
-            simulated = ", ".join(n for n, info in REGISTRY.items() if "simulator" in info.sources)
-            raise ValueError(f"source: simulator applies to {simulated}, not to {self.name}")
+        if self.source not in self.info.sources:
+            able = ", ".join(n for n, info in REGISTRY.items() if self.source in info.sources)
+            raise ValueError(f"source: {self.source} applies to {able}, not to {self.name}")
         return self
 
     @property
@@ -95,8 +99,17 @@ class ExportSection(Strict):
 
 
 class RunConfig(Strict):
+    """Three modes, chosen by keys: `space` on one `hardware` (NAS); `arch` over a `hardware_space` (which
+    accelerator to build for this network); `space` with a `hardware_space` (both found together)."""
+
     name: str = "run"
-    space: SearchSpace
+    space: SearchSpace | None = Field(None, description="the supernet's space of networks (NAS and co-design)")
+    arch: str | dict[str, Any] | None = Field(
+        None, description="one fixed network for a hardware-only search: a reference name (bert-base), an "
+        "ArchConfig mapping, or a JSON/YAML file holding one")
+    hardware_space: dict[str, Any] | None = Field(
+        None, description="the accelerators to search (predictors.hardware_space.HardwareSpace): `extends` a "
+        "preset or file, then lists of choices per field")
     supernet: SupernetSection = SupernetSection()
     hardware: str | dict[str, Any] = "gemmini-ibert"
     workload: Workload = Workload()
@@ -121,8 +134,20 @@ class RunConfig(Strict):
             data = {**data, "workload": {**workload, "causal": True}}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _simulated_by_default_in_codesign(cls, data: Any) -> Any:
+        """A hardware space has no predictor trained for it: its hardware objectives come from the simulator."""
+        if not isinstance(data, dict) or data.get("hardware_space") is None or not isinstance(
+                data.get("objectives"), list):
+            return data
+        objectives = [{"name": o, "source": "simulator"} if isinstance(o, str) and o in REGISTRY
+                      and "simulator" in REGISTRY[o].sources else o for o in data["objectives"]]
+        return {**data, "objectives": objectives}
+
     @model_validator(mode="after")
     def _consistent(self) -> "RunConfig":
+        self._mode_consistent()
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError("objectives: each objective may appear once")
@@ -135,9 +160,72 @@ class RunConfig(Strict):
             task = spec.info.task
             if task is not None and self.supernet.task != task:
                 raise ValueError(f"objectives: {spec.name} needs supernet.task={task}, not {self.supernet.task}")
-        if self.supernet.seq_len > self.space.max_seq_len:
+        if self.space is not None and self.supernet.seq_len > self.space.max_seq_len:
             raise ValueError(f"supernet.seq_len={self.supernet.seq_len} exceeds space.max_seq_len")
         return self
+
+    def _mode_consistent(self) -> None:
+        """Which of the three modes the keys select, and what each mode cannot do."""
+        if (self.space is None) == (self.arch is None):
+            _refuse(("space",), "give either space (a supernet's networks) or arch (one fixed network), not both "
+                    "and not neither")
+        if self.hardware_space is None:
+            if self.arch is not None:
+                _refuse(("arch",), "a fixed network needs a hardware_space to search (for one network on one "
+                        "accelerator, use `hwnas simulate`)")
+            for i, spec in enumerate(self.objectives):
+                if spec.info.needs_hardware_space:
+                    _refuse(("objectives", i), f"{spec.name} does not vary on one accelerator; search a "
+                            "hardware_space to trade it off")
+            return
+        if "hardware" in self.model_fields_set:
+            _refuse(("hardware",), "with a hardware_space, the accelerator is searched; its fixed fields come from "
+                    "hardware_space.extends")
+        for i, spec in enumerate(self.objectives):
+            if spec.info.hardware and spec.source != "simulator":
+                _refuse(("objectives", i), f"{spec.name}: a hardware space is costed by the simulator (write "
+                        "source: simulator); no predictor is trained across accelerators")
+            if self.arch is not None and "supernet" in spec.info.sources:
+                _refuse(("objectives", i), f"{spec.name} does not vary with one fixed network; a hardware-only "
+                        "search optimises latency_ms, energy_mj, edp, area_mm2 or power_mw")
+        if self.predictor.path:
+            _refuse(("predictor", "path"), "a hardware space is costed by the simulator; drop predictor.path")
+
+    @property
+    def codesign(self) -> bool:
+        """The accelerator is searched (a hardware space), alone or with the network."""
+        return self.hardware_space is not None
+
+    def fixed_arch(self, base: Path = Path(".")):
+        """The network of a hardware-only search, or None."""
+        from supernet.space import ArchConfig, reference_arch, reference_arch_names
+
+        if self.arch is None:
+            return None
+        if isinstance(self.arch, dict):
+            data, source = self.arch, "arch"
+        elif self.arch in reference_arch_names():
+            return reference_arch(self.arch)
+        else:
+            data, source = load_mapping(base / self.arch), str(base / self.arch)
+        try:
+            return ArchConfig.from_dict(data)
+        except ValueError as exc:
+            raise UserInputError(f"{source}: {exc}") from None
+
+    def networks(self, base: Path = Path(".")):
+        """The network side of the search: the supernet's space, or a one-point side holding the fixed network."""
+        from nas.codec import FixedSpace
+
+        return self.space if self.space is not None else FixedSpace(self.fixed_arch(base))
+
+    def accelerators(self, base: Path = Path(".")):
+        """The hardware space of a co-design run (None for NAS on one accelerator)."""
+        from predictors.hardware_space import HardwareSpace
+
+        if self.hardware_space is None:
+            return None
+        return HardwareSpace.from_mapping(self.hardware_space, "hardware_space", base)
 
     def _measured_consistent(self) -> None:
         """A measured device has no simulator: its latency comes only from the predictor trained on its
@@ -169,6 +257,13 @@ class RunConfig(Strict):
     def setting(self, base: Path = Path(".")) -> dict:
         """What the run targets, in the shape of a latency dataset's metadata (`predictors.dataset`): the space,
         hardware and workload with their fingerprints. A predictor is usable for the run when they match."""
+        if self.codesign:
+            networks = self.networks(base)
+            accelerators = self.accelerators(base)
+            return {"space": self.space.to_dict() if self.space else {"arch": networks.value.to_dict()},
+                    "space_fingerprint": networks.fingerprint(), "hardware": f"hardware space over {accelerators.extends}",
+                    "hardware_fingerprint": accelerators.fingerprint(), "workload": self.workload.model_dump(mode="json"),
+                    "workload_fingerprint": self.workload.fingerprint()}
         device = self.measured_device
         hw = None if device else self.accelerator(base)
         return {"space": self.space.to_dict(), "space_fingerprint": self.space.fingerprint(),
@@ -180,6 +275,8 @@ class RunConfig(Strict):
         """Refuse, before any work, paths that do not hold what the run needs: `predictor.path` must be a
         predictor of latency trained for this run's space, hardware and workload (read from its card, without
         loading the model), and `supernet.checkpoint` a folder. Paths are relative to the config file."""
+        if self.codesign:
+            self.setting(base)  # the fixed network and the hardware space, read and validated before any work
         if self.supernet.checkpoint and not (base / self.supernet.checkpoint).is_dir():
             raise UserInputError(f"supernet.checkpoint: {base / self.supernet.checkpoint}: no such folder")
         if not self.predictor.path:
@@ -206,7 +303,10 @@ class RunConfig(Strict):
                                      f"({trained.get(what)!r}, not this run's {wanted[what]!r}){hint}")
 
     def accelerator(self, base: Path = Path(".")) -> AcceleratorConfig:
-        """The hardware: a preset name, a YAML path (relative to the config file), or an inline mapping."""
+        """The hardware: a preset name, a YAML path (relative to the config file), or an inline mapping; with a
+        hardware space, the accelerator it extends (the baseline its designs are compared with)."""
+        if self.hardware_space is not None:
+            return self.accelerators(base).base()
         if isinstance(self.hardware, dict):
             return AcceleratorConfig.from_mapping(self.hardware, source="hardware", relative_to=base)
         if self.hardware in preset_names():

@@ -24,14 +24,15 @@ from supernet.space import ArchConfig
 
 Direction = Literal["min", "max"]
 Cost = Literal["cheap", "expensive"]
-Source = Literal["supernet", "predictor", "simulator", "shape"]
+Source = Literal["supernet", "predictor", "simulator", "shape", "area"]
 
 
 @dataclass(frozen=True)
 class ObjectiveInfo:
     """What hwnas knows about one objective name. `sources` lists the cost models that can compute it, the
     default first: `supernet` (inherited-weight quality), `predictor` (a learned latency/energy model),
-    `simulator` (the systolic-array simulator), `shape` (counted from the sub-network's shapes). `task` is the
+    `simulator` (the systolic-array simulator), `shape` (counted from the sub-network's shapes), `area` (the area
+    model of `predictors.area`). `task` is the
     supernet task the objective needs, if any."""
 
     name: str
@@ -46,6 +47,11 @@ class ObjectiveInfo:
     def sign(self) -> float:
         """Multiplies a value into minimisation form (maximised objectives are negated)."""
         return 1.0 if self.direction == "min" else -1.0
+
+    @property
+    def needs_hardware_space(self) -> bool:
+        """Constant on one accelerator: only worth an objective when the accelerator is searched."""
+        return self.name in ("area_mm2", "power_mw")
 
     @property
     def hardware(self) -> bool:
@@ -65,6 +71,8 @@ REGISTRY: dict[str, ObjectiveInfo] = {info.name: info for info in (
     ObjectiveInfo("latency_ms", "min", "latency", "ms", ("predictor", "simulator"), "cheap"),
     ObjectiveInfo("energy_mj", "min", "energy", "mJ", ("predictor", "simulator"), "cheap"),
     ObjectiveInfo("edp", "min", "energy-delay product", "mJ x ms", ("predictor", "simulator"), "cheap"),
+    ObjectiveInfo("area_mm2", "min", "area", "mm^2", ("area",), "cheap"),
+    ObjectiveInfo("power_mw", "min", "average power", "mW", ("simulator",), "cheap"),
     ObjectiveInfo("params", "min", "parameters", "count", ("shape",), "cheap"),
     ObjectiveInfo("macs", "min", "multiply-accumulates", "count", ("shape",), "cheap"),
 )}
@@ -77,7 +85,7 @@ def objective_info(name: str) -> ObjectiveInfo:
     return REGISTRY[name]
 
 
-_CONSTRAINT = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
+_CONSTRAINT = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
 
 
 class Constraint(BaseModel):
@@ -164,6 +172,45 @@ def predictor_objective(name: str, predictor) -> Objective:
 def simulator_objective(name: str, simulator, workload) -> Objective:
     """`latency_ms`, `energy_mj` or `edp` from the `SystolicSimulator` itself (ground truth, memoised)."""
     return Objective(name, lambda archs: [getattr(simulator.simulate(a, workload), name) for a in archs])
+
+
+def on_network(objective: Objective) -> Objective:
+    """The same objective for (network, accelerator) candidates, scored once per network whatever the
+    accelerator: supernet quality and model size do not change with the hardware, and cost the most."""
+    return Objective(objective.name, lambda candidates: objective.evaluate([c.arch for c in candidates]),
+                     objective.direction, objective.cost)
+
+
+def candidate_simulator_objective(name: str, workload, cache_size: int = 4096) -> Objective:
+    """`latency_ms`, `energy_mj`, `edp` or `power_mw` of (network, accelerator) candidates on the simulator. One
+    `SystolicSimulator` per accelerator, the most recent `cache_size` kept, so a design that recurs is mapped once."""
+    simulators: dict[str, object] = {}
+
+    def simulator(hw):
+        from predictors.systolic import SystolicSimulator
+
+        key = hw.fingerprint()
+        if key not in simulators:
+            if len(simulators) >= cache_size:
+                simulators.pop(next(iter(simulators)))
+            simulators[key] = SystolicSimulator(hw)
+        return simulators[key]
+
+    def value(candidate) -> float:
+        report = simulator(candidate.hw).simulate(candidate.arch, workload)
+        if name == "power_mw":  # mJ / ms = W
+            return report.energy_mj / report.latency_ms * 1e3
+        return getattr(report, name)
+
+    return Objective(name, lambda candidates: [value(c) for c in candidates])
+
+
+def area_objective(node_nm: int | None = None) -> Objective:
+    """`area_mm2` of each candidate's accelerator (`predictors.area`)."""
+    from predictors.area import REFERENCE_NODE_NM, estimate_area
+
+    node = node_nm or REFERENCE_NODE_NM
+    return Objective("area_mm2", lambda candidates: [estimate_area(c.hw, node).total_mm2 for c in candidates])
 
 
 def model_size_objective(name: str, model, seq_len: int) -> Objective:

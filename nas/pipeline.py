@@ -26,10 +26,13 @@ import numpy as np
 import yaml
 
 from nas.config import RunConfig
+from nas.codec import Candidate, JointSpace
 from nas.evolution import STATE_FILE, EvolutionarySearch, RandomSearch, SearchResult
-from nas.objectives import (REGISTRY, Objective, model_size_objective, predictor_objective, quality_objective,
+from nas.objectives import (REGISTRY, Objective, area_objective, candidate_simulator_objective,
+                            model_size_objective, on_network, predictor_objective, quality_objective,
                             simulator_objective)
 from nas.parallel import executor
+from predictors.area import estimate_area
 from predictors.hardware import AcceleratorConfig
 from predictors.systolic import SystolicSimulator
 from userfiles import UserInputError, atomic_write_json, atomic_write_text
@@ -215,7 +218,7 @@ class Run:
         inputs), or (None, None) when neither a quality objective nor the export needs one."""
         cfg = self.config
         needs = cfg.quality_objective is not None or cfg.export.pick != "none"
-        if not needs:
+        if not needs or cfg.space is None:
             return None, None
         from supernet.train import SUPERNET_CARD, SUPERNET_WEIGHTS, train_supernet
 
@@ -243,9 +246,18 @@ class Run:
             self.log(f"[supernet] step {record['step']}/{self.config.supernet.steps}: loss "
                      f"{record['loss_largest']:.3f} (largest), {record['tokens_per_s']:,.0f} tokens/s")
 
+    def codec(self):
+        """What the search varies: the supernet's space on one accelerator, or (network, accelerator) pairs."""
+        cfg = self.config
+        if not cfg.codesign:
+            return cfg.space
+        return JointSpace(cfg.networks(self.config_dir), cfg.accelerators(self.config_dir))
+
     def objectives(self, supernet_dir: Path | None, pool) -> list[Objective]:
         """Each configured objective behind the cost model its registry entry and `source` name."""
         cfg = self.config
+        if cfg.codesign:
+            return self._candidate_objectives(supernet_dir, pool)
         objectives = []
         model = None
         for spec in cfg.objectives:
@@ -263,6 +275,31 @@ class Run:
                 model = model or self._shape_model(supernet_dir)
                 objectives.append(model_size_objective(spec.name, model, cfg.workload.seq_len or cfg.supernet.seq_len))
         return objectives
+
+    def _candidate_objectives(self, supernet_dir: Path | None, pool) -> list[Objective]:
+        """The objectives of a co-design run, over (network, accelerator) candidates: hardware ones on the
+        simulator, area from the area model, and network ones scored once per network."""
+        cfg = self.config
+        objectives = []
+        for spec in cfg.objectives:
+            if spec.source == "simulator":
+                objectives.append(candidate_simulator_objective(spec.name, cfg.workload))
+            elif spec.source == "area":
+                objectives.append(area_objective())
+            elif spec.source == "supernet":
+                objectives.append(on_network(quality_objective(
+                    spec.name, supernet_dir, cfg.supernet.model_dump(exclude={"checkpoint"}), pool.map, pool.workers)))
+            else:
+                seq_len = cfg.workload.seq_len or cfg.supernet.seq_len
+                objectives.append(on_network(model_size_objective(spec.name, self._shape_model(supernet_dir), seq_len)))
+        return objectives
+
+    def baseline(self):
+        """What the front is compared with: the largest network (NAS, co-design) or the fixed one (DSE), on the
+        run's accelerator (NAS) or the one the hardware space extends (co-design)."""
+        cfg = self.config
+        arch = cfg.space.largest() if cfg.space is not None else cfg.fixed_arch(self.config_dir)
+        return Candidate(arch, self.hw) if cfg.codesign else arch
 
     def _shape_model(self, supernet_dir: Path | None):
         """A supernet for counting parameters and MACs: the trained one, or an empty one on the meta device."""
@@ -288,11 +325,17 @@ class Run:
         def work():
             with executor(cfg.executor.kind, cfg.executor.workers, cfg.executor.address) as pool:
                 cls = EvolutionarySearch if s.algorithm == "nsga2" else RandomSearch
-                search = cls(cfg.space, self.objectives(supernet_dir, pool), constraints=cfg.constraints,
+                objectives = self.objectives(supernet_dir, pool)
+                search = cls(self.codec(), objectives, constraints=cfg.constraints,
                              population=s.population, generations=s.generations, crossover_prob=s.crossover_prob,
                              mutation_prob=s.mutation_prob, seed=s.seed, out=self.root, on_generation=on_generation)
                 result.append(search.run(resume=resume))
-                result[0].largest = (cfg.space.largest(), search.evaluate([cfg.space.largest()])[0])
+                baseline = self.baseline()
+                if cfg.codesign:  # the baseline accelerator need not be in the hardware space: scored outside it
+                    values = {o.name: float(o.evaluate([baseline])[0]) for o in objectives}
+                    result[0].largest = (baseline, {**values, "violation": 0.0})
+                else:
+                    result[0].largest = (baseline, search.evaluate([baseline])[0])
             atomic_write_json(self.root / "history.json", result[0].history)
 
         self.stage("search", inputs, lambda: False, work, redo=lambda: (self.root / STATE_FILE).unlink(missing_ok=True))
@@ -321,10 +364,16 @@ def verify_front(run: Run, result: SearchResult) -> dict:
     names = [o.name for o in cfg.objectives]
     sim = SystolicSimulator(run.hw) if run.hw is not None else None
     rows = []
-    for rank, (arch, record) in enumerate(result.front):
-        row = {"rank": rank, "key": arch.key, "arch": arch.to_dict(), "describe": arch.describe(),
+    if cfg.codesign:
+        sim = None  # every hardware objective was scored on the simulator itself, for each design
+    for rank, (candidate, record) in enumerate(result.front):
+        arch = candidate.arch if cfg.codesign else candidate
+        row = {"rank": rank, "key": candidate.key, "arch": arch.to_dict(), "describe": candidate.describe(),
                "objectives": {n: record[n] for n in names}, "simulated": None, "predictor_error": {}}
-        if sim is not None:
+        if cfg.codesign:
+            row["hardware"] = candidate.hw.model_dump(mode="json")
+            row["area_mm2"] = estimate_area(candidate.hw).total_mm2
+        elif sim is not None:
             report = sim.simulate(arch, cfg.workload)
             row["simulated"] = {"latency_ms": report.latency_ms, "energy_mj": report.energy_mj, "edp": report.edp}
             for name in names:
@@ -341,16 +390,16 @@ def verify_front(run: Run, result: SearchResult) -> dict:
     return {"hardware": run.target, "workload": cfg.workload.model_dump(mode="json"), "objectives": names,
             "constraints": [str(c) for c in cfg.constraints], "front_size": len(rows),
             "evaluations": len(result.evaluated),
-            "verified_on_simulator": sim is not None,
-            "not_verified_because": None if sim is not None else
+            "verified_on_simulator": sim is not None or cfg.codesign,
+            "not_verified_because": None if sim is not None or cfg.codesign else
             f"the target is the {run.target}: there is no simulator for it; values come from its predictor",
             "predictor_error_on_front": {"mean_abs": float(np.mean(errors)) if errors else None,
                                          "max_abs": float(np.max(errors)) if errors else None},
             "no_longer_pareto": [r["key"] for r in rows if r.get("still_pareto") is False],
             "nothing_met_constraints": not rows and bool(cfg.constraints),
-            "closest": [{"key": arch.key, "describe": arch.describe(), "arch": arch.to_dict(),
+            "closest": [{"key": c.key, "describe": c.describe(), **_identity(c),
                          "violation": record["violation"], "objectives": {n: record[n] for n in names}}
-                        for arch, record in closest],
+                        for c, record in closest],
             "largest": _largest(result, names), "front": rows}
 
 
@@ -362,8 +411,16 @@ def still_pareto(points_min: np.ndarray) -> np.ndarray:
 def _largest(result: SearchResult, names: list[str]) -> dict | None:
     if result.largest is None:
         return None
-    arch, record = result.largest
-    return {"key": arch.key, "describe": arch.describe(), "objectives": {n: record[n] for n in names}}
+    candidate, record = result.largest
+    return {"key": candidate.key, "describe": candidate.describe(), **_identity(candidate),
+            "objectives": {n: record[n] for n in names}}
+
+
+def _identity(candidate) -> dict:
+    """A candidate as plain data: its network, and for co-design its accelerator too."""
+    if isinstance(candidate, Candidate):
+        return {"arch": candidate.arch.to_dict(), "hardware": candidate.hw.model_dump(mode="json")}
+    return {"arch": candidate.to_dict()}
 
 
 def run_search(config: RunConfig, config_dir: Path, log: Callable[[str], None] = print,
@@ -375,8 +432,23 @@ def run_search(config: RunConfig, config_dir: Path, log: Callable[[str], None] =
     predictors = run.predictors()
     folder, supernet_fp = run.supernet()
     result = run.search(folder, {"predictors": predictors, "supernet": supernet_fp}, on_generation=on_generation)
-    write_front(run, result, verify_front(run, result), choose(run, result))
+    summary = verify_front(run, result)
+    write_front(run, result, summary, choose(run, result))
+    if config.codesign:
+        write_designs(run.root / "hardware", summary["front"])
     return run, result
+
+
+def write_designs(folder: Path, front: list[dict]) -> None:
+    """Each front member's accelerator as `hardware/<rank>.yaml`: a complete hardware file that
+    `hwnas simulate --hardware FILE` takes as it is. Files of an earlier, longer front are removed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    keep = {f"{row['rank']}.yaml" for row in front}
+    for old in folder.glob("*.yaml"):
+        if old.name not in keep:
+            old.unlink()
+    for row in front:
+        atomic_write_text(folder / f"{row['rank']}.yaml", yaml.safe_dump(row["hardware"], sort_keys=False))
 
 
 def choose(run: Run, result: SearchResult) -> tuple[ArchConfig, dict] | None:

@@ -142,9 +142,7 @@ def write_report(run, result: SearchResult, chosen: dict | None, largest_row: di
     feasible = sum(1 for _, r in result.evaluated.values() if r["violation"] == 0)
     lines = [f"# {cfg.name}: hardware-aware search on {run.target}", "",
              f"- Workload: {cfg.workload.describe()}",
-             f"- Search space: {cfg.space.size():,} architectures (depth {list(cfg.space.depth)}, hidden "
-             f"{list(cfg.space.embed_dim)}, heads {list(cfg.space.heads)}, FFN {cfg.space.ffn_dim[0]}-"
-             f"{cfg.space.ffn_dim[-1]})",
+             _space_line(run),
              f"- Objectives: {', '.join(names)}; constraints: {', '.join(map(str, cfg.constraints)) or 'none'}",
              f"- Search: {cfg.search.algorithm}, population {cfg.search.population}, {cfg.search.generations} "
              f"generations, seed {cfg.search.seed}: {len(result.evaluated):,} architectures evaluated, "
@@ -170,7 +168,8 @@ def write_report(run, result: SearchResult, chosen: dict | None, largest_row: di
         check = "re-simulated (no predicted objective)"
     lines += ["## Pareto front", "", "![Pareto front](pareto.png) ![hypervolume](hypervolume.png)", "",
               f"{len(result.front)} architectures; {check}.", ""]
-    if pareto["front"]:
+    verified = verified and not cfg.codesign  # a co-design front was scored on the simulator itself
+    if pareto["front"] and not cfg.codesign:
         sim_col = " simulated latency (ms) | still Pareto |" if verified else ""
         lines += ["| # | architecture | " + " | ".join(names) + " |" + sim_col,
                   "|---|---|" + "---|" * len(names) + ("---|---|" if verified else "")]
@@ -188,6 +187,8 @@ def write_report(run, result: SearchResult, chosen: dict | None, largest_row: di
             lines.append(f"| {row['describe']} | {row['violation']:.3g} | {cells} |")
         lines += ["", "(-: not scored; expensive objectives are scored only for candidates that meet the cheap "
                   "constraints.)"]
+    if cfg.codesign and pareto["front"]:
+        lines += _design_section(run, pareto)
     if chosen and largest_row:
         source = chosen["source"]
         lines += ["", f"## Chosen sub-network ({cfg.export.pick} under the constraints) against the largest", "",
@@ -205,6 +206,43 @@ def write_report(run, result: SearchResult, chosen: dict | None, largest_row: di
     path = run.root / "report.md"
     atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
     return path
+
+
+def _space_line(run) -> str:
+    cfg = run.config
+    if cfg.space is not None:
+        space = cfg.space
+        networks = (f"{space.size():,} architectures (depth {list(space.depth)}, hidden {list(space.embed_dim)}, "
+                    f"heads {list(space.heads)}, FFN {space.ffn_dim[0]}-{space.ffn_dim[-1]})")
+    else:
+        networks = f"one network, {cfg.fixed_arch(run.config_dir).describe()}"
+    if not cfg.codesign:
+        return f"- Search space: {networks}"
+    accelerators = cfg.accelerators(run.config_dir)
+    return f"- Search space: {networks} x {accelerators.size():,} accelerators over {accelerators.extends}"
+
+
+def _design_section(run, pareto: dict) -> list[str]:
+    """The designs of a co-design front against the accelerator the hardware space extends, each with what it
+    changed in words, and the front's first member (best on the first objective) in detail."""
+    from predictors.hardware import AcceleratorConfig
+    from predictors.hardware_space import design_changes
+
+    names = pareto["objectives"]
+    base, baseline = run.hw, pareto["largest"]
+    lines = ["", f"## Designs against the baseline `{base.name}`", "",
+             f"Baseline ({baseline['describe']}): " + ", ".join(f"{n} {_cell(baseline['objectives'][n])}"
+                                                              for n in names), "",
+             "| # | " + " | ".join(names) + " | vs baseline | what changed |", "|---|" + "---|" * (len(names) + 2)]
+    first = names[0]
+    for row in pareto["front"]:
+        hw = AcceleratorConfig.model_validate(row["hardware"])
+        ratio = baseline["objectives"][first] / row["objectives"][first] if row["objectives"][first] else None
+        changes = "; ".join(design_changes(base, hw)) or "nothing"
+        lines.append(f"| {row['rank']} | " + " | ".join(_cell(row["objectives"][n]) for n in names)
+                     + f" | {_cell(ratio)}x {first} | {changes} |")
+    lines += ["", "Each design is in `hardware/<#>.yaml`, a file `hwnas simulate --hardware` takes as it is."]
+    return lines
 
 
 def _cell(value) -> str:

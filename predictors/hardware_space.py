@@ -257,3 +257,31 @@ def _gene_value(hw: AcceleratorConfig, name: str) -> Any:
     if attr == "where":
         return "fused" if unit.fused else unit.where
     return unit.lanes if unit.where == "accelerator" and not unit.fused else None
+
+
+_FIELD_WORDS = {"rows": ("array rows", ""), "cols": ("array columns", ""), "dataflow": ("dataflow", ""),
+                "scratchpad_kib": ("scratchpad", " KiB"), "accumulator_kib": ("accumulator", " KiB"),
+                "dram_bytes_per_cycle": ("DRAM bus", " B/cycle"),
+                "dma_inflight_requests": ("DMA requests in flight", "")}
+
+
+def design_changes(base: AcceleratorConfig, hw: AcceleratorConfig) -> list[str]:
+    """What a design changed from its base, in words: `accumulator 64 -> 256 KiB`, `layernorm moved to the
+    accelerator (16 lanes)`. The report says this beside the numbers, so a reader sees the moves, not a diff."""
+    changes = []
+    for name, (label, unit) in _FIELD_WORDS.items():
+        old, new = getattr(base, name), getattr(hw, name)
+        if old != new:
+            changes.append(f"{label} {old:g} -> {new:g}{unit}" if isinstance(old, (int, float)) and not
+                           isinstance(old, bool) else f"{label} {old} -> {new}")
+    for kind in VectorKind:
+        old, new = base.vector_units[kind], hw.vector_units[kind]
+        if old == new:
+            continue
+        place = "into the accumulator's write-out (fused)" if new.fused else f"to the {new.where}"
+        if (old.where, old.fused) != (new.where, new.fused):
+            lanes = f" ({new.lanes:g} lanes)" if new.where == "accelerator" and not new.fused else ""
+            changes.append(f"{kind.value} moved {place}{lanes}")
+        elif old.lanes != new.lanes:
+            changes.append(f"{kind.value} unit {old.lanes:g} -> {new.lanes:g} lanes")
+    return changes

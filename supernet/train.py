@@ -142,13 +142,11 @@ def _save(checkpoints, rank, step, model, optimizer, scheduler, history, distrib
         dist.barrier()
 
 
-def _train_step(net, model, optimizer, scheduler, data, space, cfg, step, rank, device, autocast) -> dict:
-    started = time.perf_counter()
-    generator = np.random.default_rng([cfg.seed, step, rank])
-    batch = data.batch(generator, cfg.batch_size, cfg.seq_len)
-    batch = batch.to(device) if isinstance(batch, torch.Tensor) else tuple(t.to(device) for t in batch)
-    members = sandwich(space, cfg, step)
-    optimizer.zero_grad(set_to_none=True)
+def sandwich_backward(net, batch, members: list[ArchConfig], data: TaskData, distill: float,
+                      autocast=nullcontext()) -> list[float]:
+    """Accumulate the gradients of one sandwich into `net` (a model or its DDP wrapper) and return each member's
+    loss. The first member is the teacher of the others (weight `distill`); under DDP, gradients are averaged
+    across ranks once, at the last member's backward, the earlier ones accumulating under `no_sync`."""
     losses, teacher = [], None
     for i, arch in enumerate(members):
         sync = nullcontext() if i == len(members) - 1 or not hasattr(net, "no_sync") else net.no_sync()
@@ -156,12 +154,23 @@ def _train_step(net, model, optimizer, scheduler, data, space, cfg, step, rank, 
             with autocast:
                 logits = forward(net, batch, arch, data)
             loss = task_loss(logits, batch, data)
-            if teacher is not None and cfg.distill > 0:
-                loss = (1 - cfg.distill) * loss + cfg.distill * distill_loss(logits, teacher)
+            if teacher is not None and distill > 0:
+                loss = (1 - distill) * loss + distill * distill_loss(logits, teacher)
             if i == 0:
                 teacher = logits.detach()
             (loss / len(members)).backward()
         losses.append(loss.item())
+    return losses
+
+
+def _train_step(net, model, optimizer, scheduler, data, space, cfg, step, rank, device, autocast) -> dict:
+    started = time.perf_counter()
+    generator = np.random.default_rng([cfg.seed, step, rank])
+    batch = data.batch(generator, cfg.batch_size, cfg.seq_len)
+    batch = batch.to(device) if isinstance(batch, torch.Tensor) else tuple(t.to(device) for t in batch)
+    members = sandwich(space, cfg, step)
+    optimizer.zero_grad(set_to_none=True)
+    losses = sandwich_backward(net, batch, members, data, cfg.distill, autocast)
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
     scheduler.step()

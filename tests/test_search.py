@@ -232,7 +232,7 @@ BAD_CONFIGS = [
     ({"predictor": {"path": "no-such-predictor"}}, "predictor.path: "),
     ({"supernet": {"seq_len": 32, "checkpoint": "no-such-supernet"}}, "supernet.checkpoint: "),
     ({"objectives": ["perplexity", {"name": "params", "source": "simulator"}]},
-     "objectives.1: source: simulator applies to latency_ms, energy_mj, edp, not to params"),
+     "objectives.1: source: simulator applies to latency_ms, energy_mj, edp, power_mw, not to params"),
     ({"hardware": {"measured": "board-x"}}, "predictor.path: the measured device 'board-x' needs the predictor"),
     ({"hardware": {"measured": "board-x", "rows": 8}}, "hardware: a measured device is written {measured: NAME} alone"),
     ({"hardware": {"measured": "board-x"}, "predictor": {"path": "p"}, "objectives": ["perplexity", "energy_mj"],

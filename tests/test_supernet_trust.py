@@ -131,7 +131,7 @@ def _classification_run(tmp_path: Path) -> tuple[Path, Path]:
     """A run directory with a (random) classification supernet whose card names its labels."""
     run = tmp_path / "run"
     config = {"space": SPACE.to_dict(), "output": str(run),
-              "supernet": {"task": "classification", "seq_len": 16, "device": "cpu"}, "objectives": ["accuracy"]}
+              "supernet": {"task": "classification", "seq_len": 16, "device": "cpu"}, "objectives": ["accuracy", "params"]}
     run.mkdir()
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     torch.manual_seed(0)
@@ -190,7 +190,7 @@ def test_exports_keep_label_names_and_the_tokenizer(tmp_path):
     batch = tokenizer(["ab", "abcd"], padding=True)["input_ids"]
     assert batch[0] == [97, 98, ByteTokenizer.pad_id, ByteTokenizer.pad_id]
     mixed = tmp_path / "mixed.json"
-    mixed.write_text(json.dumps({"embed_dim": 48, "layers": [{"heads": 2, "ffn_dim": 96}, {"heads": 1, "ffn_dim": 64}]}))
+    mixed.write_text(json.dumps({"embed_dim": 48, "head_dim": 16, "layers": [{"heads": 2, "ffn_dim": 96}, {"heads": 1, "ffn_dim": 64}]}))
     bad = CliRunner().invoke(app, ["export", str(run), "--arch", str(mixed), "--stock", "--out", str(tmp_path / "x")])
     assert "--stock: its layers differ in heads or FFN size" in one_line_error(bad)
 

@@ -1,0 +1,87 @@
+"""The training loop's parts on their own: the learning-rate schedule, in-place distillation, and DDP gradients
+equal to one process's on the same global batch."""
+import math
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from supernet.data import LMData
+from supernet.model import SuperTransformer
+from supernet.space import SearchSpace
+from supernet.tasks import distill_loss, forward, task_loss
+from supernet.train import lr_factor, sandwich, sandwich_backward
+from supernet.train_config import SupernetTrainConfig
+
+SPACE = SearchSpace(depth=[1, 2], embed_dim=[32, 48], heads=[1, 2], ffn_dim=[64, 96], head_dim=16, max_seq_len=32)
+
+
+def test_lr_factor_warms_up_linearly_then_decays_by_cosine_to_the_floor():
+    cfg = SupernetTrainConfig(steps=110, warmup_steps=10, min_lr_ratio=0.1)
+    assert [lr_factor(s, cfg) for s in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    assert lr_factor(10, cfg) == pytest.approx(1.0)
+    assert lr_factor(60, cfg) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))  # half way: 0.55
+    assert lr_factor(110, cfg) == pytest.approx(0.1) and lr_factor(500, cfg) == pytest.approx(0.1)
+    assert lr_factor(0, SupernetTrainConfig(steps=5, warmup_steps=0)) == pytest.approx(1.0)
+
+
+def _batch(seed: int, rows: int = 4) -> torch.Tensor:
+    return torch.randint(0, 256, (rows, 17), generator=torch.Generator().manual_seed(seed))
+
+
+DATA = LMData(train=None, val=None, vocab_size=256, source="test")
+
+
+def test_distillation_mixes_the_label_loss_with_the_largests_predictions():
+    torch.manual_seed(0)
+    model = SuperTransformer(SPACE, "causal_lm")
+    batch = _batch(0)
+    members = [SPACE.largest(), SPACE.smallest()]
+    with torch.no_grad():
+        teacher, student = (forward(model, batch, arch, DATA) for arch in members)
+        labels_only = float(task_loss(student, batch, DATA))
+        kl = float(distill_loss(student, teacher))
+    assert kl > 0 and float(distill_loss(teacher, teacher)) == pytest.approx(0, abs=1e-6)
+    for weight in (0.0, 0.3, 1.0):
+        losses = sandwich_backward(model, batch, members, DATA, weight)
+        assert losses[1] == pytest.approx((1 - weight) * labels_only + weight * kl, rel=1e-5)
+        model.zero_grad()
+        assert losses[0] == pytest.approx(float(task_loss(teacher, batch, DATA)), rel=1e-5)  # teacher: labels
+
+
+def _rank_gradients(rank: int, world: int, port: int, queue) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    model = SuperTransformer(SPACE, "causal_lm")
+    net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+    members = sandwich(SPACE, SupernetTrainConfig(sandwich_random=2), 0)
+    sandwich_backward(net, _batch(1, 8)[rank * 4:(rank + 1) * 4], members, DATA, 0.5)
+    if rank == 0:
+        # numpy arrays travel by value; torch tensors would be shared memory that dies with this process
+        queue.put({name: p.grad.numpy().copy() for name, p in model.named_parameters() if p.grad is not None})
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def test_ddp_gradients_equal_one_process_on_the_same_global_batch():
+    torch.manual_seed(0)
+    model = SuperTransformer(SPACE, "causal_lm")
+    cfg = SupernetTrainConfig(sandwich_random=2)
+    members = sandwich(SPACE, cfg, 0)
+    sandwich_backward(model, _batch(1, 8), members, DATA, 0.5)
+    expected = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+    context = mp.get_context("spawn")
+    queue = context.SimpleQueue()
+    processes = [context.Process(target=_rank_gradients, args=(rank, 2, 29531, queue)) for rank in range(2)]
+    for process in processes:
+        process.start()
+    ddp = queue.get()
+    for process in processes:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    assert set(ddp) == set(expected)
+    for name, grad in expected.items():
+        assert torch.allclose(torch.from_numpy(ddp[name]), grad, atol=1e-6, rtol=1e-4), name
