@@ -25,7 +25,8 @@ from supernet.evaluate import SubnetEvaluator
 from supernet.export import extract_subnet
 from supernet.model import SuperTransformer
 from supernet.space import SearchSpace
-from supernet.train import SupernetTrainConfig, lr_factor, train_supernet
+from supernet.train import lr_factor, train_supernet
+from supernet.train_config import SupernetTrainConfig
 
 SPACE = SearchSpace(depth=[1, 2, 3, 4], embed_dim=[64, 128, 192, 256], heads=[1, 2, 4],
                     ffn_dim=[128, 256, 512, 768, 1024], head_dim=64, max_seq_len=64)

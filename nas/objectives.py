@@ -236,7 +236,9 @@ def score_quality_job(job: QualityJob) -> list[dict]:
     """Runs in a worker: the supernet and its validation data are loaded once per process and reused.
     (Imported here so that processes that only serve cheap objectives never load torch.)"""
     from supernet.evaluate import SubnetEvaluator
-    from supernet.train import SupernetTrainConfig, load_supernet, load_task_data
+    from supernet.store import load_supernet
+    from supernet.tasks import load_task_data
+    from supernet.train_config import SupernetTrainConfig
 
     key = (job.supernet_dir, json.dumps(job.train_config, sort_keys=True))
     evaluator = _EVALUATORS.get(key)

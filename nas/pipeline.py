@@ -35,7 +35,7 @@ from nas.parallel import executor
 from predictors.area import estimate_area
 from predictors.hardware import AcceleratorConfig
 from predictors.systolic import SystolicSimulator
-from userfiles import UserInputError, atomic_write_json, atomic_write_text
+from userfiles import UserInputError, atomic_write_json, atomic_write_text, differences
 from supernet.space import ArchConfig
 
 # Config sections that only the search and the export read: changing them in a run directory redoes those two
@@ -101,7 +101,7 @@ class Run:
         resolved = self.resolved()
         previous = self.root / "config.yaml"
         if previous.is_file():
-            self.changed = _differences(yaml.safe_load(previous.read_text()), resolved)
+            self.changed = differences(yaml.safe_load(previous.read_text()), resolved)
             fixed = [key for key in self.changed if key.split(".")[0] not in REDOABLE]
             if fixed:
                 raise UserInputError(
@@ -123,7 +123,14 @@ class Run:
     def resolved(self) -> dict:
         """The config with defaults filled in, the hardware inline and paths absolute: enough to rerun alone."""
         resolved = self.config.model_dump(mode="json")
-        if self.hw is not None:
+        if self.config.codesign:  # the accelerator is searched: its fixed fields are the space's `extends`
+            del resolved["hardware"]
+            extends = self.config_dir / resolved["hardware_space"]["extends"]
+            if extends.is_file():
+                resolved["hardware_space"]["extends"] = str(extends.resolve())
+            if self.config.arch is not None:
+                resolved["arch"] = self.config.fixed_arch(self.config_dir).to_dict()
+        elif self.hw is not None:
             resolved["hardware"] = self.hw.model_dump(mode="json")
         resolved["output"] = str(self.root.resolve())
         for section, key in (("predictor", "path"), ("supernet", "checkpoint")):
@@ -220,7 +227,8 @@ class Run:
         needs = cfg.quality_objective is not None or cfg.export.pick != "none"
         if not needs or cfg.space is None:
             return None, None
-        from supernet.train import SUPERNET_CARD, SUPERNET_WEIGHTS, train_supernet
+        from supernet.store import SUPERNET_CARD, SUPERNET_WEIGHTS
+        from supernet.train import train_supernet
 
         folder = supernet_dir(cfg, self.config_dir)
         if cfg.supernet.checkpoint:
@@ -234,11 +242,19 @@ class Run:
 
         def work():
             self.log(f"[supernet] training {cfg.supernet.steps} steps ({cfg.supernet.task}, data {cfg.supernet.data})")
-            result = train_supernet(cfg.space, cfg.supernet, folder, on_step=self._supernet_progress)
+            result = train_supernet(cfg.space, self.train_config(), folder, on_step=self._supernet_progress,
+                                    log=self.log)
             last = result.history[-1]
             self.log(f"[supernet] done: loss {last['loss_largest']:.3f} (largest), {last['loss_smallest']:.3f} (smallest)")
 
         return folder, self.stage("supernet", inputs, lambda: (folder / SUPERNET_CARD).is_file(), work)
+
+    def train_config(self):
+        """The supernet settings with `data`, `tokenizer` and `init_from` made absolute (relative to the config
+        file), so that a run started from another directory reads the same files."""
+        from supernet.tasks import resolve_paths
+
+        return resolve_paths(self.config.supernet, self.config_dir)
 
     def _supernet_progress(self, record: dict) -> None:
         every = max(1, self.config.supernet.steps // 10)
@@ -269,7 +285,7 @@ class Run:
             elif spec.info.hardware:
                 objectives.append(predictor_objective(spec.name, self.predictors_[spec.name]))
             elif spec.info.sources == ("supernet",):
-                objectives.append(quality_objective(spec.name, supernet_dir, cfg.supernet.model_dump(exclude={"checkpoint"}),
+                objectives.append(quality_objective(spec.name, supernet_dir, self.train_config().model_dump(exclude={"checkpoint"}),
                                                     pool.map, pool.workers))
             else:
                 model = model or self._shape_model(supernet_dir)
@@ -288,7 +304,8 @@ class Run:
                 objectives.append(area_objective())
             elif spec.source == "supernet":
                 objectives.append(on_network(quality_objective(
-                    spec.name, supernet_dir, cfg.supernet.model_dump(exclude={"checkpoint"}), pool.map, pool.workers)))
+                    spec.name, supernet_dir, self.train_config().model_dump(exclude={"checkpoint"}), pool.map,
+                    pool.workers)))
             else:
                 seq_len = cfg.workload.seq_len or cfg.supernet.seq_len
                 objectives.append(on_network(model_size_objective(spec.name, self._shape_model(supernet_dir), seq_len)))
@@ -305,12 +322,13 @@ class Run:
         """A supernet for counting parameters and MACs: the trained one, or an empty one on the meta device."""
         import torch
 
-        from supernet.train import build_supernet, load_supernet, load_task_data
+        from supernet.store import load_supernet
+        from supernet.tasks import build_supernet, load_task_data
 
         if supernet_dir is not None:
             return load_supernet(supernet_dir)
         with torch.device("meta"):
-            return build_supernet(self.config.space, self.config.supernet, load_task_data(self.config.supernet))
+            return build_supernet(self.config.space, self.config.supernet, load_task_data(self.train_config()))
 
     def search(self, supernet_dir: Path | None, upstream: dict, resume: bool = True,
                on_generation: Callable[[dict], None] | None = None) -> SearchResult:
@@ -340,18 +358,6 @@ class Run:
 
         self.stage("search", inputs, lambda: False, work, redo=lambda: (self.root / STATE_FILE).unlink(missing_ok=True))
         return result[0]
-
-
-def _differences(old, new, path: str = "") -> list[str]:
-    """Every key path at which two resolved configs differ, in sorted order (empty when they are equal); lists
-    of the same length are compared item by item (`constraints.0.value`)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        pairs = [(key, old.get(key), new.get(key)) for key in sorted(set(old) | set(new), key=str)]
-    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        pairs = list(zip(range(len(old)), old, new))
-    else:
-        return [] if old == new else [path or "(top level)"]
-    return [found for key, a, b in pairs for found in _differences(a, b, f"{path}.{key}" if path else str(key))]
 
 
 # ---- after the search: verification and the choice ------------------------------------------------------------
@@ -454,7 +460,7 @@ def write_designs(folder: Path, front: list[dict]) -> None:
 def choose(run: Run, result: SearchResult) -> tuple[ArchConfig, dict] | None:
     """The front member to export: the best quality (`best`) or the lowest latency (`fastest`)."""
     cfg = run.config
-    if cfg.export.pick == "none" or not result.front:
+    if cfg.export.pick == "none" or not result.front or cfg.space is None:  # a fixed network has nothing to export
         return None
     quality = cfg.quality_objective
     if cfg.export.pick == "best" and quality is not None:
@@ -463,11 +469,12 @@ def choose(run: Run, result: SearchResult) -> tuple[ArchConfig, dict] | None:
     return min(result.front, key=lambda m: m[1][hardware])
 
 
-def summarise(run: Run, arch: ArchConfig, model, evaluator, quality_name: str) -> dict:
-    """Latency and energy (simulated; for a measured device, latency predicted and no energy), inherited
+def summarise(run: Run, arch: ArchConfig, model, evaluator, quality_name: str,
+              hw: AcceleratorConfig | None) -> dict:
+    """Latency and energy on `hw` (simulated; for a measured device, latency predicted and no energy), inherited
     quality and size of one architecture."""
-    if run.hw is not None:
-        report = SystolicSimulator(run.hw).simulate(arch, run.config.workload)
+    if hw is not None:
+        report = SystolicSimulator(hw).simulate(arch, run.config.workload)
         latency, energy, source = report.latency_ms, report.energy_mj, "simulated"
     else:
         latency, energy, source = float(run.predictors_["latency_ms"].predict([arch])[0]), None, "predicted"
@@ -482,7 +489,8 @@ def run_all(config: RunConfig, config_dir: Path, log: Callable[[str], None] = pr
     from nas.report import write_report
     from supernet.evaluate import SubnetEvaluator
     from supernet.export import export_subnet
-    from supernet.train import load_supernet, load_task_data
+    from supernet.store import load_supernet, read_card
+    from supernet.tasks import load_task_data
 
     run, result = run_search(config, config_dir, log, on_generation)
     picked = choose(run, result)
@@ -490,19 +498,21 @@ def run_all(config: RunConfig, config_dir: Path, log: Callable[[str], None] = pr
     if picked is not None:
         model = load_supernet(supernet_dir(config, config_dir))
         train_cfg = config.supernet.model_dump(exclude={"checkpoint"})
-        evaluator = SubnetEvaluator(model, load_task_data(config.supernet), config.supernet.seq_len,
+        evaluator = SubnetEvaluator(model, load_task_data(run.train_config()), config.supernet.seq_len,
                                     config.supernet.batch_size, config.supernet.eval_windows)
         quality_name = "accuracy" if config.supernet.task == "classification" else "perplexity"
-        chosen = summarise(run, picked[0], model, evaluator, quality_name)
-        largest = summarise(run, config.space.largest(), model, evaluator, quality_name)
+        arch, hw = (picked[0].arch, picked[0].hw) if config.codesign else (picked[0], run.hw)
+        chosen = summarise(run, arch, model, evaluator, quality_name, hw)
+        largest = summarise(run, config.space.largest(), model, evaluator, quality_name, run.hw)
         out = run.root / "subnets" / "chosen"
         inputs = {"search": run._stages().get("search"), "arch": picked[0].key, "format": config.export.format}
         holder: list[dict] = []
+        labels = read_card(supernet_dir(config, config_dir)).get("labels")
 
         def work():
-            holder.append(export_subnet(model, picked[0], out, config.export.format,
+            holder.append(export_subnet(model, arch, out, config.export.format, labels=labels,
                                         extra={"train": train_cfg, "run": str(run.root), "objectives": picked[1]}))
-            log(f"[export] {picked[0].describe()} -> {out} ({config.export.format})")
+            log(f"[export] {arch.describe()} -> {out} ({config.export.format})")
 
         run.stage("export", inputs, lambda: (out / "export.json").is_file(), work, redo=lambda: None)
         record = holder[0] if holder else json.loads((out / "export.json").read_text())

@@ -105,10 +105,10 @@ class HardwareSpace(BaseModel):
                                  "accelerator, so its cost on the host is unknown; extend a base that has it")
             for lanes in choices.lanes:
                 validate(VectorUnit, {"where": "accelerator", "lanes": lanes},
-                         source=f"hardware_space.vector_units.{kind.value}.lanes")
+                         source=f"vector_units.{kind.value}.lanes")
         for name in FIELDS:
             for value in self._field_choices(base, name):
-                validate(AcceleratorConfig, {**base.model_dump(), name: value}, source=f"hardware_space.{name}")
+                validate(AcceleratorConfig, {**base.model_dump(), name: value}, source=name)
         sizes = [self._field_choices(base, n) for n in ("rows", "cols", "scratchpad_kib", "accumulator_kib")]
         for rows, cols, sp, acc in itertools.product(*sizes):
             hw = base.model_copy(update={"rows": rows, "cols": cols, "scratchpad_kib": sp, "accumulator_kib": acc})

@@ -17,23 +17,12 @@ from typing import Any, Callable
 import torch
 from safetensors.torch import save_file
 
-from userfiles import UserInputError, atomic_write_text
-from supernet.folders import atomic_folder
+from userfiles import UserInputError, atomic_write_text, differences
+from userfiles.folders import atomic_folder
 from supernet.store import load_weights, read_weights
 
 # Settings that do not change what is trained: a resumed run may change them freely.
 RESUMABLE_CHANGES = ("checkpoint_every", "device", "eval_windows")
-
-
-def differences(old: Any, new: Any, path: str = "") -> list[str]:
-    """Every key path at which two JSON-like values differ, in sorted order (empty when they are equal)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        pairs = [(key, old.get(key), new.get(key)) for key in sorted(set(old) | set(new), key=str)]
-    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        pairs = list(zip(range(len(old)), old, new))
-    else:
-        return [] if old == new else [path or "(top level)"]
-    return [found for key, a, b in pairs for found in differences(a, b, f"{path}.{key}" if path else str(key))]
 
 
 def _lookup(record: dict, path: str) -> Any:

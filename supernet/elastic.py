@@ -2,8 +2,8 @@
 
 The weight-sharing scheme of HAT, AutoFormer and OFA: a sub-network with hidden size d, attention width a and FFN
 size f uses `weight[:out, :in]` of every matrix, the first d entries of every LayerNorm and embedding column, and
-the first `heads` heads of attention. Parameter names match `supernet.hf_modeling`, whose plain modules a
-sub-network is exported to.
+the first `heads` heads of attention. Called with their full sizes they are plain modules, which is what an
+exported sub-network uses them as (`supernet.layers`, `supernet.hf_modeling`). Imports only torch: exports ship it.
 """
 from __future__ import annotations
 

@@ -26,11 +26,11 @@ from typing import Sequence
 import torch
 from transformers import PreTrainedModel
 
-from supernet import hf_modeling
+from supernet import elastic, hf_modeling, layers
 from supernet.data import save_tokenizer
-from supernet.folders import atomic_folder
+from userfiles.folders import atomic_folder
 from supernet.hf_modeling import HwnasConfig, HwnasForCausalLM, HwnasForSequenceClassification
-from supernet.model import LAYER_NORM_EPS, SuperTransformer
+from supernet.model import SuperTransformer
 from supernet.pretrained import bert_names
 from supernet.space import ArchConfig
 
@@ -47,7 +47,7 @@ def subnet_config(model: SuperTransformer, arch: ArchConfig, labels: Sequence[st
     names = {"id2label": dict(enumerate(labels))} if labels is not None and model.task == "classification" else {}
     return HwnasConfig(task=model.task, vocab_size=model.vocab_size, embed_dim=arch.embed_dim,
                        head_dim=arch.head_dim, layers=[{"heads": l.heads, "ffn_dim": l.ffn_dim} for l in arch.layers],
-                       max_position_embeddings=model.max_len, layer_norm_eps=LAYER_NORM_EPS,
+                       max_position_embeddings=model.max_len, block=model.block.to_dict(),
                        num_labels=model.num_classes, **names)
 
 
@@ -106,8 +106,8 @@ def to_stock(sub: PreTrainedModel, arch: ArchConfig) -> PreTrainedModel:
         stock = BertForSequenceClassification(BertConfig(
             vocab_size=cfg.vocab_size, hidden_size=arch.embed_dim, num_hidden_layers=arch.depth,
             num_attention_heads=layer.heads, intermediate_size=layer.ffn_dim, hidden_act="gelu",
-            max_position_embeddings=cfg.max_position_embeddings, type_vocab_size=cfg.type_vocab_size,
-            layer_norm_eps=cfg.layer_norm_eps, id2label=cfg.id2label, hidden_dropout_prob=0.0,
+            max_position_embeddings=cfg.max_position_embeddings, type_vocab_size=layers.TOKEN_TYPES,
+            layer_norm_eps=cfg.block["norm_eps"], id2label=cfg.id2label, hidden_dropout_prob=0.0,
             attention_probs_dropout_prob=0.0))
         mapped = {f"bert.{theirs}": state[ours] for ours, theirs in bert_names(arch.depth).items()
                   if not ours.startswith("pooler")}
@@ -119,7 +119,7 @@ def to_stock(sub: PreTrainedModel, arch: ArchConfig) -> PreTrainedModel:
         stock = GPT2LMHeadModel(GPT2Config(
             vocab_size=cfg.vocab_size, n_positions=cfg.max_position_embeddings, n_embd=arch.embed_dim,
             n_layer=arch.depth, n_head=layer.heads, n_inner=layer.ffn_dim, activation_function="gelu_new",
-            layer_norm_epsilon=cfg.layer_norm_eps, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+            layer_norm_epsilon=cfg.block["norm_eps"], resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
             tie_word_embeddings=True, bos_token_id=None, eos_token_id=None))
         mapped = {"transformer.wte.weight": state["model.embeddings.word.weight"],
                   "transformer.wpe.weight": state["model.embeddings.position.weight"],
@@ -157,6 +157,8 @@ def save_hf(model: PreTrainedModel, folder: Path, tokenizer: str | None) -> None
         model.config.auto_map = {"AutoConfig": "modeling_hwnas.HwnasConfig",
                                  AUTO_CLASS[model.config.task]: f"modeling_hwnas.{type(model).__name__}"}
         shutil.copyfile(hf_modeling.__file__, folder / "modeling_hwnas.py")
+        for needed in (layers, elastic):  # what modeling_hwnas.py imports relatively
+            shutil.copyfile(needed.__file__, folder / Path(needed.__file__).name)
     model.save_pretrained(folder)
     save_tokenizer(tokenizer, folder)
 

@@ -15,7 +15,7 @@ from torch import nn
 from userfiles import UserInputError, atomic_write_json, load_mapping, validate
 from supernet.evaluate import SubnetEvaluator
 from supernet.export import save_hf
-from supernet.folders import atomic_folder
+from userfiles.folders import atomic_folder
 from supernet.tasks import forward, load_task_data, resolve_paths, task_loss
 from supernet.train import lr_factor
 from supernet.train_config import SupernetTrainConfig

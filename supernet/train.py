@@ -42,9 +42,6 @@ from supernet.store import save_supernet
 from supernet.tasks import build_supernet, distill_loss, forward, load_task_data, task_loss
 from supernet.train_config import SupernetTrainConfig
 
-# Moved to `supernet.store`; re-exported until nas/pipeline.py and nas/objectives.py import them from there.
-from supernet.store import SUPERNET_CARD, SUPERNET_WEIGHTS, load_supernet  # noqa: E402,F401
-
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr)

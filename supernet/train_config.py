@@ -1,7 +1,7 @@
 """The `supernet:` section of a run config, on its own: validating a config must not import torch.
 
-`supernet.train` re-exports `SupernetTrainConfig`, so `from supernet.train import SupernetTrainConfig` keeps working;
-`nas.config` imports it from here, and a broken config is refused before torch (4-10 s, 400 MB) is loaded.
+`nas.config` imports it from here, not from the training loop, so a broken config is refused before torch (4-10 s,
+400 MB) is loaded.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from supernet.export import export_subnet, extract_subnet, stock_incompatibility
 from supernet.finetune import finetune
 from supernet.model import SuperTransformer
 from supernet.space import ArchConfig, LayerConfig, SearchSpace, uniform_arch
-from supernet.train import SupernetTrainConfig
+from supernet.train_config import SupernetTrainConfig
 
 SPACE = SearchSpace(depth=[2, 3], embed_dim=[64, 128], heads=[2, 4], ffn_dim=[128, 256], head_dim=32, max_seq_len=64)
 ARCH = SPACE.sample(random.Random(2))
@@ -95,8 +95,8 @@ def test_minilm_seeds_a_supernet_whose_largest_arch_reproduces_its_hidden_states
                                                 padding=True, return_tensors="pt")
     with torch.no_grad():
         reference = BertModel.from_pretrained(path).eval()(**tokens).last_hidden_state
-        ours = model.model(tokens["input_ids"], space.largest(), tokens["attention_mask"])
-        exported = extract_subnet(model, space.largest()).model(tokens["input_ids"], tokens["attention_mask"])
+        ours = model.hidden_states(tokens["input_ids"], space.largest(), tokens["attention_mask"])
+        exported = extract_subnet(model, space.largest()).hidden_states(tokens["input_ids"], tokens["attention_mask"])
     keep = tokens["attention_mask"].bool()
     assert (reference - ours)[keep].abs().max() < 1e-5
     assert (reference - exported)[keep].abs().max() < 1e-5

@@ -61,12 +61,24 @@ def test_nothing_imports_the_cli():
     assert [mod for mod, deps in graph().items() if "nas.cli" in deps] == []
 
 
-def test_the_exported_modelling_file_needs_only_torch_and_transformers():
-    tree = ast.parse((ROOT / "supernet" / "hf_modeling.py").read_text())
-    roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    roots |= {node.module.split(".")[0] for node in ast.walk(tree)
-              if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module}
-    assert roots <= {"__future__", "torch", "transformers", "math", "typing"}
+def test_the_exported_modelling_files_need_only_torch_and_transformers():
+    """`hf` exports carry hf_modeling.py (as modeling_hwnas.py) and the two files it imports relatively."""
+    shipped = {"hf_modeling": None, "layers": None, "elastic": None}
+    for name in shipped:
+        tree = ast.parse((ROOT / "supernet" / f"{name}.py").read_text())
+        roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for alias in node.names}
+        roots |= {node.module.split(".")[0] for node in ast.walk(tree)
+                  if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module}
+        relative = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
+        assert roots <= {"__future__", "torch", "transformers", "types", "typing"}, name
+        assert relative <= set(shipped), name
+
+
+def test_the_supernet_does_not_import_its_exporter():
+    supernet = {mod: deps for mod, deps in graph().items() if mod.startswith("supernet.")}
+    assert all("supernet.export" not in deps and "supernet.hf_modeling" not in deps
+               for mod, deps in supernet.items() if mod in ("supernet.model", "supernet.layers", "supernet.train"))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ from supernet.evaluate import SubnetEvaluator
 from supernet.export import extract_subnet, max_output_difference
 from supernet.model import SuperTransformer
 from supernet.space import ArchConfig, LayerConfig, SearchSpace
-from supernet.train import SupernetTrainConfig, load_supernet, sandwich, train_supernet
+from supernet.store import load_supernet
+from supernet.train import sandwich, train_supernet
+from supernet.train_config import SupernetTrainConfig
 
 SPACE = SearchSpace(depth=[2, 3], embed_dim=[32, 48], heads=[1, 2], ffn_dim=[64, 96], head_dim=16, max_seq_len=32)
 

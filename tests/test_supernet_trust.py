@@ -1,7 +1,6 @@
 """Nothing lost, nothing wrong, nothing run: resume only what was started, damaged files refused or skipped for the
 previous checkpoint, exports that are whole or absent after a kill, exports that carry labels and tokenizer."""
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -223,3 +223,16 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def atomic_write_json(path: str | Path, payload: Any) -> Path:
     """Strict JSON that any parser reads: a non-finite number (never computed, or infinite) is written as null."""
     return atomic_write_text(path, finite_json(payload, indent=2))
+
+
+def differences(old: Any, new: Any, path: str = "") -> list[str]:
+    """Every key path at which two JSON-like values differ, in sorted order (empty when they are equal); lists
+    of the same length are compared item by item (`constraints.0.value`). What a run directory or a checkpoint
+    compares its recorded settings with, to name the first key a user changed."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        pairs = [(key, old.get(key), new.get(key)) for key in sorted(set(old) | set(new), key=str)]
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        pairs = list(zip(range(len(old)), old, new))
+    else:
+        return [] if old == new else [path or "(top level)"]
+    return [found for key, a, b in pairs for found in differences(a, b, f"{path}.{key}" if path else str(key))]
