@@ -19,3 +19,16 @@ def tmp_yaml(tmp_path):
         return path
 
     return write
+
+
+def one_line_error(args) -> str:
+    """Runs `hwnas ARGS` in-process; asserts exit code 2 and a single `error:` line, and returns that line."""
+    from typer.testing import CliRunner
+
+    from nas.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]

@@ -12,6 +12,8 @@ from predictors.workload import Workload
 from userfiles import UserInputError
 from supernet.space import SearchSpace, nas_case_study_space
 
+from conftest import one_line_error
+
 SPACE = nas_case_study_space()
 HW = AcceleratorConfig.preset("gemmini-ibert")
 PREFILL = Workload(seq_len=128)
@@ -136,18 +138,6 @@ def test_dataset_complete_only_when_nothing_more_can_be_added(tmp_path):
     assert dataset_complete(out, 8) and not dataset_complete(out, 9) and not dataset_complete(out, 500)
     build_dataset(TINY, HW, PREFILL, 500, out, seed=0)  # extends to the whole space
     assert dataset_complete(out, 500) and len(load_dataset(out)[0]) == 20
-
-
-def one_line_error(args):
-    from typer.testing import CliRunner
-
-    from nas.cli import app
-
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exit_code == 2, (result.output, result.exception)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def measured_args(csv, out):

@@ -17,6 +17,8 @@ from predictors.learned import LatencyPredictor, PredictorFileError, regression_
 from predictors.workload import Workload
 from supernet.space import nas_case_study_space
 
+from conftest import one_line_error
+
 SPACE = nas_case_study_space()
 
 
@@ -94,19 +96,6 @@ def test_fit_validates_its_input(ibert_data):
         LatencyPredictor("forest").fit(archs[:20], frame.latency_ms[:20])
     with pytest.raises(NotFittedError):
         LatencyPredictor("gbm").predict(archs[:2])
-
-
-def one_line_error(args):
-    """Runs `hwnas ARGS` in-process; asserts exit code 2 and a single `error:` line, and returns that line."""
-    from typer.testing import CliRunner
-
-    from nas.cli import app
-
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exit_code == 2, (result.output, result.exception)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
 
 
 def _edit_card(folder, change):
