@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 demo: install
-	$(VENV)/bin/hwnas run searches/demo.yaml
+	$(VENV)/bin/hwnas run searches/codesign-demo.yaml
 
 test: install
 	$(PY) -m pytest
@@ -24,6 +24,8 @@ bench: install
 	$(PY) benchmarks/bench_predictor.py
 	$(PY) benchmarks/bench_supernet.py
 	$(PY) benchmarks/bench_search.py
+	$(PY) benchmarks/bench_codesign.py
+	$(PY) benchmarks/bench_validation.py
 	$(PY) benchmarks/bench_supernet_ranking.py
 
 clean:

@@ -234,7 +234,7 @@ def _design_section(run, pareto: dict) -> list[str]:
              f"Baseline ({baseline['describe']}): " + ", ".join(f"{n} {_cell(baseline['objectives'][n])}"
                                                               for n in names), "",
              "| # | " + " | ".join(names) + " | vs baseline | what changed |", "|---|" + "---|" * (len(names) + 2)]
-    first = names[0]
+    first = "latency_ms" if "latency_ms" in names else names[0]
     for row in pareto["front"]:
         hw = AcceleratorConfig.model_validate(row["hardware"])
         ratio = baseline["objectives"][first] / row["objectives"][first] if row["objectives"][first] else None
