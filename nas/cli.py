@@ -21,6 +21,7 @@ from rich.table import Table
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from predictors.area import estimate_area
 from predictors.hardware import AcceleratorConfig, preset_names
 from predictors.systolic import SystolicSimulator
 from predictors.workload import Workload
@@ -136,9 +137,12 @@ def simulate(
     workload = _workload(phase=phase, seq_len=seq_len, batch=batch, new_tokens=new_tokens, causal=causal,
                          head=head, vocab_size=vocab_size, num_classes=num_classes)
     report = SystolicSimulator(hw).simulate(architecture, workload)
+    area = estimate_area(hw)
+    per_mm2 = {"inferences_per_s_per_mm2": 1e3 / report.latency_ms / area.total_mm2,
+               "power_mw": report.energy_mj / report.latency_ms * 1e3}
     if as_json:
         payload = {"hardware": hw.name, "hardware_fingerprint": hw.fingerprint(), "arch": architecture.to_dict(),
-                   "workload": workload.model_dump(), **report.to_dict()}
+                   "workload": workload.model_dump(), **report.to_dict(), "area": area.to_dict(), **per_mm2}
         typer.echo(finite_json(payload, indent=2))
         return
     table = Table(title=f"{model or arch} on {hw.name}: {workload.describe()}")
@@ -153,6 +157,9 @@ def simulate(
         f"latency {report.latency_ms:.3f} ms | energy {report.energy_mj:.3f} mJ | EDP {report.edp:.4g} mJ*ms | "
         f"utilisation {report.utilization:.1%} end to end, {report.matmul_utilization:.1%} in matmuls | "
         f"DRAM {report.dram_bytes / 2**20:,.1f} MiB")
+    console.print(f"area {area.total_mm2:.3f} mm^2 at {area.node_nm} nm (static {area.static_mw:.2f} mW) | average "
+                  f"power {per_mm2['power_mw']:.1f} mW | {per_mm2['inferences_per_s_per_mm2']:,.1f} inferences/s "
+                  "per mm^2")
 
 
 @hardware_app.command("list")
@@ -178,10 +185,14 @@ def hardware_show(
 ) -> None:
     """Every setting of a preset, as YAML (a starting point for your own accelerator file)."""
     hw = AcceleratorConfig.resolve(name)
+    area = estimate_area(hw)
     if as_json:
-        typer.echo(finite_json({"fingerprint": hw.fingerprint(), **hw.model_dump(mode="json")}, indent=2))
+        typer.echo(finite_json({"fingerprint": hw.fingerprint(), **hw.model_dump(mode="json"), "area": area.to_dict()},
+                               indent=2))
         return
     typer.echo(f"# fingerprint: {hw.fingerprint()}")
+    parts = ", ".join(f"{k} {v:.3f}" for k, v in area.breakdown.items())
+    typer.echo(f"# area: {area.total_mm2:.3f} mm^2 at {area.node_nm} nm ({parts}); static power {area.static_mw:.2f} mW")
     typer.echo(yaml.safe_dump(hw.model_dump(mode="json"), sort_keys=False).rstrip())
 
 

@@ -41,3 +41,20 @@ def test_other_nodes_scale_by_stillmaker_and_baas():
     assert at22.total_mm2 == pytest.approx(1.975 * at12.total_mm2)
     with pytest.raises(ValueError, match="node_nm: no area scaling for 7 nm"):
         estimate_area(hw, 7)
+
+
+def test_the_cli_prints_area_power_and_performance_per_mm2():
+    import json
+
+    from typer.testing import CliRunner
+
+    from nas.cli import app
+
+    shown = json.loads(CliRunner().invoke(app, ["hardware", "show", "gemmini-ibert", "--json"]).stdout)
+    assert shown["area"]["total_mm2"] == pytest.approx(estimate_area(AcceleratorConfig.preset("gemmini-ibert")).total_mm2)
+    result = CliRunner().invoke(app, ["simulate", "--model", "bert-base", "--hardware", "gemmini-ibert", "--json"])
+    report = json.loads(result.stdout)
+    assert report["power_mw"] == pytest.approx(report["energy_mj"] / report["latency_ms"] * 1e3)
+    assert report["inferences_per_s_per_mm2"] == pytest.approx(1e3 / report["latency_ms"] / report["area"]["total_mm2"])
+    text = CliRunner().invoke(app, ["simulate", "--model", "bert-base", "--hardware", "gemmini-ibert"]).stdout
+    assert "area 0.705 mm^2 at 12 nm" in text
