@@ -32,3 +32,20 @@ def one_line_error(args) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     return lines[0]
+
+
+def kill_at_generation(proc, state: Path, generation: int, timeout: float = 120) -> int:
+    """SIGKILL the search running in `proc` once its state file (written atomically) has reached `generation`;
+    returns the generation the killed search had saved."""
+    import json
+    import signal
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if state.is_file() and json.loads(state.read_text())["generation"] >= generation:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return json.loads(state.read_text())["generation"]

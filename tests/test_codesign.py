@@ -1,9 +1,7 @@
 """Co-design runs: one network over a hardware space (DSE), through the CLI, with kill-and-resume."""
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -17,6 +15,8 @@ from predictors.systolic import SystolicSimulator
 from predictors.workload import Workload
 from supernet.space import ArchConfig
 from userfiles import UserInputError
+
+from conftest import kill_at_generation
 
 ARCH = {"embed_dim": 256, "head_dim": 64, "layers": [{"heads": 4, "ffn_dim": 1024}] * 2}
 SPACE = {"extends": "gemmini-default", "rows": [8, 16, 32], "cols": [8, 16, 32], "dataflow": ["ws", "os"],
@@ -65,15 +65,8 @@ def test_sigkill_mid_codesign_search_then_resume_gives_the_same_front(tmp_path):
     assert straight.returncode == 0, straight.stderr
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", "killed.yaml"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = tmp_path / "killed" / "search_state.json"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if state.is_file() and json.loads(state.read_text())["generation"] >= 3:
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert 3 <= json.loads(state.read_text())["generation"] < 80, "the search finished before it could be killed"
+    generation = kill_at_generation(proc, tmp_path / "killed" / "search_state.json", 3)
+    assert 3 <= generation < 80, "the search finished before it could be killed"
     resumed = subprocess.run([sys.executable, "-m", "nas.cli", "search", "--resume", "killed"], cwd=tmp_path,
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr

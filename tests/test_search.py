@@ -3,10 +3,8 @@ import importlib.util
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,8 @@ from nas.evolution import EvolutionarySearch, RandomSearch
 from nas.objectives import Objective
 from userfiles import UserInputError
 from supernet.space import SearchSpace
+
+from conftest import kill_at_generation
 
 SPACE = SearchSpace(depth=[1, 2, 3], embed_dim=[64, 128, 192], heads=[1, 2, 4], ffn_dim=[128, 256, 384, 512],
                     head_dim=32, max_seq_len=64)
@@ -179,15 +179,7 @@ def test_sigkill_mid_search_then_resume_with_a_relative_output_matches_an_uninte
     run_config(tmp_path, "killed", search=search, supernet=supernet, output="killed")
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", "killed.yaml"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = tmp_path / "killed" / "search_state.json"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if state.is_file() and json.loads(state.read_text())["generation"] >= 5:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    generation = json.loads(state.read_text())["generation"]
+    generation = kill_at_generation(proc, tmp_path / "killed" / "search_state.json", 5)
     assert 5 <= generation < 60, "the search finished before it could be killed"
     resumed = CliRunner().invoke(app, ["search", "--resume", "killed"])
     assert resumed.exit_code == 0, resumed.output
