@@ -25,6 +25,7 @@ bench: install
 	$(PY) benchmarks/bench_supernet.py
 	$(PY) benchmarks/bench_search.py
 	$(PY) benchmarks/bench_codesign.py
+	$(PY) benchmarks/bench_joint.py
 	$(PY) benchmarks/bench_validation.py
 	$(PY) benchmarks/bench_supernet_ranking.py
 
