@@ -45,7 +45,7 @@ SMALL = {"extends": "gemmini-default", "rows": [8, 16, 32], "cols": [8, 16, 32],
 
 
 def objectives(workload: Workload):
-    return [candidate_simulator_objective("latency_ms", workload), area_objective()]
+    return [candidate_simulator_objective("latency_ms", workload, {}), area_objective()]
 
 
 def rediscover(args) -> None:

@@ -30,7 +30,6 @@ from nas.codec import FixedSpace, JointSpace
 from nas.evolution import EvolutionarySearch, hypervolume
 from nas.objectives import Objective, area_objective, candidate_simulator_objective, on_network
 from predictors.area import estimate_area
-from predictors.hardware import AcceleratorConfig
 from predictors.hardware_space import HardwareSpace
 from predictors.workload import Workload
 from supernet.evaluate import SubnetEvaluator
@@ -50,7 +49,7 @@ def cost_models(folder: Path, cfg: SupernetTrainConfig, workload: Workload) -> l
     evaluator = SubnetEvaluator(load_supernet(folder), load_task_data(cfg), cfg.seq_len, cfg.batch_size,
                                 cfg.eval_windows)
     quality = Objective("perplexity", lambda archs: [r["perplexity"] for r in evaluator.evaluate(archs)])
-    return [on_network(quality), candidate_simulator_objective("latency_ms", workload), area_objective()]
+    return [on_network(quality), candidate_simulator_objective("latency_ms", workload, {}), area_objective()]
 
 
 def fresh(objectives: list[Objective]) -> list[Objective]:

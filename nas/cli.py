@@ -138,11 +138,10 @@ def simulate(
                          head=head, vocab_size=vocab_size, num_classes=num_classes)
     report = SystolicSimulator(hw).simulate(architecture, workload)
     area = estimate_area(hw)
-    per_mm2 = {"inferences_per_s_per_mm2": 1e3 / report.latency_ms / area.total_mm2,
-               "power_mw": report.energy_mj / report.latency_ms * 1e3}
+    efficiency = {"inferences_per_s_per_mm2": 1e3 / report.latency_ms / area.total_mm2, "power_mw": report.power_mw}
     if as_json:
         payload = {"hardware": hw.name, "hardware_fingerprint": hw.fingerprint(), "arch": architecture.to_dict(),
-                   "workload": workload.model_dump(), **report.to_dict(), "area": area.to_dict(), **per_mm2}
+                   "workload": workload.model_dump(), **report.to_dict(), "area": area.to_dict(), **efficiency}
         typer.echo(finite_json(payload, indent=2))
         return
     table = Table(title=f"{model or arch} on {hw.name}: {workload.describe()}")
@@ -158,7 +157,7 @@ def simulate(
         f"utilisation {report.utilization:.1%} end to end, {report.matmul_utilization:.1%} in matmuls | "
         f"DRAM {report.dram_bytes / 2**20:,.1f} MiB")
     console.print(f"area {area.total_mm2:.3f} mm^2 at {area.node_nm} nm (static {area.static_mw:.2f} mW) | average "
-                  f"power {per_mm2['power_mw']:.1f} mW | {per_mm2['inferences_per_s_per_mm2']:,.1f} inferences/s "
+                  f"power {efficiency['power_mw']:.1f} mW | {efficiency['inferences_per_s_per_mm2']:,.1f} inferences/s "
                   "per mm^2")
 
 
@@ -295,7 +294,7 @@ def supernet_train(config: Path = typer.Argument(..., help="a run config (YAML):
     from nas.config import load_run_config
 
     run = load_run_config(config)  # first, before torch is imported: a broken config fails in a moment
-    from supernet.tasks import resolve_paths
+    from supernet.train_config import resolve_paths
     from supernet.train import train_supernet
 
     out = Path(run.output) / "supernet"
@@ -333,7 +332,8 @@ def supernet_eval(
     from nas.pipeline import supernet_dir
     from supernet.evaluate import SubnetEvaluator
     from supernet.store import load_supernet
-    from supernet.tasks import load_task_data, resolve_paths
+    from supernet.tasks import load_task_data
+    from supernet.train_config import resolve_paths
 
     model = load_supernet(supernet_dir(run, config.parent))
     archs = [load_arch(p) for p in arch] if arch else [model.space.largest(), model.space.smallest()]
@@ -467,7 +467,7 @@ def export(
     from nas.pipeline import supernet_dir
     from supernet.export import export_subnet, stock_incompatibility
     from supernet.store import load_supernet, read_card
-    from supernet.tasks import resolve_paths
+    from supernet.train_config import resolve_paths
 
     _quiet_transformers()
     if (pick is None) == (arch is None):
@@ -477,6 +477,11 @@ def export(
     if not (run_dir / "config.yaml").is_file():
         raise UserInputError(f"{run_dir}: not a run directory (no config.yaml)")
     run_config = load_run_config(run_dir / "config.yaml")
+    if run_config.space is None:
+        raise UserInputError(f"{run_dir}: a hardware-only search has no network to export; its designs are "
+                             f"{run_dir / 'hardware'}/<#>.yaml")
+    # the supernet of this folder, wherever the run was when it was written (a moved or copied run included)
+    run_config = run_config.model_copy(update={"output": str(run_dir)})
     if pick is not None:
         pareto_path = run_dir / "pareto.json"
         if not pareto_path.is_file():

@@ -125,8 +125,9 @@ class RunConfig(Strict):
     @model_validator(mode="before")
     @classmethod
     def _decoder_workload(cls, data: Any) -> Any:
-        """A causal-LM supernet is a decoder: its workload is causal unless the config says otherwise."""
-        if not isinstance(data, dict):
+        """A causal-LM supernet is a decoder: its workload is causal unless the config says otherwise. (A fixed
+        network of a hardware-only search has no supernet: its workload says what it is, an encoder by default.)"""
+        if not isinstance(data, dict) or data.get("arch") is not None:
             return data
         supernet, workload = data.get("supernet") or {}, data.get("workload") or {}
         if isinstance(supernet, dict) and isinstance(workload, dict) and "causal" not in workload \
@@ -141,9 +142,14 @@ class RunConfig(Strict):
         if not isinstance(data, dict) or data.get("hardware_space") is None or not isinstance(
                 data.get("objectives"), list):
             return data
-        objectives = [{"name": o, "source": "simulator"} if isinstance(o, str) and o in REGISTRY
-                      and "simulator" in REGISTRY[o].sources else o for o in data["objectives"]]
-        return {**data, "objectives": objectives}
+        def simulated(spec: Any) -> Any:
+            spec = {"name": spec} if isinstance(spec, str) else spec
+            if isinstance(spec, dict) and spec.get("source") is None and spec.get("name") in REGISTRY \
+                    and "simulator" in REGISTRY[spec["name"]].sources:
+                return {**spec, "source": "simulator"}
+            return spec
+
+        return {**data, "objectives": [simulated(o) for o in data["objectives"]]}
 
     @model_validator(mode="after")
     def _consistent(self) -> "RunConfig":
@@ -174,7 +180,7 @@ class RunConfig(Strict):
                 _refuse(("arch",), "a fixed network needs a hardware_space to search (for one network on one "
                         "accelerator, use `hwnas simulate`)")
             for i, spec in enumerate(self.objectives):
-                if spec.info.needs_hardware_space:
+                if spec.info.accelerator_only:
                     _refuse(("objectives", i), f"{spec.name} does not vary on one accelerator; search a "
                             "hardware_space to trade it off")
             return
@@ -185,7 +191,7 @@ class RunConfig(Strict):
             if spec.info.hardware and spec.source != "simulator":
                 _refuse(("objectives", i), f"{spec.name}: a hardware space is costed by the simulator (write "
                         "source: simulator); no predictor is trained across accelerators")
-            if self.arch is not None and "supernet" in spec.info.sources:
+            if self.arch is not None and spec.source in ("supernet", "shape"):
                 _refuse(("objectives", i), f"{spec.name} does not vary with one fixed network; a hardware-only "
                         "search optimises latency_ms, energy_mj, edp, area_mm2 or power_mw")
         if self.predictor.path:

@@ -31,16 +31,16 @@ from userfiles import UserInputError, atomic_write_json
 
 STATE_FILE = "search_state.json"
 STATE_VERSION = 2
-Candidate = Any  # whatever the codec decodes to: ArchConfig, AcceleratorConfig or nas.codec.Candidate
+Point = Any  # whatever the codec decodes to: an ArchConfig or a nas.codec.Candidate
 
 
 @dataclass
 class SearchResult:
-    front: list[tuple[Candidate, dict[str, float]]]
+    front: list[tuple[Point, dict[str, float]]]
     history: list[dict]
-    evaluated: dict[str, tuple[Candidate, dict[str, float]]] = field(repr=False)
+    evaluated: dict[str, tuple[Point, dict[str, float]]] = field(repr=False)
     reference_point: list[float] = field(default_factory=list)
-    largest: tuple[Candidate, dict[str, float]] | None = None  # the largest network, for comparison
+    largest: tuple[Point, dict[str, float]] | None = None  # the baseline (largest or fixed network), for comparison
 
 
 def _fitness_class(weights: tuple[float, ...]):
@@ -87,13 +87,13 @@ class EvolutionarySearch:
         self.individual = _fitness_class(tuple(o.weight for o in self.objectives))
         self.choices = self.codec.gene_choices()
         self.rng = random.Random(seed)
-        self.evaluated: dict[str, tuple[Candidate, dict[str, float]]] = {}
+        self.evaluated: dict[str, tuple[Point, dict[str, float]]] = {}
         self.hall = tools.ParetoFront(similar=lambda a, b: a.key == b.key)
         self.history: list[dict] = []
         self.reference: list[float] | None = None
 
     # ---- evaluation ---------------------------------------------------------------------------------------
-    def evaluate(self, candidates: Sequence[Candidate]) -> list[dict[str, float]]:
+    def evaluate(self, candidates: Sequence[Point]) -> list[dict[str, float]]:
         """Objective values and `violation` per candidate: cheap objectives first, expensive ones only for candidates
         that satisfy every constraint on a cheap objective."""
         new = [a for a in {a.key: a for a in candidates}.values() if a.key not in self.evaluated]
@@ -115,7 +115,7 @@ class EvolutionarySearch:
             self._update_hall(new)
         return [self.evaluated[a.key][1] for a in candidates]
 
-    def _update_hall(self, candidates: Sequence[Candidate]) -> None:
+    def _update_hall(self, candidates: Sequence[Point]) -> None:
         """Add the feasible, fully scored ones among `candidates` to the Pareto hall of fame."""
         members = []
         for candidate in candidates:
@@ -235,7 +235,7 @@ class EvolutionarySearch:
         return np.array([[o.sign * r[o.name] for o in self.objectives]
                          for r in records], dtype=float).reshape(len(records), len(self.objectives))
 
-    def front(self) -> list[tuple[Candidate, dict[str, float]]]:
+    def front(self) -> list[tuple[Point, dict[str, float]]]:
         """Feasible, non-dominated candidates among everything evaluated so far (DEAP's ParetoFront),
         ordered by the first objective."""
         members = [self.evaluated[ind.key] for ind in self.hall]
@@ -273,24 +273,32 @@ class EvolutionarySearch:
             return None, 0
         try:
             state = json.loads(path.read_text())
-        except ValueError:
-            raise UserInputError(f"{path}: corrupt search state") from None
+        except (ValueError, UnicodeDecodeError):
+            state = None
+        if not isinstance(state, dict):
+            raise UserInputError(f"{path}: corrupt search state; delete it to start the search over")
         if state.get("version") != STATE_VERSION or state.get("algorithm") != self.algorithm \
                 or state.get("codec_fingerprint") != self.codec.fingerprint() \
                 or state.get("objectives") != [o.name for o in self.objectives] or state.get("seed") != self.seed:
             raise UserInputError(f"{path}: the saved search is for another space, objectives, algorithm or seed")
-        version, internal, gauss = state["rng"]
-        self.rng.setstate((version, tuple(internal), gauss))
-        self.reference, self.history = state["reference"], state["history"]
-        for key, item in state["evaluated"].items():
-            record = {k: _from_json(v) for k, v in item["values"].items()}
-            self.evaluated[key] = (self.codec.decode(item["genes"]), record)
-            for obj in self.objectives:
-                obj.cache.setdefault(key, record[obj.name])
+        try:
+            version, internal, gauss = state["rng"]
+            self.rng.setstate((version, tuple(internal), gauss))
+            self.reference, self.history = state["reference"], list(state["history"])
+            for key, item in state["evaluated"].items():
+                record = {k: _from_json(v) for k, v in item["values"].items()}
+                self.evaluated[key] = (self.codec.decode(item["genes"]), record)
+                for obj in self.objectives:
+                    obj.cache.setdefault(key, record[obj.name])
+            population = [self.individual(genes) for genes in state["population"]]
+            for ind in population:
+                self.codec.decode(ind)  # a genome this codec cannot read is a damaged file
+            generation = int(state["generation"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UserInputError(f"{path}: corrupt search state; delete it to start the search over") from None
         self._update_hall([candidate for candidate, _ in self.evaluated.values()])
-        population = [self.individual(genes) for genes in state["population"]]
         self._assign(population)
-        return population, state["generation"]
+        return population, generation
 
     def _result(self) -> SearchResult:
         return SearchResult(self.front(), self.history, dict(self.evaluated), list(self.reference or []))
@@ -320,8 +328,8 @@ def _with_rng(rng: random.Random, operator, *args):
 
 
 def _json_safe(value):
-    if isinstance(value, float) and not np.isfinite(value):
-        return "inf" if value > 0 else "-inf"
+    if isinstance(value, float) and not np.isfinite(value):  # exact on resume: JSON has no such numbers
+        return "nan" if np.isnan(value) else "inf" if value > 0 else "-inf"
     if isinstance(value, dict):
         return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -330,4 +338,4 @@ def _json_safe(value):
 
 
 def _from_json(value):
-    return float(value) if value in ("inf", "-inf") else value
+    return float(value) if value in ("inf", "-inf", "nan") else value

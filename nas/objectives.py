@@ -42,16 +42,12 @@ class ObjectiveInfo:
     sources: tuple[Source, ...]
     cost: Cost
     task: str | None = None
+    accelerator_only: bool = False  # depends on the accelerator alone: constant unless a hardware space is searched
 
     @property
     def sign(self) -> float:
         """Multiplies a value into minimisation form (maximised objectives are negated)."""
         return 1.0 if self.direction == "min" else -1.0
-
-    @property
-    def needs_hardware_space(self) -> bool:
-        """Constant on one accelerator: only worth an objective when the accelerator is searched."""
-        return self.name in ("area_mm2", "power_mw")
 
     @property
     def hardware(self) -> bool:
@@ -71,7 +67,7 @@ REGISTRY: dict[str, ObjectiveInfo] = {info.name: info for info in (
     ObjectiveInfo("latency_ms", "min", "latency", "ms", ("predictor", "simulator"), "cheap"),
     ObjectiveInfo("energy_mj", "min", "energy", "mJ", ("predictor", "simulator"), "cheap"),
     ObjectiveInfo("edp", "min", "energy-delay product", "mJ x ms", ("predictor", "simulator"), "cheap"),
-    ObjectiveInfo("area_mm2", "min", "area", "mm^2", ("area",), "cheap"),
+    ObjectiveInfo("area_mm2", "min", "area", "mm^2", ("area",), "cheap", accelerator_only=True),
     ObjectiveInfo("power_mw", "min", "average power", "mW", ("simulator",), "cheap"),
     ObjectiveInfo("params", "min", "parameters", "count", ("shape",), "cheap"),
     ObjectiveInfo("macs", "min", "multiply-accumulates", "count", ("shape",), "cheap"),
@@ -181,28 +177,21 @@ def on_network(objective: Objective) -> Objective:
                      objective.direction, objective.cost)
 
 
-def candidate_simulator_objective(name: str, workload, cache_size: int = 4096) -> Objective:
-    """`latency_ms`, `energy_mj`, `edp` or `power_mw` of (network, accelerator) candidates on the simulator. One
-    `SystolicSimulator` per accelerator, the most recent `cache_size` kept, so a design that recurs is mapped once."""
-    simulators: dict[str, object] = {}
-
-    def simulator(hw):
+def candidate_simulator_objective(name: str, workload, simulators: dict, cache_size: int = 4096) -> Objective:
+    """`latency_ms`, `energy_mj`, `edp` or `power_mw` of (network, accelerator) candidates on the simulator.
+    `simulators` (one `SystolicSimulator` per accelerator fingerprint) is shared by every hardware objective of a
+    run, so a design is mapped once whatever it is scored on; the oldest are dropped beyond `cache_size`."""
+    def simulate(candidate):
         from predictors.systolic import SystolicSimulator
 
-        key = hw.fingerprint()
+        key = candidate.hw.fingerprint()
         if key not in simulators:
             if len(simulators) >= cache_size:
                 simulators.pop(next(iter(simulators)))
-            simulators[key] = SystolicSimulator(hw)
-        return simulators[key]
+            simulators[key] = SystolicSimulator(candidate.hw)
+        return simulators[key].simulate(candidate.arch, workload)
 
-    def value(candidate) -> float:
-        report = simulator(candidate.hw).simulate(candidate.arch, workload)
-        if name == "power_mw":  # mJ / ms = W
-            return report.energy_mj / report.latency_ms * 1e3
-        return getattr(report, name)
-
-    return Objective(name, lambda candidates: [value(c) for c in candidates])
+    return Objective(name, lambda candidates: [getattr(simulate(c), name) for c in candidates])
 
 
 def area_objective(node_nm: int | None = None) -> Objective:

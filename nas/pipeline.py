@@ -35,6 +35,7 @@ from nas.parallel import executor
 from predictors.area import estimate_area
 from predictors.hardware import AcceleratorConfig
 from predictors.systolic import SystolicSimulator
+from supernet.train_config import PATH_KEYS, resolve_paths
 from userfiles import UserInputError, atomic_write_json, atomic_write_text, differences
 from supernet.space import ArchConfig
 
@@ -101,7 +102,13 @@ class Run:
         resolved = self.resolved()
         previous = self.root / "config.yaml"
         if previous.is_file():
-            self.changed = differences(yaml.safe_load(previous.read_text()), resolved)
+            try:
+                stored = yaml.safe_load(previous.read_text(encoding="utf-8"))
+            except (yaml.YAMLError, UnicodeDecodeError):
+                stored = None
+            if not isinstance(stored, dict):
+                raise UserInputError(f"{previous}: corrupt run config; use a new output directory, or delete this one")
+            self.changed = differences(stored, resolved)
             fixed = [key for key in self.changed if key.split(".")[0] not in REDOABLE]
             if fixed:
                 raise UserInputError(
@@ -133,6 +140,8 @@ class Run:
         elif self.hw is not None:
             resolved["hardware"] = self.hw.model_dump(mode="json")
         resolved["output"] = str(self.root.resolve())
+        train = self.train_config()  # data, tokenizer and init_from as absolute paths: readable from anywhere
+        resolved["supernet"].update({key: getattr(train, key) for key in PATH_KEYS})
         for section, key in (("predictor", "path"), ("supernet", "checkpoint")):
             if resolved[section][key]:
                 resolved[section][key] = str((self.config_dir / resolved[section][key]).resolve())
@@ -141,7 +150,15 @@ class Run:
     # ---- stage bookkeeping --------------------------------------------------------------------------------
     def _stages(self) -> dict:
         path = self.root / "stages.json"
-        return json.loads(path.read_text()) if path.is_file() else {}
+        if not path.is_file():
+            return {}
+        try:
+            stages = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError):
+            stages = None
+        if not isinstance(stages, dict):
+            raise UserInputError(f"{path}: corrupt stage record; delete it (finished stages are then redone)")
+        return stages
 
     def stage(self, name: str, inputs: dict, done: Callable[[], bool], work: Callable[[], None],
               redo: Callable[[], None] | None = None) -> str:
@@ -237,8 +254,7 @@ class Run:
                                      f"{SUPERNET_WEIGHTS})")
             return folder, content_fingerprint(folder / SUPERNET_CARD, folder / SUPERNET_WEIGHTS)
 
-        train_cfg = cfg.supernet.model_dump(exclude={"checkpoint"})
-        inputs = {"space": cfg.space.fingerprint(), "train": train_cfg}
+        inputs = {"space": cfg.space.fingerprint(), "train": self.train_config().model_dump(exclude={"checkpoint"})}
 
         def work():
             self.log(f"[supernet] training {cfg.supernet.steps} steps ({cfg.supernet.task}, data {cfg.supernet.data})")
@@ -252,8 +268,6 @@ class Run:
     def train_config(self):
         """The supernet settings with `data`, `tokenizer` and `init_from` made absolute (relative to the config
         file), so that a run started from another directory reads the same files."""
-        from supernet.tasks import resolve_paths
-
         return resolve_paths(self.config.supernet, self.config_dir)
 
     def _supernet_progress(self, record: dict) -> None:
@@ -270,46 +284,39 @@ class Run:
         return JointSpace(cfg.networks(self.config_dir), cfg.accelerators(self.config_dir))
 
     def objectives(self, supernet_dir: Path | None, pool) -> list[Objective]:
-        """Each configured objective behind the cost model its registry entry and `source` name."""
+        """Each configured objective behind the cost model its `source` names. In co-design the candidates are
+        (network, accelerator) pairs: one simulator per design serves every hardware objective, and network-side
+        objectives (quality, size) are scored once per network whatever the accelerator."""
         cfg = self.config
-        if cfg.codesign:
-            return self._candidate_objectives(supernet_dir, pool)
-        objectives = []
+        network_side = on_network if cfg.codesign else (lambda objective: objective)
+        simulators: dict = {}  # per accelerator fingerprint, shared by latency, energy, EDP and power
+        train = self.train_config().model_dump(exclude={"checkpoint"})
         model = None
-        for spec in cfg.objectives:
-            if spec.info.hardware and spec.source == "simulator":
-                objectives.append(simulator_objective(spec.name, SystolicSimulator(self.hw), cfg.workload))
-            elif spec.name == "edp":
-                lat, energy = self.predictors_["latency_ms"], self.predictors_["energy_mj"]
-                objectives.append(Objective("edp", lambda a: lat.predict(a) * energy.predict(a)))
-            elif spec.info.hardware:
-                objectives.append(predictor_objective(spec.name, self.predictors_[spec.name]))
-            elif spec.info.sources == ("supernet",):
-                objectives.append(quality_objective(spec.name, supernet_dir, self.train_config().model_dump(exclude={"checkpoint"}),
-                                                    pool.map, pool.workers))
-            else:
-                model = model or self._shape_model(supernet_dir)
-                objectives.append(model_size_objective(spec.name, model, cfg.workload.seq_len or cfg.supernet.seq_len))
-        return objectives
-
-    def _candidate_objectives(self, supernet_dir: Path | None, pool) -> list[Objective]:
-        """The objectives of a co-design run, over (network, accelerator) candidates: hardware ones on the
-        simulator, area from the area model, and network ones scored once per network."""
-        cfg = self.config
         objectives = []
         for spec in cfg.objectives:
             if spec.source == "simulator":
-                objectives.append(candidate_simulator_objective(spec.name, cfg.workload))
+                objectives.append(candidate_simulator_objective(spec.name, cfg.workload, simulators) if cfg.codesign
+                                  else simulator_objective(spec.name, self._simulator(simulators), cfg.workload))
             elif spec.source == "area":
                 objectives.append(area_objective())
+            elif spec.source == "predictor" and spec.name == "edp":
+                lat, energy = self.predictors_["latency_ms"], self.predictors_["energy_mj"]
+                objectives.append(Objective("edp", lambda a: lat.predict(a) * energy.predict(a)))
+            elif spec.source == "predictor":
+                objectives.append(predictor_objective(spec.name, self.predictors_[spec.name]))
             elif spec.source == "supernet":
-                objectives.append(on_network(quality_objective(
-                    spec.name, supernet_dir, self.train_config().model_dump(exclude={"checkpoint"}), pool.map,
-                    pool.workers)))
+                objectives.append(network_side(quality_objective(spec.name, supernet_dir, train, pool.map,
+                                                                 pool.workers)))
             else:
+                model = model or self._shape_model(supernet_dir)
                 seq_len = cfg.workload.seq_len or cfg.supernet.seq_len
-                objectives.append(on_network(model_size_objective(spec.name, self._shape_model(supernet_dir), seq_len)))
+                objectives.append(network_side(model_size_objective(spec.name, model, seq_len)))
         return objectives
+
+    def _simulator(self, simulators: dict) -> SystolicSimulator:
+        key = self.hw.fingerprint()
+        simulators.setdefault(key, SystolicSimulator(self.hw))
+        return simulators[key]
 
     def baseline(self):
         """What the front is compared with: the largest network (NAS, co-design) or the fixed one (DSE), on the
@@ -351,7 +358,8 @@ class Run:
                 baseline = self.baseline()
                 if cfg.codesign:  # the baseline accelerator need not be in the hardware space: scored outside it
                     values = {o.name: float(o.evaluate([baseline])[0]) for o in objectives}
-                    result[0].largest = (baseline, {**values, "violation": 0.0})
+                    violation = sum(c.violation(values[c.objective]) for c in search.constraints)
+                    result[0].largest = (baseline, {**values, "violation": violation})
                 else:
                     result[0].largest = (baseline, search.evaluate([baseline])[0])
             atomic_write_json(self.root / "history.json", result[0].history)
@@ -457,15 +465,18 @@ def write_designs(folder: Path, front: list[dict]) -> None:
         atomic_write_text(folder / f"{row['rank']}.yaml", yaml.safe_dump(row["hardware"], sort_keys=False))
 
 
-def choose(run: Run, result: SearchResult) -> tuple[ArchConfig, dict] | None:
-    """The front member to export: the best quality (`best`) or the lowest latency (`fastest`)."""
+def choose(run: Run, result: SearchResult) -> tuple[ArchConfig | Candidate, dict] | None:
+    """The front member to export: the best quality (`best`) or the lowest latency (`fastest`; without a latency
+    objective, the first hardware one)."""
     cfg = run.config
     if cfg.export.pick == "none" or not result.front or cfg.space is None:  # a fixed network has nothing to export
         return None
     quality = cfg.quality_objective
     if cfg.export.pick == "best" and quality is not None:
         return min(result.front, key=lambda m: quality.info.sign * m[1][quality.name])
-    hardware = next((o.name for o in cfg.objectives if o.info.hardware), cfg.objectives[0].name)
+    names = [o.name for o in cfg.objectives]
+    hardware = "latency_ms" if "latency_ms" in names else next(
+        (o.name for o in cfg.objectives if o.info.hardware), names[0])
     return min(result.front, key=lambda m: m[1][hardware])
 
 
@@ -497,7 +508,7 @@ def run_all(config: RunConfig, config_dir: Path, log: Callable[[str], None] = pr
     chosen = largest = record = None
     if picked is not None:
         model = load_supernet(supernet_dir(config, config_dir))
-        train_cfg = config.supernet.model_dump(exclude={"checkpoint"})
+        train_cfg = run.train_config().model_dump(exclude={"checkpoint"})
         evaluator = SubnetEvaluator(model, load_task_data(run.train_config()), config.supernet.seq_len,
                                     config.supernet.batch_size, config.supernet.eval_windows)
         quality_name = "accuracy" if config.supernet.task == "classification" else "perplexity"

@@ -145,7 +145,8 @@ def write_report(run, result: SearchResult, chosen: dict | None, largest_row: di
              _space_line(run),
              f"- Objectives: {', '.join(names)}; constraints: {', '.join(map(str, cfg.constraints)) or 'none'}",
              f"- Search: {cfg.search.algorithm}, population {cfg.search.population}, {cfg.search.generations} "
-             f"generations, seed {cfg.search.seed}: {len(result.evaluated):,} architectures evaluated, "
+             f"generations, seed {cfg.search.seed}: {len(result.evaluated):,} "
+             f"{'(network, accelerator) pairs' if cfg.codesign else 'architectures'} evaluated, "
              f"{feasible:,} meeting the constraints", ""]
     if predictor_metrics:
         lines += ["## Latency predictor (held-out test split)", "",
@@ -164,6 +165,8 @@ def write_report(run, result: SearchResult, chosen: dict | None, largest_row: di
         check = (f"re-simulated, the predictor's error on the front is {err['mean_abs']:.2%} on average and "
                  f"{err['max_abs']:.2%} at most; {len(pareto['no_longer_pareto'])} point(s) are no longer "
                  "Pareto-optimal on simulated values")
+    elif cfg.codesign:
+        check = "every design scored on the simulator itself"
     else:
         check = "re-simulated (no predicted objective)"
     lines += ["## Pareto front", "", "![Pareto front](pareto.png) ![hypervolume](hypervolume.png)", "",
@@ -237,7 +240,8 @@ def _design_section(run, pareto: dict) -> list[str]:
     first = "latency_ms" if "latency_ms" in names else names[0]
     for row in pareto["front"]:
         hw = AcceleratorConfig.model_validate(row["hardware"])
-        ratio = baseline["objectives"][first] / row["objectives"][first] if row["objectives"][first] else None
+        old, new = baseline["objectives"][first], row["objectives"][first]
+        ratio = old / new if old is not None and new else None  # > 1: better than the baseline (all minimised)
         changes = "; ".join(design_changes(base, hw)) or "nothing"
         lines.append(f"| {row['rank']} | " + " | ".join(_cell(row["objectives"][n]) for n in names)
                      + f" | {_cell(ratio)}x {first} | {changes} |")

@@ -179,6 +179,11 @@ class SimReport:
         return self.energy_mj * self.latency_ms
 
     @property
+    def power_mw(self) -> float:
+        """Average power over the workload: energy over latency (mJ / ms = W)."""
+        return self.energy_mj / self.latency_ms * 1e3
+
+    @property
     def utilization(self) -> float:
         """Useful MACs over what the array could have done in the whole run (the survey's end-to-end figure)."""
         return self.macs / (self.peak_macs_per_cycle * self.cycles) if self.cycles else 0.0

@@ -6,7 +6,8 @@ checks that the written model computes what the supernet computes for that archi
 * `hf`: a sub-network whose layers are all alike and whose attention width equals its hidden size is written as a
   stock `BertForSequenceClassification` or `GPT2LMHeadModel` (no remote code at all: `stock=False` refuses that).
   Any other shape has no stock class, and is written as `config.json` + `model.safetensors` + `modeling_hwnas.py`
-  (this package's `hf_modeling.py`, which imports only torch and transformers), registered in `auto_map`, so that
+  (this package's `hf_modeling.py`, which imports only torch, transformers and the two torch-only files it imports
+  relatively, `layers.py` and `elastic.py`, copied beside it), registered in `auto_map`, so that
   `AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True)` (or `AutoModelForSequenceClassification`)
   loads it without hwnas installed. Either way the folder holds the tokenizer the supernet was trained with and
   the label names of its data (`id2label`).

@@ -16,7 +16,8 @@ from userfiles import UserInputError, atomic_write_json, load_mapping, validate
 from supernet.evaluate import SubnetEvaluator
 from supernet.export import save_hf
 from userfiles.folders import atomic_folder
-from supernet.tasks import forward, load_task_data, resolve_paths, task_loss
+from supernet.tasks import forward, load_task_data, task_loss
+from supernet.train_config import resolve_paths
 from supernet.train import lr_factor
 from supernet.train_config import SupernetTrainConfig
 

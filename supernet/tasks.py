@@ -6,7 +6,6 @@ targets), classification batches are (ids, labels) with padding masked out.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -16,27 +15,6 @@ from supernet.data import ClassificationData, LMData, TaskData, load_classificat
 from supernet.model import SuperTransformer
 from supernet.space import ArchConfig, SearchSpace
 from supernet.train_config import SupernetTrainConfig
-
-PATH_KEYS = ("data", "tokenizer", "init_from")
-
-
-def resolve_paths(cfg: SupernetTrainConfig, base: str | Path) -> SupernetTrainConfig:
-    """`cfg` with `data`, `tokenizer` and `init_from` made absolute: relative to `base` (the folder of the config
-    file that names them) when they exist there, else to the current directory, as the config check accepts them.
-    Without this a run started from another directory, or a fine-tune of an export, reads other files or none."""
-    base = Path(base)
-    updates = {}
-    for key in PATH_KEYS:
-        value = getattr(cfg, key)
-        if not value or value in ("builtin", "bytes"):
-            continue
-        prefix, name = ("hf:", value[3:]) if value.startswith("hf:") else ("", value)
-        for candidate in (base / name, Path(name)):
-            if candidate.exists():
-                updates[key] = prefix + str(candidate.resolve())
-                break
-    return cfg.model_copy(update=updates)
-
 
 def load_task_data(cfg: SupernetTrainConfig) -> TaskData:
     if cfg.task == "causal_lm":

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,3 +37,23 @@ class SupernetTrainConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     eval_windows: int = Field(64, ge=1, description="validation windows (or examples) per evaluation")
 
+
+PATH_KEYS = ("data", "tokenizer", "init_from")
+
+
+def resolve_paths(cfg: SupernetTrainConfig, base: str | Path) -> SupernetTrainConfig:
+    """`cfg` with `data`, `tokenizer` and `init_from` made absolute: relative to `base` (the folder of the config
+    file that names them) when they exist there, else to the current directory, as the config check accepts them.
+    Without this a run started from another directory, or a fine-tune of an export, reads other files or none."""
+    base = Path(base)
+    updates = {}
+    for key in PATH_KEYS:
+        value = getattr(cfg, key)
+        if not value or value in ("builtin", "bytes"):
+            continue
+        prefix, name = ("hf:", value[3:]) if value.startswith("hf:") else ("", value)
+        for candidate in (base / name, Path(name)):
+            if candidate.exists():
+                updates[key] = prefix + str(candidate.resolve())
+                break
+    return cfg.model_copy(update=updates)

@@ -88,19 +88,63 @@ def test_sigkill_mid_codesign_search_then_resume_gives_the_same_front(tmp_path):
     ({"hardware_space": {**SPACE, "rows": [4096]}}, "hardware_space: rows: accumulator_kib=64 cannot hold one tile"),
     ({"arch": "no-such-net.json"}, "no-such-net.json: file not found"),
     ({"constraints": ["power_mw <= 5"]}, "constraints.0: 'power_mw' is not an objective of this run"),
+    ({"objectives": ["params", "latency_ms"]}, "objectives.0: params does not vary with one fixed network"),
 ])
 def test_a_broken_codesign_config_is_one_line_naming_the_key(tmp_path, changes, message):
     path = dse_config(tmp_path, **changes)
     with pytest.raises(UserInputError) as err:
-        config = load_run_config(path)
-        config.check_files(path.parent)
+        load_run_config(path)
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
-def test_area_and_power_are_refused_on_one_accelerator(tmp_path):
+def test_hardware_objectives_of_a_hardware_space_default_to_the_simulator(tmp_path):
+    config = load_run_config(dse_config(tmp_path, objectives=[{"name": "latency_ms"}, "power_mw", "area_mm2"],
+                                        constraints=[]))
+    assert [o.source for o in config.objectives] == ["simulator", "simulator", "area"]
+
+
+def test_area_is_refused_on_one_accelerator(tmp_path):
     path = tmp_path / "nas.yaml"
     path.write_text(yaml.safe_dump({"space": {"depth": [1, 2], "embed_dim": [64], "heads": [2], "ffn_dim": [128],
                                               "head_dim": 32, "max_seq_len": 64},
                                     "objectives": ["params", "area_mm2"]}))
     with pytest.raises(UserInputError, match="objectives.1: area_mm2 does not vary on one accelerator"):
         load_run_config(path)
+
+
+def test_a_joint_search_finds_networks_with_their_accelerators_and_exports_the_chosen_one(tmp_path, monkeypatch):
+    """Network and accelerator together: a tiny supernet trained by the run, its quality scored once per network,
+    the chosen pair's network exported and its accelerator written out."""
+    monkeypatch.chdir(tmp_path)
+    space = {"depth": [1, 2], "embed_dim": [32, 64], "heads": [1, 2], "ffn_dim": [64, 128], "head_dim": 16,
+             "max_seq_len": 64}
+    path = dse_config(tmp_path, "joint", arch=None, space=space,
+                      supernet={"steps": 6, "seq_len": 32, "batch_size": 4, "eval_windows": 4, "checkpoint_every": 3},
+                      workload={"phase": "prefill", "seq_len": 64},
+                      objectives=["perplexity", "latency_ms", "area_mm2"], constraints=["area_mm2 <= 0.6"],
+                      search={"population": 8, "generations": 2, "seed": 0},
+                      export={"pick": "best", "format": "torch"})
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 0, result.output
+    pareto = json.loads((tmp_path / "joint" / "pareto.json").read_text())
+    networks = {json.dumps(row["arch"], sort_keys=True) for row in pareto["front"]}
+    assert pareto["front"] and all(row["area_mm2"] <= 0.6 for row in pareto["front"])
+    assert pareto["largest"]["hardware"]["name"] == "gemmini-default" and len(networks) >= 1
+    best = min(pareto["front"], key=lambda row: row["objectives"]["perplexity"])
+    exported = json.loads((tmp_path / "joint" / "subnets" / "chosen" / "export.json").read_text())
+    assert ArchConfig.from_dict(exported["arch"]) == ArchConfig.from_dict(best["arch"])
+    assert (tmp_path / "joint" / "hardware" / f"{best['rank']}.yaml").is_file()
+    assert "(network, accelerator) pairs evaluated" in (tmp_path / "joint" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("state", ["[1, 2]", '{"version": 2}', "{", '{"version": 2, "algorithm": "nsga2"}'])
+def test_a_damaged_search_state_is_one_line(tmp_path, monkeypatch, state):
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(app, ["search", str(dse_config(tmp_path, search={"population": 6, "generations": 1,
+                                                                                   "seed": 0}))]).exit_code == 0
+    saved = json.loads((tmp_path / "dse" / "search_state.json").read_text())
+    damaged = state if state != '{"version": 2}' else json.dumps({**saved, "rng": None})
+    (tmp_path / "dse" / "search_state.json").write_text(damaged)
+    result = CliRunner().invoke(app, ["search", "--resume", "dse"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "search_state.json:" in result.stderr and len(result.stderr.strip().splitlines()) == 1
