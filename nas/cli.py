@@ -492,8 +492,9 @@ def export(
         if not 0 <= pick < len(front):
             raise UserInputError(f"--pick: the front has {len(front)} members (0..{len(front) - 1}), not {pick}")
         chosen = ArchConfig.from_dict(front[pick]["arch"])
+        found = {key: front[pick][key] for key in ("objectives", "hardware") if key in front[pick]}
     else:
-        chosen = load_arch(arch)
+        chosen, found = load_arch(arch), {}
     folder = supernet_dir(run_config, run_dir)
     model = load_supernet(folder)
     try:
@@ -503,7 +504,7 @@ def export(
     if stock and (fmt != "hf" or stock_incompatibility(chosen)):
         raise UserInputError(f"--stock: {stock_incompatibility(chosen) or 'only with --format hf'}")
     train = resolve_paths(run_config.supernet, run_dir).model_dump(exclude={"checkpoint"})
-    record = export_subnet(model, chosen, out, fmt, stock=stock, extra={"train": train, "run": str(run_dir)},
+    record = export_subnet(model, chosen, out, fmt, stock=stock, extra={"train": train, "run": str(run_dir), **found},
                            labels=read_card(folder).get("labels"))
     check = f"max |diff| {record['max_abs_diff']:.1e}" if record["checked"] else "unchecked (no onnxruntime)"
     kind = " (stock transformers class)" if record["stock"] else " (modeling_hwnas.py: trust_remote_code)" \

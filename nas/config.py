@@ -79,8 +79,8 @@ class ObjectiveSpec(Strict):
 
 class SearchSection(Strict):
     algorithm: Literal["nsga2", "random"] = "nsga2"
-    population: int = Field(40, ge=2)
-    generations: int = Field(40, ge=1)
+    population: int = Field(40, ge=2, le=10_000)
+    generations: int = Field(40, ge=1, le=100_000)
     crossover_prob: float = Field(0.9, ge=0, le=1)
     mutation_prob: float = Field(0.2, ge=0, le=1, description="probability that each gene is redrawn")
     seed: int = 0

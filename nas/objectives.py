@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from supernet.space import ArchConfig
 
@@ -91,7 +91,7 @@ class Constraint(BaseModel):
 
     objective: str
     op: Literal["<=", ">="]
-    value: float
+    value: float = Field(allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod

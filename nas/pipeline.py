@@ -521,8 +521,10 @@ def run_all(config: RunConfig, config_dir: Path, log: Callable[[str], None] = pr
         labels = read_card(supernet_dir(config, config_dir)).get("labels")
 
         def work():
+            paired = {"hardware": hw.model_dump(mode="json")} if config.codesign else {}  # the accelerator it was found with
             holder.append(export_subnet(model, arch, out, config.export.format, labels=labels,
-                                        extra={"train": train_cfg, "run": str(run.root), "objectives": picked[1]}))
+                                        extra={"train": train_cfg, "run": str(run.root), "objectives": picked[1],
+                                               **paired}))
             log(f"[export] {arch.describe()} -> {out} ({config.export.format})")
 
         run.stage("export", inputs, lambda: (out / "export.json").is_file(), work, redo=lambda: None)

@@ -85,6 +85,14 @@ class HardwareSpace(BaseModel):
     vector_units: dict[VectorKind, VectorUnitChoices] = Field(default_factory=dict)
     base_dir: Path = Field(Path("."), exclude=True, description="where a relative `extends` is found")
 
+    @field_validator(*FIELDS, mode="before")
+    @classmethod
+    def _no_booleans(cls, values: Any) -> Any:
+        """YAML reads `true` as a number where a number is expected; a choice list holds numbers or names only."""
+        if isinstance(values, (list, tuple)) and any(isinstance(v, bool) for v in values):
+            raise ValueError("choices must be numbers (or ws/os), not true/false")
+        return values
+
     @field_validator(*FIELDS)
     @classmethod
     def _unique_choices(cls, values: tuple | None) -> tuple | None:
@@ -96,6 +104,8 @@ class HardwareSpace(BaseModel):
     def _every_point_is_an_accelerator(self) -> "HardwareSpace":
         """Refuse a space with points the accelerator model rejects, naming the field, before any search."""
         base = self.base()
+        if all(n == 1 for n in self.gene_choices()):
+            raise ValueError("offers a single design; list two or more choices for some field to search")
         for kind, choices in self.vector_units.items():
             if "fused" in choices.where and kind not in FUSABLE:
                 raise ValueError(f"vector_units.{kind.value}.where: 'fused' applies only to "
@@ -166,7 +176,12 @@ class HardwareSpace(BaseModel):
             units[kind] = _place(base.vector_units[kind], kind, picked[f"{kind.value}.where"],
                                  picked[f"{kind.value}.lanes"])
         hw = base.model_copy(update={**{name: picked[name] for name in FIELDS}, "vector_units": units})
-        return hw.model_copy(update={"name": f"{Path(self.extends).stem}-{hw.rows}x{hw.cols}-{hw.fingerprint()[:8]}"})
+        on_unit = [kind.value for kind, unit in units.items() if unit.where == "accelerator"]
+        return hw.model_copy(update={
+            "name": f"{Path(self.extends).stem}-{hw.rows}x{hw.cols}-{hw.fingerprint()[:8]}",
+            "description": f"a design of a hardware space over {Path(self.extends).stem}: {hw.rows}x{hw.cols} "
+                           f"{hw.dataflow.upper()}, {hw.scratchpad_kib:g} KiB scratchpad, {hw.accumulator_kib:g} KiB "
+                           f"accumulator, on the accelerator: {', '.join(on_unit) or 'no non-linear op'}"})
 
     def encode(self, hw: AcceleratorConfig) -> list[int]:
         genome = []

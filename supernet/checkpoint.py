@@ -41,7 +41,7 @@ class Checkpoints:
 
     def save(self, step: int, model, optimizer, scheduler, history: list[dict]) -> None:
         name = f"step-{step:06d}"
-        with atomic_folder(self.root / name) as tmp:
+        with atomic_folder(self.root / name, marker="trainer.json") as tmp:
             state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
             save_file(state, str(tmp / "model.safetensors"))
             torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),

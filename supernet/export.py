@@ -176,7 +176,7 @@ def export_subnet(model: SuperTransformer, arch: ArchConfig, out: str | Path, fm
     stock = fmt == "hf" and (stock_incompatibility(arch) is None if stock is None else stock)
     sub = extract_subnet(model, arch, labels)
     ids = _probe_ids(model)
-    with atomic_folder(out) as tmp:
+    with atomic_folder(out, marker="export.json") as tmp:
         if fmt == "hf":
             written = to_stock(sub, arch) if stock else sub
             save_hf(written, tmp, ((extra or {}).get("train") or {}).get("tokenizer"))

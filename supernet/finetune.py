@@ -93,7 +93,7 @@ def finetune(folder: str | Path, steps: int, lr: float | None = None, out: str |
     (finetuned,) = evaluator.evaluate([None])
     result = {"steps": steps, "lr": cfg.lr, "data": cfg.data, "out": str(out), "inherited": inherited,
               "finetuned": finetuned}
-    with atomic_folder(out) as tmp:
+    with atomic_folder(out, marker="export.json") as tmp:
         save_hf(model.model, tmp, cfg.tokenizer)
         # the weights moved away from the supernet's, so the export's check against it no longer applies
         atomic_write_json(tmp / "export.json", {**record, "train": cfg.model_dump(), "finetune": result,

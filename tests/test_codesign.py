@@ -89,6 +89,10 @@ def test_sigkill_mid_codesign_search_then_resume_gives_the_same_front(tmp_path):
     ({"arch": "no-such-net.json"}, "no-such-net.json: file not found"),
     ({"constraints": ["power_mw <= 5"]}, "constraints.0: 'power_mw' is not an objective of this run"),
     ({"objectives": ["params", "latency_ms"]}, "objectives.0: params does not vary with one fixed network"),
+    ({"constraints": ["area_mm2 <= 1e999"]}, "constraints.0.value: Input should be a finite number"),
+    ({"hardware_space": {**SPACE, "rows": [True, 16]}}, "hardware_space: rows: choices must be numbers (or ws/os), not true/false"),
+    ({"hardware_space": {"extends": "gemmini-default"}}, "hardware_space: offers a single design"),
+    ({"search": {"generations": 10**12}}, "search.generations: Input should be less than or equal to 100000"),
 ])
 def test_a_broken_codesign_config_is_one_line_naming_the_key(tmp_path, changes, message):
     path = dse_config(tmp_path, **changes)
@@ -135,6 +139,17 @@ def test_a_joint_search_finds_networks_with_their_accelerators_and_exports_the_c
     assert ArchConfig.from_dict(exported["arch"]) == ArchConfig.from_dict(best["arch"])
     assert (tmp_path / "joint" / "hardware" / f"{best['rank']}.yaml").is_file()
     assert "(network, accelerator) pairs evaluated" in (tmp_path / "joint" / "report.md").read_text()
+    assert exported["hardware"] == best["hardware"]  # the accelerator the network was found with
+    picked = CliRunner().invoke(app, ["export", "joint", "--pick", "0", "--format", "torch", "--out", "again"])
+    assert picked.exit_code == 0, picked.output
+    assert json.loads((tmp_path / "again" / "export.json").read_text())["hardware"] == pareto["front"][0]["hardware"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("months of work")
+    for out in ("joint", "mine"):  # a run directory, a folder of the user's own: never replaced by an export
+        refused = CliRunner().invoke(app, ["export", "joint", "--pick", "0", "--format", "torch", "--out", out])
+        assert refused.exit_code == 2 and "was not written here (no export.json)" in refused.stderr
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "months of work"
+    assert (tmp_path / "joint" / "pareto.json").is_file() and (tmp_path / "joint" / "supernet").is_dir()
 
 
 @pytest.mark.parametrize("state", ["[1, 2]", '{"version": 2}', "{", '{"version": 2, "algorithm": "nsga2"}'])

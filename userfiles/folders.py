@@ -52,14 +52,19 @@ def clean_stale(target: Path) -> None:
 
 
 @contextmanager
-def atomic_folder(target: str | Path) -> Iterator[Path]:
+def atomic_folder(target: str | Path, marker: str) -> Iterator[Path]:
     """Yield an empty temporary folder beside `target`; when the block ends without an exception it replaces
     `target` (an existing one is moved aside, the new one renamed in, the old one deleted). On an exception the
     temporary folder is removed and `target` is untouched. A path that cannot hold a folder is a one-line
-    `UserInputError`."""
+    `UserInputError`, and so is an existing folder that is not empty and does not hold `marker` (the file every
+    folder this writer produces holds): replacing means deleting, so only a folder this writer made is replaced,
+    never a run directory or a user's own files given by mistake."""
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise UserInputError(f"{target}: is a file, expected a folder to write")
+    if target.is_dir() and not (target / marker).is_file() and any(target.iterdir()):
+        raise UserInputError(f"{target}: exists and was not written here (no {marker}); replacing it would delete "
+                             "its files, so choose a new folder or empty this one")
     tmp = target.with_name(f".{target.name}{TMP_MARK}{os.getpid()}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
