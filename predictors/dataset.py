@@ -116,13 +116,22 @@ def _first_line(exc: BaseException) -> str:
 
 
 def write_table(frame: pd.DataFrame, path: Path, meta: dict) -> None:
-    """Table first, then its sidecar, each by temp file + rename: a crash never leaves a half-written file."""
-    try:
+    """The table and its sidecar, each by temp file + rename, so a crash never leaves a half-written file. A kill
+    between the two renames must leave a readable dataset: the sidecar goes first (it is the same for every chunk
+    of a run), except the one that marks the dataset `complete`, which goes after the table it describes."""
+    def table() -> None:
         if path.suffix == ".parquet":
             atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
         else:
             atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
-        atomic_write_json(meta_path(path), meta)
+
+    try:
+        if meta.get("complete"):
+            table()
+            atomic_write_json(meta_path(path), meta)
+        else:
+            atomic_write_json(meta_path(path), meta)
+            table()
     except OSError as exc:
         raise UserInputError(f"{path}: cannot write the dataset ({exc.strerror or _first_line(exc)})") from None
 
