@@ -31,7 +31,7 @@ import pandas as pd
 from predictors.hardware import AcceleratorConfig, measured_fingerprint
 from predictors.jobs import SimulationJob, simulate_job
 from predictors.workload import Workload
-from userfiles import UserInputError, atomic_write, atomic_write_json, validate
+from userfiles import UserInputError, atomic_write, atomic_write_json, output_error, validate
 from supernet.features import arch_features, feature_names
 from supernet.space import ArchConfig, LayerConfig, SearchSpace
 
@@ -142,6 +142,10 @@ def _check_output(path: Path) -> None:
         raise UserInputError(f"{path}: is a directory; --out takes a file name ending in .parquet or .csv")
     if any(parent.exists() and not parent.is_dir() for parent in path.parents):
         raise UserInputError(f"{path}: a parent of it is a file, not a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserInputError(output_error(path, exc)) from None
 
 
 def remove_stale_temps(path: Path) -> list[Path]:
