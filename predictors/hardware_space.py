@@ -114,11 +114,10 @@ class HardwareSpace(BaseModel):
                 raise ValueError(f"vector_units.{kind.value}.where: {self.extends!r} runs {kind.value} on the "
                                  "accelerator, so its cost on the host is unknown; extend a base that has it")
             for lanes in choices.lanes:
-                validate(VectorUnit, {"where": "accelerator", "lanes": lanes},
-                         source=f"vector_units.{kind.value}.lanes")
+                _check(VectorUnit, {"where": "accelerator", "lanes": lanes}, f"vector_units.{kind.value}.lanes")
         for name in FIELDS:
             for value in self._field_choices(base, name):
-                validate(AcceleratorConfig, {**base.model_dump(), name: value}, source=name)
+                _check(AcceleratorConfig, {**base.model_dump(), name: value}, name)
         sizes = [self._field_choices(base, n) for n in ("rows", "cols", "scratchpad_kib", "accumulator_kib")]
         for rows, cols, sp, acc in itertools.product(*sizes):
             hw = base.model_copy(update={"rows": rows, "cols": cols, "scratchpad_kib": sp, "accumulator_kib": acc})
@@ -250,6 +249,15 @@ class HardwareSpace(BaseModel):
         if isinstance(data.get("hardware_space"), dict):
             data = data["hardware_space"]
         return cls.from_mapping(data, str(path), Path(path).parent)
+
+
+def _check(model, data: dict, key: str) -> None:
+    """Validate one choice as the accelerator model would, and name the choice's key once in the message."""
+    try:
+        validate(model, data)
+    except UserInputError as exc:
+        message = str(exc).removeprefix("(top level): ").removeprefix(f"{key.split('.')[-1]}: ")
+        raise ValueError(f"{key}: {message}") from None
 
 
 def _place(base: VectorUnit, kind: VectorKind, where: str, lanes: float) -> VectorUnit:

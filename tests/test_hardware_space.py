@@ -75,7 +75,7 @@ def test_fingerprint_follows_the_choices_not_the_file_name():
     ({"rows": []}, "hardware_space: rows: Tuple should have at least 1 item"),
     ({"colour": [1]}, "hardware_space: colour: unknown key"),
     ({"rows": [16, 16]}, "rows: choices must not repeat"),
-    ({"rows": [0, 16]}, "hardware_space: rows: rows: Input should be greater than 0"),
+    ({"rows": [0, 16]}, "hardware_space: rows: Input should be greater than 0"),
     ({"dataflow": ["ws", "diagonal"]}, "hardware_space: dataflow.1: Input should be 'ws' or 'os'"),
     ({"vector_units": {"softmax": {"where": ["fused"]}}}, "'fused' applies only to gelu, quantize"),
     ({"extends": "gemmini-ibert", "vector_units": {"softmax": {"where": ["host"]}}}, "its cost on the host is unknown"),
