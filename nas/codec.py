@@ -13,6 +13,7 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -36,8 +37,9 @@ class Candidate:
     arch: ArchConfig
     hw: AcceleratorConfig
 
-    @property
+    @cached_property
     def key(self) -> str:
+        """Computed once: the search asks for it at every cache lookup, and hashing a design costs a JSON dump."""
         return hashlib.sha1(f"{self.arch.key}:{self.hw.fingerprint()}".encode()).hexdigest()[:12]
 
     def describe(self) -> str:

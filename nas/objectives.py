@@ -181,9 +181,9 @@ def candidate_simulator_objective(name: str, workload, simulators: dict, cache_s
     """`latency_ms`, `energy_mj`, `edp` or `power_mw` of (network, accelerator) candidates on the simulator.
     `simulators` (one `SystolicSimulator` per accelerator fingerprint) is shared by every hardware objective of a
     run, so a design is mapped once whatever it is scored on; the oldest are dropped beyond `cache_size`."""
-    def simulate(candidate):
-        from predictors.systolic import SystolicSimulator
+    from predictors.systolic import SystolicSimulator
 
+    def simulate(candidate):
         key = candidate.hw.fingerprint()
         if key not in simulators:
             if len(simulators) >= cache_size:
