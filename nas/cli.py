@@ -156,7 +156,8 @@ def simulate(
         f"latency {report.latency_ms:.3f} ms | energy {report.energy_mj:.3f} mJ | EDP {report.edp:.4g} mJ*ms | "
         f"utilisation {report.utilization:.1%} end to end, {report.matmul_utilization:.1%} in matmuls | "
         f"DRAM {report.dram_bytes / 2**20:,.1f} MiB")
-    console.print(f"area {area.total_mm2:.3f} mm^2 at {area.node_nm} nm (static {area.static_mw:.2f} mW) | average "
+    static_mw = area.static_mw if hw.energy.static_mw is None else hw.energy.static_mw
+    console.print(f"area {area.total_mm2:.3f} mm^2 at {area.node_nm} nm (static {static_mw:.2f} mW) | average "
                   f"power {efficiency['power_mw']:.1f} mW | {efficiency['inferences_per_s_per_mm2']:,.1f} inferences/s "
                   "per mm^2")
 
@@ -185,13 +186,19 @@ def hardware_show(
     """Every setting of a preset, as YAML (a starting point for your own accelerator file)."""
     hw = AcceleratorConfig.resolve(name)
     area = estimate_area(hw)
+    e = hw.energy
+    sram = {"scratchpad": e.sram_pj_per_byte(e.scratchpad_pj_per_byte, hw.scratchpad_kib),
+            "accumulator": e.sram_pj_per_byte(e.accumulator_pj_per_byte, hw.accumulator_kib)}
     if as_json:
-        typer.echo(finite_json({"fingerprint": hw.fingerprint(), **hw.model_dump(mode="json"), "area": area.to_dict()},
-                               indent=2))
+        typer.echo(finite_json({"fingerprint": hw.fingerprint(), **hw.model_dump(mode="json"), "area": area.to_dict(),
+                                "sram_pj_per_byte": sram}, indent=2))
         return
     typer.echo(f"# fingerprint: {hw.fingerprint()}")
     parts = ", ".join(f"{k} {v:.3f}" for k, v in area.breakdown.items())
-    typer.echo(f"# area: {area.total_mm2:.3f} mm^2 at {area.node_nm} nm ({parts}); static power {area.static_mw:.2f} mW")
+    typer.echo(f"# area: {area.total_mm2:.3f} mm^2 at {area.node_nm} nm ({parts}); static power {area.static_mw:.2f} mW"
+               + ("" if e.static_mw is None else f" (energy.static_mw overrides it: {e.static_mw:g} mW)"))
+    typer.echo(f"# SRAM access: scratchpad {sram['scratchpad']:.2f} pJ/byte at {hw.scratchpad_kib:g} KiB, "
+               f"accumulator {sram['accumulator']:.2f} pJ/byte at {hw.accumulator_kib:g} KiB")
     typer.echo(yaml.safe_dump(hw.model_dump(mode="json"), sort_keys=False).rstrip())
 
 

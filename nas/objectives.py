@@ -194,12 +194,11 @@ def candidate_simulator_objective(name: str, workload, simulators: dict, cache_s
     return Objective(name, lambda candidates: [getattr(simulate(c), name) for c in candidates])
 
 
-def area_objective(node_nm: int | None = None) -> Objective:
-    """`area_mm2` of each candidate's accelerator (`predictors.area`)."""
-    from predictors.area import REFERENCE_NODE_NM, estimate_area
+def area_objective() -> Objective:
+    """`area_mm2` of each candidate's accelerator (`predictors.area`) at the accelerator's own node."""
+    from predictors.area import estimate_area
 
-    node = node_nm or REFERENCE_NODE_NM
-    return Objective("area_mm2", lambda candidates: [estimate_area(c.hw, node).total_mm2 for c in candidates])
+    return Objective("area_mm2", lambda candidates: [estimate_area(c.hw).total_mm2 for c in candidates])
 
 
 def model_size_objective(name: str, model, seq_len: int) -> Objective:

@@ -46,8 +46,9 @@ FUSED_LANE_UM2 = (282 + 137) / AREA_VS_12NM[45]
 # scaled to 12 nm as if it were 22 nm (no 28 nm factor is sourced). ESTIMATE (a hint, not a fact).
 FIXED_UM2 = 440_000.0 / AREA_VS_12NM[22]
 
-# Leakage per mm^2 at 12 nm. ESTIMATE: chosen so that a 1 mm^2 block leaks the 10 mW that EnergyModel has
-# always assumed for static power (its docstring: "a rough figure for a ~1 mm^2 accelerator block").
+# Leakage per mm^2. ESTIMATE: chosen so that a 1 mm^2 block leaks the 10 mW that EnergyModel assumed for a
+# ~1 mm^2 accelerator block before static power followed area; held the same at every node (no source gives
+# leakage per mm^2 by node).
 STATIC_MW_PER_MM2 = 10.0
 
 
@@ -80,9 +81,10 @@ def sram_um2_per_bit(capacity_bytes: float) -> float:
     return points[-1][1]
 
 
-def estimate_area(hw: AcceleratorConfig, node_nm: int = REFERENCE_NODE_NM) -> AreaReport:
+def estimate_area(hw: AcceleratorConfig, node_nm: int | None = None) -> AreaReport:
     """Area of `hw` by component: PE array, scratchpad, accumulator, each vector unit on the accelerator, and
-    the fixed DMA/control block."""
+    the fixed DMA/control block, at `node_nm` (default: the accelerator's own `node_nm`)."""
+    node_nm = hw.node_nm if node_nm is None else node_nm
     if node_nm not in AREA_VS_12NM:
         raise ValueError(f"node_nm: no area scaling for {node_nm} nm; expected one of "
                          f"{', '.join(str(n) for n in sorted(AREA_VS_12NM))}")

@@ -55,22 +55,39 @@ class VectorUnit(BaseModel):
 
 class EnergyModel(BaseModel):
     """Energy per event. Defaults: Horowitz, "Computing's energy problem", ISSCC 2014 (45 nm), as used by
-    Eyeriss/Timeloop-style estimates: int8 multiply 0.2 pJ + int32 add 0.1 pJ per MAC; 32-64 kB SRAM about
-    20 pJ per 64-bit access (2.5 pJ/byte); larger 256 kB accumulator arrays about 3 pJ/byte; DRAM 1.3 nJ per
-    64-bit access (160 pJ/byte). Host CPU: about 30 pJ per cycle for a small in-order core (Rocket-class,
-    about 0.03 mW/MHz). Static power is a rough figure for a ~1 mm^2 accelerator block; set your own.
+    Eyeriss/Timeloop-style estimates: int8 multiply 0.2 pJ + int32 add 0.1 pJ per MAC; DRAM 1.3 nJ per 64-bit
+    access (160 pJ/byte). Host CPU: about 30 pJ per cycle for a small in-order core (Rocket-class, about
+    0.03 mW/MHz). These are the user's figures for whatever node they describe; `AcceleratorConfig.node_nm`
+    scales area and leakage, not them.
+
+    SRAM access energy grows with capacity, so that a bigger buffer costs energy as well as area: the per-byte
+    figures hold at `sram_reference_kib` and scale as (capacity / reference) ** `sram_capacity_exponent`
+    (REFERENCE.md section 5: Horowitz 8 KB -> 1 MB gives 0.47, CACTI 7 at a 128-bit port 0.54; 0.5 here).
+    Horowitz's 32 KB SRAM is 20 pJ per 64-bit access: 2.5 pJ/byte at 32 KiB, so Gemmini's 256 KiB scratchpad
+    costs about 7.1 pJ/byte and its 64 KiB accumulator about 3.5. An exponent of 0 gives one fixed figure.
+
+    Static power: None (the default) takes the leakage of the accelerator's area (`predictors.area`), so that
+    area costs energy too; a number overrides it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # every energy is finite and at most 1e6 pJ per event (a microjoule; DRAM is about 160 pJ/byte)
     mac_pj: float = Field(0.3, ge=0, le=1e6)
-    scratchpad_pj_per_byte: float = Field(2.5, ge=0, le=1e6)
-    accumulator_pj_per_byte: float = Field(3.0, ge=0, le=1e6)
+    scratchpad_pj_per_byte: float = Field(2.5, ge=0, le=1e6, description="at sram_reference_kib")
+    accumulator_pj_per_byte: float = Field(2.5, ge=0, le=1e6, description="at sram_reference_kib")
+    sram_reference_kib: float = Field(32.0, gt=0, le=MAX_SRAM_KIB,
+                                      description="capacity at which the SRAM per-byte energies hold")
+    sram_capacity_exponent: float = Field(0.5, ge=0, le=2, description="access energy ~ capacity ** this (0 to 2)")
     dram_pj_per_byte: float = Field(160.0, ge=0, le=1e6)
     vector_pj_per_element: float = Field(1.0, ge=0, le=1e6, description="one pass of an accelerator vector unit")
     host_pj_per_cycle: float = Field(30.0, ge=0, le=1e6)
-    static_mw: float = Field(10.0, ge=0, le=1e6, description="static power in mW (0 to 1e6: a kilowatt)")
+    static_mw: float | None = Field(None, ge=0, le=1e6, description="static power in mW (0 to 1e6: a kilowatt); "
+                                    "leave it out to take the leakage of the accelerator's area")
+
+    def sram_pj_per_byte(self, pj_at_reference: float, capacity_kib: float) -> float:
+        """Per-byte access energy of an SRAM of `capacity_kib`, from its figure at the reference capacity."""
+        return pj_at_reference * (capacity_kib / self.sram_reference_kib) ** self.sram_capacity_exponent
 
 
 class AcceleratorConfig(BaseModel):
@@ -109,6 +126,8 @@ class AcceleratorConfig(BaseModel):
     dma_request_bytes: StrictInt = Field(64, gt=0, le=2**20, description="largest DMA request (Gemmini: 64 B, "
                                          "one per SRAM row; up to 1 MiB)")
     clock_mhz: float = Field(1000.0, ge=1, le=100_000, description="clock in MHz (1 to 100,000)")
+    node_nm: Literal[12, 22, 45] = Field(12, description="process node for area and leakage (12, 22 or 45 nm; "
+                                         "the area constants were synthesised at 12 nm)")
     vector_units: dict[VectorKind, VectorUnit] = Field(description="where each non-linear op runs")
     energy: EnergyModel = Field(default_factory=EnergyModel)
 

@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from predictors.area import estimate_area
 from predictors.hardware import AcceleratorConfig
 from predictors.vector_ops import VectorKind
 from predictors.workload import Gemm, Op, VectorWork, Workload, lower_head, lower_layer
@@ -231,6 +232,10 @@ class SystolicSimulator:
         self._layers: dict[tuple, BlockCost] = {}
         self._sp_usable = hw.scratchpad_kib * 1024 / (2 if hw.double_buffered else 1)
         self._acc_usable = hw.accumulator_kib * 1024 / (2 if hw.double_buffered else 1)
+        e = hw.energy
+        self._scratchpad_pj_per_byte = e.sram_pj_per_byte(e.scratchpad_pj_per_byte, hw.scratchpad_kib)
+        self._accumulator_pj_per_byte = e.sram_pj_per_byte(e.accumulator_pj_per_byte, hw.accumulator_kib)
+        self._static_mw = estimate_area(hw).static_mw if e.static_mw is None else e.static_mw
 
     # ---- single GEMMs -------------------------------------------------------------------------------------
     def gemm(self, m: int, n: int, k: int, count: int = 1) -> GemmReport:
@@ -376,12 +381,12 @@ class SystolicSimulator:
             sp_reads = m * k * math.ceil(n / c) + k * n * math.ceil(m / r)
             acc_traffic = 2 * m * n * k0
         sp_bytes = (sp_reads + reads / hw.input_bytes) * hw.input_bytes
-        return (m * n * k * e.mac_pj + sp_bytes * e.scratchpad_pj_per_byte
-                + acc_traffic * hw.acc_bytes * e.accumulator_pj_per_byte
+        return (m * n * k * e.mac_pj + sp_bytes * self._scratchpad_pj_per_byte
+                + acc_traffic * hw.acc_bytes * self._accumulator_pj_per_byte
                 + (reads + writes) * e.dram_pj_per_byte + self._static_pj(cycles))
 
     def _static_pj(self, cycles: float) -> float:
-        return self.hw.energy.static_mw * cycles / self.hw.clock_mhz * 1e3
+        return self._static_mw * cycles / self.hw.clock_mhz * 1e3
 
     # ---- vector ops ---------------------------------------------------------------------------------------
     def vector(self, op: VectorWork) -> OpCost:

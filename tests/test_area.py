@@ -41,6 +41,17 @@ def test_other_nodes_scale_by_stillmaker_and_baas():
     assert at22.total_mm2 == pytest.approx(1.975 * at12.total_mm2)
     with pytest.raises(ValueError, match="node_nm: no area scaling for 7 nm"):
         estimate_area(hw, 7)
+    older = hw.model_copy(update={"node_nm": 22})
+    assert estimate_area(older).total_mm2 == pytest.approx(at22.total_mm2)
+    assert estimate_area(older).static_mw == pytest.approx(1.975 * at12.static_mw)
+    assert older.fingerprint() != hw.fingerprint()
+
+
+def test_a_node_without_constants_is_refused_in_one_line(tmp_path):
+    from conftest import one_line_error
+    (tmp_path / "hw.yaml").write_text("extends: gemmini-default\nnode_nm: 7\n")
+    line = one_line_error(["hardware", "show", str(tmp_path / "hw.yaml")])
+    assert "hw.yaml: node_nm:" in line and "12, 22 or 45" in line
 
 
 def test_the_cli_prints_area_power_and_performance_per_mm2():

@@ -172,7 +172,7 @@ def test_gemm_energy_is_the_sum_of_its_events():
     accumulator 512 int32 read-modify-writes = 2,048 B x 0.01 pJ; DRAM 512 B in + 256 B out x 10 pJ."""
     hw = AcceleratorConfig.preset("gemmini-default").model_copy(update={
         "energy": EnergyModel(mac_pj=1.0, scratchpad_pj_per_byte=0.1, accumulator_pj_per_byte=0.01,
-                              dram_pj_per_byte=10.0, static_mw=0.0)})
+                              dram_pj_per_byte=10.0, static_mw=0.0, sram_capacity_exponent=0.0)})
     report = SystolicSimulator(hw).gemm(16, 16, 16)
     assert (report.dram_read_bytes, report.dram_write_bytes) == (512, 256)
     assert report.energy_pj == pytest.approx(4096 * 1.0 + 1024 * 0.1 + 2048 * 0.01 + 768 * 10.0)
@@ -180,3 +180,31 @@ def test_gemm_energy_is_the_sum_of_its_events():
         mac_pj=0, scratchpad_pj_per_byte=0, accumulator_pj_per_byte=0, dram_pj_per_byte=0, static_mw=1.0)}))
     gemm = static.gemm(16, 16, 16)
     assert gemm.energy_pj == pytest.approx(gemm.cycles * 1.0)  # 1 mW at 1 GHz is 1 pJ per cycle
+
+
+def test_sram_access_energy_grows_as_the_square_root_of_capacity():
+    """Same events, a 4x larger scratchpad: each scratchpad byte costs 2x (REFERENCE.md section 5); the
+    per-byte figures hold at `sram_reference_kib` (the accumulator, 64 KiB, is held at its reference)."""
+    only_sp = EnergyModel(mac_pj=0, scratchpad_pj_per_byte=1.0, accumulator_pj_per_byte=0, dram_pj_per_byte=0,
+                          static_mw=0.0, sram_reference_kib=64.0)
+    base = AcceleratorConfig.preset("gemmini-default").model_copy(update={"energy": only_sp, "scratchpad_kib": 64.0})
+    small, large = (SystolicSimulator(base.model_copy(update={"scratchpad_kib": kib})).gemm(16, 16, 16)
+                    for kib in (64.0, 256.0))
+    assert small.energy_pj == pytest.approx(1024 * 1.0)
+    assert large.energy_pj == pytest.approx(2 * small.energy_pj)
+    fixed = SystolicSimulator(base.model_copy(update={"scratchpad_kib": 256.0, "energy": only_sp.model_copy(
+        update={"sram_capacity_exponent": 0.0})})).gemm(16, 16, 16)
+    assert fixed.energy_pj == pytest.approx(small.energy_pj)
+
+
+def test_static_power_defaults_to_the_leakage_of_the_area():
+    from predictors.area import estimate_area
+
+    leak_only = EnergyModel(mac_pj=0, scratchpad_pj_per_byte=0, accumulator_pj_per_byte=0, dram_pj_per_byte=0)
+    for name in ("gemmini-default", "gemmini-32x32"):
+        hw = AcceleratorConfig.preset(name).model_copy(update={"energy": leak_only})
+        gemm = SystolicSimulator(hw).gemm(256, 256, 256)
+        static_mw = estimate_area(hw).static_mw
+        assert gemm.energy_pj == pytest.approx(gemm.cycles * static_mw)  # mW at 1 GHz = pJ per cycle
+    assert estimate_area(AcceleratorConfig.preset("gemmini-32x32")).static_mw > \
+        estimate_area(AcceleratorConfig.preset("gemmini-default")).static_mw
