@@ -103,3 +103,12 @@ class JointSpace:
     def fingerprint(self) -> str:
         payload = [self.networks.fingerprint(), self.accelerators.fingerprint()]
         return hashlib.sha1(json.dumps(payload).encode()).hexdigest()[:12]
+
+
+def network_side(codec: GenomeCodec) -> SearchSpace | None:
+    """The network space whose genes open a codec's genome, or None where the network is fixed (or absent)."""
+    if isinstance(codec, SearchSpace):
+        return codec
+    if isinstance(codec, JointSpace) and isinstance(codec.networks, SearchSpace):
+        return codec.networks
+    return None

@@ -25,7 +25,7 @@ import moocore
 import numpy as np
 from deap import base, creator, tools
 
-from nas.codec import GenomeCodec
+from nas.codec import GenomeCodec, network_side
 from nas.objectives import Constraint, Objective
 from userfiles import UserInputError, atomic_write_json
 
@@ -203,10 +203,28 @@ class EvolutionarySearch:
         return self._survivors(population + offspring, self.population_size)
 
     def _initial_population(self) -> list:
-        """Distinct random genomes (a bounded number of draws; a tiny space may repeat)."""
+        """Distinct genomes (a bounded number of draws; a tiny space may repeat). A quarter of them hold the
+        largest network of the space and a quarter its smallest, each with random values for every other gene
+        (the accelerator, in a co-search): a supernet knows its quality extremes before any evaluation, and
+        without them a joint search spends its budget rediscovering what a sequential one is handed (the
+        largest network is where "DSE for the largest network" starts). Random draws fill the rest."""
+        side = network_side(self.codec)
+        extremes = [] if side is None else [side.encode(side.largest()), side.encode(side.smallest())]
+        quarter = self.population_size // 4
+
+        def draw(index: int):
+            ind = self._random_individual()
+            if extremes and index < 2 * quarter:
+                genes = extremes[index // quarter]
+                ind[:len(genes)] = genes
+            return ind
+
+        return self._distinct(draw)
+
+    def _distinct(self, draw: Callable[[int], list]) -> list:
         seen, population = set(), []
         for _ in range(20 * self.population_size):
-            ind = self._random_individual()
+            ind = draw(len(population))
             key = self.codec.decode(ind).key
             if key not in seen:
                 seen.add(key)
@@ -308,6 +326,10 @@ class RandomSearch(EvolutionarySearch):
     """The baseline: the same number of evaluations (population x (generations + 1)), drawn uniformly."""
 
     algorithm = "random"
+
+    def _initial_population(self) -> list:
+        """Uniform, like every later generation: the baseline gets no head start."""
+        return self._distinct(lambda index: self._random_individual())
 
     def _next_generation(self, population: list) -> list:
         fresh = [self._random_individual() for _ in range(self.population_size)]

@@ -163,3 +163,24 @@ def test_a_damaged_search_state_is_one_line(tmp_path, monkeypatch, state):
     result = CliRunner().invoke(app, ["search", "--resume", "dse"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "search_state.json:" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_joint_search_starts_from_the_networks_extremes_on_varied_accelerators():
+    """A quarter of generation 0 holds the largest network and a quarter the smallest, each on its own random
+    accelerator; random search, the baseline, draws uniformly."""
+    from nas.codec import JointSpace
+    from nas.evolution import EvolutionarySearch, RandomSearch
+    from nas.objectives import Objective
+    from predictors.hardware_space import HardwareSpace
+    from supernet.space import SearchSpace
+
+    networks = SearchSpace(depth=[2, 3, 4], embed_dim=[128, 256], heads=[2, 4], ffn_dim={"min": 256, "max": 1024, "step": 128})
+    codec = JointSpace(networks, HardwareSpace.from_mapping(SPACE, "hardware_space"))
+    cheap = [Objective("params", lambda cs: [c.arch.depth * c.arch.embed_dim for c in cs]),
+             Objective("rows", lambda cs: [c.hw.rows for c in cs])]
+    for search, expected in ((EvolutionarySearch, 4), (RandomSearch, 0)):
+        first = search(codec, cheap, population=16, generations=0, seed=3).run().evaluated.values()
+        largest = [c.hw.fingerprint() for c, _ in first if c.arch == networks.largest()]
+        smallest = [c.hw.fingerprint() for c, _ in first if c.arch == networks.smallest()]
+        assert (len(largest), len(smallest)) == (expected, expected)
+        assert len(set(largest)) == len(largest) and len(set(smallest)) == len(smallest)

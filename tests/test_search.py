@@ -260,7 +260,7 @@ def test_hypervolume_matches_hand_computed_values():
     assert hypervolume(np.empty((0, 2)), [1.0, 1.0]) == 0.0 and hypervolume(staircase, None) == 0.0
 
 
-@pytest.mark.parametrize("seed,feasible_at_start", [(0, 0), (5, 1)])
+@pytest.mark.parametrize("seed,feasible_at_start", [(0, 0), (7, 1)])
 def test_hypervolume_grows_when_generation_zero_has_no_or_one_feasible_candidate(seed, feasible_at_start):
     result = EvolutionarySearch(SPACE, objectives(), constraints=["latency_ms <= 2"], population=8, generations=12,
                                 seed=seed).run()
