@@ -69,7 +69,8 @@ class EvolutionarySearch:
     def __init__(self, codec: GenomeCodec, objectives: Sequence[Objective], *,
                  constraints: Sequence[Constraint | str] = (), population: int = 40, generations: int = 40,
                  crossover_prob: float = 0.9, mutation_prob: float = 0.2, seed: int = 0,
-                 out: str | Path | None = None, on_generation: Callable[[dict], None] | None = None):
+                 out: str | Path | None = None, on_generation: Callable[[dict], None] | None = None,
+                 on_resume: Callable[[int], None] | None = None):
         """Everything after the objectives is keyword-only: six numbers in a row are too easy to swap.
         Constraints are `Constraint`s or their text (`"latency_ms <= 5"`), as in a run config."""
         if len(objectives) < 2:
@@ -84,6 +85,7 @@ class EvolutionarySearch:
         self.crossover_prob, self.mutation_prob, self.seed = crossover_prob, mutation_prob, seed
         self.out = Path(out) if out else None
         self.on_generation = on_generation
+        self.on_resume = on_resume  # told the generation a resumed search restarts from
         self.individual = _fitness_class(tuple(o.weight for o in self.objectives))
         self.choices = self.codec.gene_choices()
         self.rng = random.Random(seed)
@@ -185,6 +187,8 @@ class EvolutionarySearch:
     def run(self, resume: bool = False) -> SearchResult:
         """Run to the last generation; with `resume`, continue from the state saved in `out`, if any."""
         population, start = self._restore() if resume else (None, 0)
+        if population is not None and self.on_resume:
+            self.on_resume(start)
         if population is None:
             population = self._initial_population()
             self._assign(population)

@@ -353,7 +353,9 @@ class Run:
                 objectives = self.objectives(supernet_dir, pool)
                 search = cls(self.codec(), objectives, constraints=cfg.constraints,
                              population=s.population, generations=s.generations, crossover_prob=s.crossover_prob,
-                             mutation_prob=s.mutation_prob, seed=s.seed, out=self.root, on_generation=on_generation)
+                             mutation_prob=s.mutation_prob, seed=s.seed, out=self.root, on_generation=on_generation,
+                             on_resume=lambda g: self.log(f"[search] resuming after generation {g} of {s.generations} "
+                                                          f"({self.root / STATE_FILE})"))
                 result.append(search.run(resume=resume))
                 baseline = self.baseline()
                 if cfg.codesign:  # the baseline accelerator need not be in the hardware space: scored outside it

@@ -183,6 +183,7 @@ def test_sigkill_mid_search_then_resume_with_a_relative_output_matches_an_uninte
     assert 5 <= generation < 60, "the search finished before it could be killed"
     resumed = CliRunner().invoke(app, ["search", "--resume", "killed"])
     assert resumed.exit_code == 0, resumed.output
+    assert f"[search] resuming after generation {generation} of 60" in resumed.output
     assert pareto(tmp_path / "killed")["front"] == pareto(tmp_path / "straight")["front"]
     again = CliRunner().invoke(app, ["search", "--resume", "killed"])  # a complete run resumes too
     assert again.exit_code == 0, again.output
