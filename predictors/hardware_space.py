@@ -30,7 +30,7 @@ from typing import Any, Iterator, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from predictors.hardware import AcceleratorConfig, VectorUnit
+from predictors.hardware import AcceleratorConfig, VectorUnit, preset_names
 from predictors.systolic import SystolicSimulator
 from predictors.vector_ops import VectorKind
 from userfiles import UserInputError, load_mapping, validate
@@ -135,8 +135,8 @@ class HardwareSpace(BaseModel):
     @cached_property
     def _base(self) -> AcceleratorConfig:
         path = self.base_dir / self.extends
-        if path.suffix in (".yaml", ".yml") or path.is_file():
-            return AcceleratorConfig.from_yaml(path)
+        if self.extends not in preset_names() and (path.suffix in (".yaml", ".yml") or path.exists()):
+            return AcceleratorConfig.from_yaml(path)  # a folder gets "is a directory", not "unknown preset"
         return AcceleratorConfig.preset(self.extends)
 
     def _field_choices(self, base: AcceleratorConfig, name: str) -> tuple:

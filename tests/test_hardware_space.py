@@ -93,3 +93,7 @@ def test_a_space_from_yaml_finds_its_base_beside_it(tmp_path):
     (tmp_path / "space.yaml").write_text("hardware_space:\n  extends: base.yaml\n  scratchpad_kib: [64, 128]\n")
     hs = HardwareSpace.from_yaml(tmp_path / "space.yaml")
     assert hs.size() == 2 and {hw.rows for hw in hs.enumerate()} == {8}
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "space.yaml").write_text("hardware_space:\n  extends: folder\n  scratchpad_kib: [64, 128]\n")
+    with pytest.raises(UserInputError, match="folder: is a directory, expected a file"):
+        HardwareSpace.from_yaml(tmp_path / "space.yaml").size()
