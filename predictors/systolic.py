@@ -232,10 +232,11 @@ class SystolicSimulator:
         self._layers: dict[tuple, BlockCost] = {}
         self._sp_usable = hw.scratchpad_kib * 1024 / (2 if hw.double_buffered else 1)
         self._acc_usable = hw.accumulator_kib * 1024 / (2 if hw.double_buffered else 1)
+        # what this design's events cost: SRAM energy at its capacities, leakage of its area (or the override)
         e = hw.energy
-        self._scratchpad_pj_per_byte = e.sram_pj_per_byte(e.scratchpad_pj_per_byte, hw.scratchpad_kib)
-        self._accumulator_pj_per_byte = e.sram_pj_per_byte(e.accumulator_pj_per_byte, hw.accumulator_kib)
-        self._static_mw = estimate_area(hw).static_mw if e.static_mw is None else e.static_mw
+        self.scratchpad_pj_per_byte = e.sram_pj_per_byte(e.scratchpad_pj_per_byte, hw.scratchpad_kib)
+        self.accumulator_pj_per_byte = e.sram_pj_per_byte(e.accumulator_pj_per_byte, hw.accumulator_kib)
+        self.static_mw = estimate_area(hw).static_mw if e.static_mw is None else e.static_mw
 
     # ---- single GEMMs -------------------------------------------------------------------------------------
     def gemm(self, m: int, n: int, k: int, count: int = 1) -> GemmReport:
@@ -381,12 +382,12 @@ class SystolicSimulator:
             sp_reads = m * k * math.ceil(n / c) + k * n * math.ceil(m / r)
             acc_traffic = 2 * m * n * k0
         sp_bytes = (sp_reads + reads / hw.input_bytes) * hw.input_bytes
-        return (m * n * k * e.mac_pj + sp_bytes * self._scratchpad_pj_per_byte
-                + acc_traffic * hw.acc_bytes * self._accumulator_pj_per_byte
+        return (m * n * k * e.mac_pj + sp_bytes * self.scratchpad_pj_per_byte
+                + acc_traffic * hw.acc_bytes * self.accumulator_pj_per_byte
                 + (reads + writes) * e.dram_pj_per_byte + self._static_pj(cycles))
 
     def _static_pj(self, cycles: float) -> float:
-        return self._static_mw * cycles / self.hw.clock_mhz * 1e3
+        return self.static_mw * cycles / self.hw.clock_mhz * 1e3
 
     # ---- vector ops ---------------------------------------------------------------------------------------
     def vector(self, op: VectorWork) -> OpCost:
