@@ -1,13 +1,15 @@
 """Does the supernet rank sub-networks the way training them alone would? And its learning curve.
 
-    python benchmarks/bench_supernet_ranking.py [--steps 800] [--lr 1e-3] [--distill 0] [--archs 10]
+    python benchmarks/bench_supernet_ranking.py [--steps 800] [--lr 1e-3] [--distill 0] [--archs 20] [--seed 0]
                                                 [--plot docs/supernet_curve.png]
 
 Trains a supernet on the offline corpus (segments of `--steps / 8`, resuming from its own checkpoints, with the
 validation loss of the largest and smallest sub-networks after each segment: the learning curve against the
-unigram baseline), then trains each of `--archs` architectures spread over the space alone from scratch, for the
-same steps on the same batches with the same schedule, and prints Kendall's tau between the inherited-weight
-validation losses and the stand-alone ones.
+unigram baseline), then trains each of `--archs` architectures alone from scratch, for the same steps on the same
+batches with the same schedule. The architectures: the largest, the smallest, and one drawn from each of
+`--archs - 2` bins of equal width in log(parameters) (`supernet.ranking.spread_by_size`, seeded by `--seed`).
+Prints Kendall's tau and Spearman's rho between the inherited-weight validation losses and the stand-alone ones,
+each with a bootstrap 90% interval, and how many of the stand-alone top 5 the inherited top 5 holds.
 """
 from __future__ import annotations
 
@@ -18,27 +20,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau
 
 from supernet.data import load_lm_data
 from supernet.evaluate import SubnetEvaluator
 from supernet.export import extract_subnet
 from supernet.model import SuperTransformer
+from supernet.ranking import ranking_agreement, spread_by_size
 from supernet.space import SearchSpace
 from supernet.train import lr_factor, train_supernet
 from supernet.train_config import SupernetTrainConfig
 
 SPACE = SearchSpace(depth=[1, 2, 3, 4], embed_dim=[64, 128, 192, 256], heads=[1, 2, 4],
                     ffn_dim=[128, 256, 512, 768, 1024], head_dim=64, max_seq_len=64)
-
-
-def spread_archs(model: SuperTransformer, n: int) -> list:
-    """Largest, smallest, and architectures at evenly spaced quantiles of parameter count."""
-    rng = np.random.default_rng(123)
-    corners = {SPACE.largest(), SPACE.smallest()}
-    pool = sorted({SPACE.sample(rng) for _ in range(400)} - corners, key=lambda a: (model.num_params(a), a.key))
-    picks = [pool[int(q)] for q in np.linspace(0, len(pool) - 1, n - 2)]
-    return [SPACE.largest(), SPACE.smallest()] + picks
 
 
 def train_alone(arch, cfg: SupernetTrainConfig, data, evaluator_args) -> float:
@@ -69,7 +62,8 @@ def train_alone(arch, cfg: SupernetTrainConfig, data, evaluator_args) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--archs", type=int, default=10)
+    parser.add_argument("--archs", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the architecture draw")
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--distill", type=float, default=0.0, help="in-place distillation weight")
@@ -95,15 +89,16 @@ def main() -> None:
                   f"smallest {smallest['loss']:.3f}, unigram baseline {unigram:.3f}")
         supernet_seconds = time.perf_counter() - start
         model = result.model
-    archs = spread_archs(model, args.archs)
+    archs = spread_by_size(SPACE, args.archs, model.num_params, seed=args.seed)
     inherited = [r["loss"] for r in SubnetEvaluator(model, data, *evaluator_args).evaluate(archs)]
     start = time.perf_counter()
     alone = [train_alone(a, cfg, data, evaluator_args) for a in archs]
     for a, i, s in zip(archs, inherited, alone):
         print(f"  {a.describe():70s} params {model.num_params(a):>9,}: inherited {i:.3f}, alone {s:.3f}")
-    tau = kendalltau(inherited, alone).statistic
-    print(f"ranking: {len(archs)} architectures, Kendall tau (inherited vs trained alone, {args.steps} steps) = "
-          f"{tau:.3f}; supernet {supernet_seconds:.0f} s, stand-alone training {time.perf_counter() - start:.0f} s")
+    agreement = ranking_agreement(inherited, alone)
+    print(f"ranking (inherited vs trained alone, {args.steps} steps, lr {args.lr:g}, distill {args.distill:g}): "
+          f"{agreement.describe()}; supernet {supernet_seconds:.0f} s, stand-alone training "
+          f"{time.perf_counter() - start:.0f} s")
     if args.plot:
         import matplotlib
 
