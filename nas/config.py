@@ -42,6 +42,15 @@ class PredictorSection(Strict):
                                      "search.seed so that another search seed reuses the same predictor")
 
 
+class QualityPredictorSection(Strict):
+    """The quality predictor a `{name: perplexity, source: predictor}` objective searches on: `samples` networks
+    drawn from the space are scored on the supernet, and a model of their scores stands in for it."""
+
+    samples: int = Field(300, ge=20, le=100_000, description="networks scored on the supernet to fit it on")
+    model: Literal["gbm", "mlp", "ensemble"] = "gbm"
+    seed: int = Field(0, description="seeds the networks drawn and the model's training")
+
+
 class ObjectiveSpec(Strict):
     name: str
     source: Literal["predictor", "simulator", "supernet", "shape", "area"] = Field(
@@ -114,6 +123,7 @@ class RunConfig(Strict):
     hardware: str | dict[str, Any] = "gemmini-ibert"
     workload: Workload = Workload()
     predictor: PredictorSection = PredictorSection()
+    quality_predictor: QualityPredictorSection = QualityPredictorSection()
     objectives: list[ObjectiveSpec] = Field(
         default_factory=lambda: [ObjectiveSpec(name="perplexity"), ObjectiveSpec(name="latency_ms")], min_length=2)
     constraints: list[Constraint] = Field(default_factory=list)
@@ -191,7 +201,7 @@ class RunConfig(Strict):
             if spec.info.hardware and spec.source != "simulator":
                 _refuse(("objectives", i), f"{spec.name}: a hardware space is costed by the simulator (write "
                         "source: simulator); no predictor is trained across accelerators")
-            if self.arch is not None and spec.source in ("supernet", "shape"):
+            if self.arch is not None and (spec.info.quality or spec.source == "shape"):
                 _refuse(("objectives", i), f"{spec.name} does not vary with one fixed network; a hardware-only "
                         "search optimises latency_ms, energy_mj, edp, area_mm2 or power_mw")
         if self.predictor.path:
@@ -258,7 +268,7 @@ class RunConfig(Strict):
 
     @property
     def quality_objective(self) -> ObjectiveSpec | None:
-        return next((o for o in self.objectives if o.info.sources == ("supernet",)), None)
+        return next((o for o in self.objectives if o.info.quality), None)
 
     def setting(self, base: Path = Path(".")) -> dict:
         """What the run targets, in the shape of a latency dataset's metadata (`predictors.dataset`): the space,

@@ -30,7 +30,8 @@ Source = Literal["supernet", "predictor", "simulator", "shape", "area"]
 @dataclass(frozen=True)
 class ObjectiveInfo:
     """What hwnas knows about one objective name. `sources` lists the cost models that can compute it, the
-    default first: `supernet` (inherited-weight quality), `predictor` (a learned latency/energy model),
+    default first: `supernet` (inherited-weight quality), `predictor` (a learned model: of latency and energy, or
+    of quality, fitted on supernet scores),
     `simulator` (the systolic-array simulator), `shape` (counted from the sub-network's shapes), `area` (the area
     model of `predictors.area`). `task` is the
     supernet task the objective needs, if any."""
@@ -43,6 +44,7 @@ class ObjectiveInfo:
     cost: Cost
     task: str | None = None
     accelerator_only: bool = False  # depends on the accelerator alone: constant unless a hardware space is searched
+    quality: bool = False  # how good the network is (scored on the supernet, or by a quality predictor)
 
     @property
     def sign(self) -> float:
@@ -52,7 +54,7 @@ class ObjectiveInfo:
     @property
     def hardware(self) -> bool:
         """Computed by a hardware model (predictor or simulator), so it depends on the target accelerator."""
-        return "predictor" in self.sources
+        return "predictor" in self.sources and not self.quality
 
     def label(self, token: str = "token") -> str:
         """Axis label with the unit; quality per token names the token (`perplexity (per byte)`)."""
@@ -61,9 +63,11 @@ class ObjectiveInfo:
 
 
 REGISTRY: dict[str, ObjectiveInfo] = {info.name: info for info in (
-    ObjectiveInfo("accuracy", "max", "accuracy", "", ("supernet",), "expensive", task="classification"),
-    ObjectiveInfo("perplexity", "min", "perplexity", "per {token}", ("supernet",), "expensive", task="causal_lm"),
-    ObjectiveInfo("loss", "min", "loss", "nats per {token}", ("supernet",), "expensive"),
+    ObjectiveInfo("accuracy", "max", "accuracy", "", ("supernet", "predictor"), "expensive", task="classification",
+                  quality=True),
+    ObjectiveInfo("perplexity", "min", "perplexity", "per {token}", ("supernet", "predictor"), "expensive",
+                  task="causal_lm", quality=True),
+    ObjectiveInfo("loss", "min", "loss", "nats per {token}", ("supernet", "predictor"), "expensive", quality=True),
     ObjectiveInfo("latency_ms", "min", "latency", "ms", ("predictor", "simulator"), "cheap"),
     ObjectiveInfo("energy_mj", "min", "energy", "mJ", ("predictor", "simulator"), "cheap"),
     ObjectiveInfo("edp", "min", "energy-delay product", "mJ x ms", ("predictor", "simulator"), "cheap"),
@@ -161,8 +165,9 @@ class Objective:
 
 # ---- cost models behind the names --------------------------------------------------------------------------
 def predictor_objective(name: str, predictor) -> Objective:
-    """Latency or energy from a `LatencyPredictor` (batched: thousands of architectures per millisecond)."""
-    return Objective(name, lambda archs: predictor.predict(archs))
+    """Latency, energy or quality from a learned predictor (batched: thousands of architectures per millisecond;
+    cheap, so a predicted quality is scored for every candidate)."""
+    return Objective(name, lambda archs: predictor.predict(archs), cost="cheap")
 
 
 def simulator_objective(name: str, simulator, workload) -> Objective:

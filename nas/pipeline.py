@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import shutil
+import time
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -41,7 +43,7 @@ from supernet.space import ArchConfig
 
 # Config sections that only the search and the export read: changing them in a run directory redoes those two
 # stages and reuses the rest. Every other section feeds the latency data, the predictors or the supernet.
-REDOABLE = ("name", "output", "objectives", "constraints", "search", "executor", "export")
+REDOABLE = ("name", "output", "objectives", "constraints", "search", "executor", "export", "quality_predictor")
 CLOSEST = 5  # infeasible candidates listed when nothing met the constraints
 
 
@@ -91,6 +93,8 @@ class Run:
     target: str = field(init=False)
     changed: list[str] = field(init=False, default_factory=list)
     predictors_: dict = field(init=False, default_factory=dict)
+    quality_predictor_: object = field(init=False, default=None)  # a QualityPredictor, when the search uses one
+    summary_: dict | None = field(init=False, default=None)  # the verified front (`verify_front`), once searched
 
     def __post_init__(self) -> None:
         self.config.check_files(self.config_dir)
@@ -265,6 +269,45 @@ class Run:
 
         return folder, self.stage("supernet", inputs, lambda: (folder / SUPERNET_CARD).is_file(), work)
 
+    def quality_predictor(self, supernet_folder: Path | None, supernet_fp: str | None) -> str | None:
+        """The quality predictor a `source: predictor` quality objective searches on: `quality_predictor.samples`
+        networks drawn from the space (the latency data's sampler: corners first, then seeded draws) are scored on
+        the supernet and a model is fitted to them; its error on held-out networks goes to the log and the
+        report. Returns the stage's fingerprint (None when no objective asks for it)."""
+        from predictors.dataset import sample_archs
+        from predictors.quality import QualityPredictor, fit_quality_predictor
+
+        cfg = self.config
+        spec = cfg.quality_objective
+        if spec is None or spec.source != "predictor":
+            return None
+        section = cfg.quality_predictor
+        folder = self.root / "quality" / "predictor"
+        inputs = {"supernet": supernet_fp, "target": spec.name, **section.model_dump()}
+        meta = {"space_fingerprint": cfg.space.fingerprint(), "supernet_fingerprint": supernet_fp}
+
+        def work():
+            started = time.perf_counter()
+            archs = sample_archs(cfg.space, section.samples, section.seed)
+            self.log(f"[quality-predictor] scoring {len(archs)} networks on the supernet")
+            train = self.train_config().model_dump(exclude={"checkpoint"})
+            with executor(cfg.executor.kind, cfg.executor.workers, cfg.executor.address) as pool:
+                scorer = quality_objective(spec.name, supernet_folder, train, pool.map, pool.workers)
+                values = scorer.evaluate(archs)
+            predictor, metrics = fit_quality_predictor(archs, values, spec.name, model=section.model,
+                                                       seed=section.seed, max_depth=cfg.space.max_depth)
+            metrics["scoring_seconds"] = time.perf_counter() - started
+            predictor.save(folder, meta=meta, metrics=metrics)
+            atomic_write_json(folder / "metrics.json", metrics)
+            held = metrics["held_out"]
+            self.log(f"[quality-predictor] {spec.name} on {held['n']} held-out networks: Kendall tau "
+                     f"{held['kendall_tau']:.3f}, MAPE {held['mape']:.2%}")
+
+        fp = self.stage("quality_predictor", inputs, lambda: (folder / "metrics.json").is_file(), work,
+                        redo=lambda: shutil.rmtree(folder, ignore_errors=True))
+        self.quality_predictor_ = QualityPredictor.load(folder, expect=meta)
+        return fp
+
     def train_config(self):
         """The supernet settings with `data`, `tokenizer` and `init_from` made absolute (relative to the config
         file), so that a run started from another directory reads the same files."""
@@ -302,6 +345,8 @@ class Run:
             elif spec.source == "predictor" and spec.name == "edp":
                 lat, energy = self.predictors_["latency_ms"], self.predictors_["energy_mj"]
                 objectives.append(Objective("edp", lambda a: lat.predict(a) * energy.predict(a)))
+            elif spec.source == "predictor" and spec.info.quality:
+                objectives.append(network_side(predictor_objective(spec.name, self.quality_predictor_)))
             elif spec.source == "predictor":
                 objectives.append(predictor_objective(spec.name, self.predictors_[spec.name]))
             elif spec.source == "supernet":
@@ -371,19 +416,25 @@ class Run:
 
 
 # ---- after the search: verification and the choice ------------------------------------------------------------
-def verify_front(run: Run, result: SearchResult) -> dict:
-    """Re-score the front on the simulator (ground truth) and say how far the predictor was from it and which
-    members stop being Pareto-optimal on simulated values. A measured device has no simulator: the front is
-    returned unverified, with the reason. When nothing met the constraints, the closest candidates (least total
-    violation) are listed instead, so the user sees how far the bounds are from reach."""
+def verify_front(run: Run, result: SearchResult, supernet_folder: Path | None = None) -> dict:
+    """Re-score the front on the ground truths: hardware objectives a predictor gave on the simulator, a quality
+    a predictor gave on the supernet; say how far each predictor was from them and which members stop being
+    Pareto-optimal on verified values. A measured device has no simulator: its latency stays unverified, with
+    the reason. When nothing met the constraints, the closest candidates (least total violation) are listed
+    instead, so the user sees how far the bounds are from reach."""
     cfg = run.config
     names = [o.name for o in cfg.objectives]
     sim = SystolicSimulator(run.hw) if run.hw is not None else None
-    rows = []
     if cfg.codesign:
         sim = None  # every hardware objective was scored on the simulator itself, for each design
-    for rank, (candidate, record) in enumerate(result.front):
-        arch = candidate.arch if cfg.codesign else candidate
+    quality = cfg.quality_objective if supernet_folder is not None else None
+    if quality is not None and quality.source != "predictor":
+        quality = None
+    archs = [candidate.arch if cfg.codesign else candidate for candidate, _ in result.front]
+    scored = (quality_objective(quality.name, supernet_folder, run.train_config().model_dump(exclude={"checkpoint"}))
+              .evaluate(archs) if quality is not None and archs else [])
+    rows = []
+    for rank, ((candidate, record), arch) in enumerate(zip(result.front, archs)):
         row = {"rank": rank, "key": candidate.key, "arch": arch.to_dict(), "describe": candidate.describe(),
                "objectives": {n: record[n] for n in names}, "simulated": None, "predictor_error": {}}
         if cfg.codesign:
@@ -395,13 +446,16 @@ def verify_front(run: Run, result: SearchResult) -> dict:
             for name in names:
                 if REGISTRY[name].hardware:
                     row["predictor_error"][name] = record[name] / row["simulated"][name] - 1
+        if quality is not None:
+            row["supernet"] = {quality.name: float(scored[rank])}
+            row["predictor_error"][quality.name] = record[quality.name] / scored[rank] - 1
         rows.append(row)
-    if rows and sim is not None:
-        verified = np.array([[REGISTRY[n].sign * (r["simulated"][n] if REGISTRY[n].hardware else r["objectives"][n])
-                              for n in names] for r in rows])
+    verified_any = sim is not None or quality is not None
+    if rows and verified_any:
+        verified = np.array([[REGISTRY[n].sign * _verified(r, n) for n in names] for r in rows])
         for row, still in zip(rows, still_pareto(verified)):
             row["still_pareto"] = bool(still)
-    errors = [abs(e) for r in rows for e in r["predictor_error"].values()]
+    errors = [abs(e) for r in rows for n, e in r["predictor_error"].items() if REGISTRY[n].hardware]
     closest = [] if rows else sorted(result.evaluated.values(), key=lambda m: (m[1]["violation"], m[0].key))[:CLOSEST]
     return {"hardware": run.target, "workload": cfg.workload.model_dump(mode="json"), "objectives": names,
             "constraints": [str(c) for c in cfg.constraints], "front_size": len(rows),
@@ -411,12 +465,34 @@ def verify_front(run: Run, result: SearchResult) -> dict:
             f"the target is the {run.target}: there is no simulator for it; values come from its predictor",
             "predictor_error_on_front": {"mean_abs": float(np.mean(errors)) if errors else None,
                                          "max_abs": float(np.max(errors)) if errors else None},
+            "quality_predictor_on_front": _quality_check(rows, quality.name) if quality is not None and rows else None,
             "no_longer_pareto": [r["key"] for r in rows if r.get("still_pareto") is False],
             "nothing_met_constraints": not rows and bool(cfg.constraints),
             "closest": [{"key": c.key, "describe": c.describe(), **_identity(c),
                          "violation": record["violation"], "objectives": {n: record[n] for n in names}}
                         for c, record in closest],
             "largest": _largest(result, names), "front": rows}
+
+
+def _verified(row: dict, name: str) -> float:
+    """The ground-truth value of one objective of a front row: simulated, scored on the supernet, or as searched."""
+    for source in ("simulated", "supernet"):
+        if row.get(source) and name in row[source]:
+            return row[source][name]
+    return row["objectives"][name]
+
+
+def _quality_check(rows: list[dict], name: str) -> dict:
+    """How the quality predictor did on the front it steered the search to: its error and whether it kept the
+    front's order (Kendall tau; undefined for fewer than two members)."""
+    from scipy.stats import kendalltau
+
+    predicted = [r["objectives"][name] for r in rows]
+    actual = [r["supernet"][name] for r in rows]
+    tau = float(kendalltau(predicted, actual).statistic) if len(rows) > 1 else None
+    errors = [abs(r["predictor_error"][name]) for r in rows]
+    return {"objective": name, "kendall_tau": tau if tau is None or np.isfinite(tau) else None,
+            "mean_abs_error": float(np.mean(errors)), "max_abs_error": float(np.max(errors))}
 
 
 def still_pareto(points_min: np.ndarray) -> np.ndarray:
@@ -447,9 +523,13 @@ def run_search(config: RunConfig, config_dir: Path, log: Callable[[str], None] =
     run = Run(config, config_dir, log)
     predictors = run.predictors()
     folder, supernet_fp = run.supernet()
-    result = run.search(folder, {"predictors": predictors, "supernet": supernet_fp}, on_generation=on_generation)
-    summary = verify_front(run, result)
-    write_front(run, result, summary, choose(run, result))
+    quality_fp = run.quality_predictor(folder, supernet_fp)
+    upstream = {"predictors": predictors, "supernet": supernet_fp}
+    if quality_fp is not None:
+        upstream["quality_predictor"] = quality_fp
+    result = run.search(folder, upstream, on_generation=on_generation)
+    summary = run.summary_ = verify_front(run, result, folder)
+    write_front(run, result, summary, choose(run, result, summary))
     if config.codesign:
         write_designs(run.root / "hardware", summary["front"])
     return run, result
@@ -467,15 +547,17 @@ def write_designs(folder: Path, front: list[dict]) -> None:
         atomic_write_text(folder / f"{row['rank']}.yaml", yaml.safe_dump(row["hardware"], sort_keys=False))
 
 
-def choose(run: Run, result: SearchResult) -> tuple[ArchConfig | Candidate, dict] | None:
-    """The front member to export: the best quality (`best`) or the lowest latency (`fastest`; without a latency
+def choose(run: Run, result: SearchResult, summary: dict | None = None) -> tuple[ArchConfig | Candidate, dict] | None:
+    """The front member to export: the best quality (`best`; by its supernet score where the search used a
+    predicted one and `summary` holds the re-scored front) or the lowest latency (`fastest`; without a latency
     objective, the first hardware one)."""
     cfg = run.config
     if cfg.export.pick == "none" or not result.front or cfg.space is None:  # a fixed network has nothing to export
         return None
     quality = cfg.quality_objective
     if cfg.export.pick == "best" and quality is not None:
-        return min(result.front, key=lambda m: quality.info.sign * m[1][quality.name])
+        verified = {r["key"]: _verified(r, quality.name) for r in (summary or {}).get("front", [])}
+        return min(result.front, key=lambda m: quality.info.sign * verified.get(m[0].key, m[1][quality.name]))
     names = [o.name for o in cfg.objectives]
     hardware = "latency_ms" if "latency_ms" in names else next(
         (o.name for o in cfg.objectives if o.info.hardware), names[0])
@@ -506,7 +588,7 @@ def run_all(config: RunConfig, config_dir: Path, log: Callable[[str], None] = pr
     from supernet.tasks import load_task_data
 
     run, result = run_search(config, config_dir, log, on_generation)
-    picked = choose(run, result)
+    picked = choose(run, result, run.summary_)
     chosen = largest = record = None
     if picked is not None:
         model = load_supernet(supernet_dir(config, config_dir))

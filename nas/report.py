@@ -157,6 +157,7 @@ def write_report(run, result: SearchResult, chosen: dict | None, largest_row: di
                          f"{t['kendall_tau']:.4f} | {t['within_5pct']:.1%} |")
         scatter = "latency/predictor_latency_ms/scatter.png"
         lines += ["", f"![predictor scatter]({scatter})", ""] if (run.root / scatter).is_file() else [""]
+    lines += _quality_predictor_section(run, pareto)
     verified = pareto["verified_on_simulator"]
     err = pareto["predictor_error_on_front"]
     if not verified:
@@ -251,3 +252,23 @@ def _design_section(run, pareto: dict) -> list[str]:
 
 def _cell(value) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+def _quality_predictor_section(run, pareto: dict) -> list[str]:
+    """The quality predictor's error where it was fitted (held-out networks) and where it mattered (the front it
+    steered the search to, re-scored on the supernet)."""
+    path = run.root / "quality" / "predictor" / "metrics.json"
+    check = pareto.get("quality_predictor_on_front")
+    if check is None or not path.is_file():
+        return []
+    metrics = json.loads(path.read_text())
+    held = metrics["held_out"]
+    tau = "n/a" if check["kendall_tau"] is None else f"{check['kendall_tau']:.3f}"
+    return ["## Quality predictor", "",
+            f"The search scored {check['objective']} with a model fitted on {metrics['train_networks']} networks "
+            f"scored on the supernet ({metrics['scoring_seconds']:.0f} s), not with the supernet itself.", "",
+            "| where | networks | Kendall tau | MAPE (mean abs. error) | max error |", "|---|---|---|---|---|",
+            f"| held-out networks | {held['n']} | {held['kendall_tau']:.3f} | {held['mape']:.2%} | "
+            f"{held['max_rel_error']:.2%} |",
+            f"| the front, re-scored on the supernet | {pareto['front_size']} | {tau} | "
+            f"{check['mean_abs_error']:.2%} | {check['max_abs_error']:.2%} |", ""]

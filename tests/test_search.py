@@ -17,7 +17,7 @@ from nas.config import Constraint, load_run_config
 from nas.evolution import EvolutionarySearch, RandomSearch
 from nas.objectives import Objective
 from userfiles import UserInputError
-from supernet.space import SearchSpace
+from supernet.space import ArchConfig, SearchSpace
 
 from conftest import kill_at_generation
 
@@ -401,3 +401,39 @@ def test_pareto_plot_labels_counts_bounds_and_the_chosen_point():
     assert {f"Pareto front ({len(result.front)})", "constraint latency_ms <= 3", "chosen for export"} <= set(labels)
     share = normalised_hypervolume(result, names)
     assert all(0 <= v <= 1 for v in share) and share[-1] > 0 and share == sorted(share)
+
+
+def test_a_search_on_predicted_quality_is_rescored_on_the_supernet(tmp_path, tiny_supernet):
+    """`{name: perplexity, source: predictor}`: a model fitted on scored networks steers the search; the front is
+    then scored on the supernet itself, the export picks by that score, and the report says how far off it was."""
+    from nas.config import load_run_config
+    from nas.objectives import quality_objective
+    from nas.pipeline import Run
+
+    changes = {"objectives": [{"name": "perplexity", "source": "predictor"}, {"name": "latency_ms",
+                                                                              "source": "simulator"}],
+               "constraints": [], "quality_predictor": {"samples": 40},
+               "supernet": {"steps": 8, "seq_len": 32, "batch_size": 4, "eval_windows": 8,
+                            "checkpoint": str(tiny_supernet)}}
+    path = run_config(tmp_path, "q", **changes)
+    result = CliRunner().invoke(app, ["search", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "[quality-predictor] scoring 40 networks on the supernet" in result.output
+    summary = pareto(tmp_path / "q")
+    check = summary["quality_predictor_on_front"]
+    assert check["objective"] == "perplexity" and summary["front_size"] >= 2
+    run = Run(load_run_config(path), tmp_path, log=lambda m: None)
+    truth = quality_objective("perplexity", tiny_supernet, run.train_config().model_dump(exclude={"checkpoint"}))
+    front = summary["front"]
+    scored = truth.evaluate([ArchConfig.from_dict(r["arch"]) for r in front])
+    for row, value in zip(front, scored):
+        assert row["supernet"]["perplexity"] == pytest.approx(value, rel=1e-6)
+        assert row["predictor_error"]["perplexity"] == pytest.approx(row["objectives"]["perplexity"] / value - 1)
+    assert check["max_abs_error"] == pytest.approx(max(abs(r["predictor_error"]["perplexity"]) for r in front))
+    metrics = json.loads((tmp_path / "q" / "quality" / "predictor" / "metrics.json").read_text())
+    assert metrics["held_out"]["n"] == 8 and metrics["train_networks"] == 32
+    again = CliRunner().invoke(app, ["search", str(run_config(tmp_path, "q", **{**changes, "quality_predictor":
+                                                                                 {"samples": 60}}))])
+    assert again.exit_code == 0, again.output
+    assert "[quality_predictor] redone: quality_predictor.samples changed" in again.output
+    assert "[search] redone" in again.output
