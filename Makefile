@@ -28,6 +28,7 @@ bench: install
 	$(PY) benchmarks/bench_joint.py
 	$(PY) benchmarks/bench_validation.py
 	$(PY) benchmarks/bench_supernet_ranking.py
+	$(PY) benchmarks/bench_quality_predictor.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache runs
