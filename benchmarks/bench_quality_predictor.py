@@ -88,7 +88,8 @@ def main() -> None:
     print(f"quality predictor ({metrics['train_networks']} networks scored on the supernet in "
           f"{metrics['scoring_seconds']:.0f} s, fitted and measured): Kendall tau {held['kendall_tau']:.3f} on "
           f"{held['n']} held-out networks, MAPE {held['mape']:.2%}")
-    print(f"on its own front, re-scored on the supernet: tau {check['kendall_tau']}, mean error "
+    tau = "n/a" if check["kendall_tau"] is None else f"{check['kendall_tau']:.3f}"
+    print(f"on its own front, re-scored on the supernet: tau {tau}, mean error "
           f"{check['mean_abs_error']:.2%}, max {check['max_abs_error']:.2%}")
     print(f"{args.population} x {args.generations} search: on the supernet {seconds['direct']:.0f} s, on the "
           f"predictor {seconds['predicted']:.0f} s (scoring and fitting included): "
