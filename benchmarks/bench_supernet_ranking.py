@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--distill", type=float, default=0.0, help="in-place distillation weight")
     args = parser.parse_args()
+    if args.archs < 4:
+        parser.error("--archs: at least 4 (a ranking with an interval needs 4 networks)")
     data = load_lm_data()
     cfg = SupernetTrainConfig(steps=args.steps, batch_size=16, seq_len=64, lr=args.lr, warmup_steps=args.steps // 10,
                               checkpoint_every=max(1, args.steps // 8), sandwich_random=2, distill=args.distill)

@@ -136,9 +136,11 @@ def simulate(
     hw = AcceleratorConfig.resolve(hardware)
     workload = _workload(phase=phase, seq_len=seq_len, batch=batch, new_tokens=new_tokens, causal=causal,
                          head=head, vocab_size=vocab_size, num_classes=num_classes)
-    report = SystolicSimulator(hw).simulate(architecture, workload)
+    simulator = SystolicSimulator(hw)
+    report = simulator.simulate(architecture, workload)
     area = estimate_area(hw)
-    efficiency = {"inferences_per_s_per_mm2": 1e3 / report.latency_ms / area.total_mm2, "power_mw": report.power_mw}
+    efficiency = {"inferences_per_s_per_mm2": 1e3 / report.latency_ms / area.total_mm2, "power_mw": report.power_mw,
+                  "static_mw": simulator.static_mw}
     if as_json:
         payload = {"hardware": hw.name, "hardware_fingerprint": hw.fingerprint(), "arch": architecture.to_dict(),
                    "workload": workload.model_dump(), **report.to_dict(), "area": area.to_dict(), **efficiency}
@@ -156,8 +158,7 @@ def simulate(
         f"latency {report.latency_ms:.3f} ms | energy {report.energy_mj:.3f} mJ | EDP {report.edp:.4g} mJ*ms | "
         f"utilisation {report.utilization:.1%} end to end, {report.matmul_utilization:.1%} in matmuls | "
         f"DRAM {report.dram_bytes / 2**20:,.1f} MiB")
-    static_mw = area.static_mw if hw.energy.static_mw is None else hw.energy.static_mw
-    console.print(f"area {area.total_mm2:.3f} mm^2 at {area.node_nm} nm (static {static_mw:.2f} mW) | average "
+    console.print(f"area {area.total_mm2:.3f} mm^2 at {area.node_nm} nm (static {simulator.static_mw:.2f} mW) | average "
                   f"power {efficiency['power_mw']:.1f} mW | {efficiency['inferences_per_s_per_mm2']:,.1f} inferences/s "
                   "per mm^2")
 
@@ -186,9 +187,8 @@ def hardware_show(
     """Every setting of a preset, as YAML (a starting point for your own accelerator file)."""
     hw = AcceleratorConfig.resolve(name)
     area = estimate_area(hw)
-    e = hw.energy
-    sram = {"scratchpad": e.sram_pj_per_byte(e.scratchpad_pj_per_byte, hw.scratchpad_kib),
-            "accumulator": e.sram_pj_per_byte(e.accumulator_pj_per_byte, hw.accumulator_kib)}
+    e, simulator = hw.energy, SystolicSimulator(hw)
+    sram = {"scratchpad": simulator.scratchpad_pj_per_byte, "accumulator": simulator.accumulator_pj_per_byte}
     if as_json:
         typer.echo(finite_json({"fingerprint": hw.fingerprint(), **hw.model_dump(mode="json"), "area": area.to_dict(),
                                 "sram_pj_per_byte": sram}, indent=2))

@@ -55,7 +55,8 @@ class ObjectiveSpec(Strict):
     name: str
     source: Literal["predictor", "simulator", "supernet", "shape", "area"] = Field(
         description="the cost model behind the name; default: the registry's first (for latency_ms / energy_mj / "
-        "edp the learned predictor; `simulator` asks the simulator itself)")
+        "edp the learned predictor; `simulator` asks the simulator itself; for quality the supernet, `predictor` "
+        "a quality predictor fitted on supernet scores)")
 
     @model_validator(mode="before")
     @classmethod
@@ -172,6 +173,11 @@ class RunConfig(Strict):
                 _refuse(("constraints", i), f"{c.objective!r} is not an objective of this run; objectives are "
                         f"{', '.join(names)} (a constraint bounds one of them)")
         self._measured_consistent()
+        quality = [i for i, spec in enumerate(self.objectives) if spec.info.quality]
+        predicted = [i for i in quality if self.objectives[i].source == "predictor"]
+        if predicted and len(quality) > 1:
+            _refuse(("objectives", predicted[0]), "a quality predictor serves a run with one quality objective; "
+                    f"this run has {len(quality)} ({', '.join(self.objectives[i].name for i in quality)})")
         for spec in self.objectives:
             task = spec.info.task
             if task is not None and self.supernet.task != task:
@@ -256,7 +262,7 @@ class RunConfig(Strict):
             _refuse(("predictor", "path"), f"the measured device {device!r} needs the predictor trained on its "
                     "measurements (`hwnas predictor train --data ...`)")
         for i, spec in enumerate(self.objectives):
-            if spec.info.hardware and (spec.name != "latency_ms" or spec.source == "simulator"):
+            if spec.source == "simulator" or (spec.info.hardware and spec.name != "latency_ms"):
                 _refuse(("objectives", i), f"{spec.name} from the {spec.source} needs a simulated accelerator; the "
                         f"measured device {device!r} gives latency_ms from predictor.path only")
 

@@ -207,36 +207,34 @@ class EvolutionarySearch:
         return self._survivors(population + offspring, self.population_size)
 
     def _initial_population(self) -> list:
-        """Distinct genomes (a bounded number of draws; a tiny space may repeat). A quarter of them hold the
-        largest network of the space and a quarter its smallest, each with random values for every other gene
-        (the accelerator, in a co-search): a supernet knows its quality extremes before any evaluation, and
+        """Distinct genomes (a bounded number of draws; a tiny space may repeat). In a co-search a quarter of
+        them hold the largest network of the space and a quarter its smallest, each on a random accelerator (a
+        network search has them once each): a supernet knows its quality extremes before any evaluation, and
         without them a joint search spends its budget rediscovering what a sequential one is handed (the
         largest network is where "DSE for the largest network" starts). Random draws fill the rest."""
         side = network_side(self.codec)
-        extremes = [] if side is None else [side.encode(side.largest()), side.encode(side.smallest())]
-        quarter = self.population_size // 4
+        planned: list[list[int]] = []
+        if side is not None:
+            # as many pairings of an extreme as there are accelerators to pair it with (one, without a hardware
+            # side), so that no slot waits for a distinct genome that cannot exist
+            copies = min(self.population_size // 4, self.codec.size() // side.size())
+            planned = [side.encode(side.largest())] * copies + [side.encode(side.smallest())] * copies
+        return self._distinct(planned)
 
-        def draw(index: int):
-            ind = self._random_individual()
-            if extremes and index < 2 * quarter:
-                genes = extremes[index // quarter]
-                ind[:len(genes)] = genes
-            return ind
-
-        return self._distinct(draw)
-
-    def _distinct(self, draw: Callable[[int], list]) -> list:
+    def _distinct(self, planned: Sequence[list[int]] = ()) -> list:
+        """Distinct genomes: first one per `planned` prefix (the rest of its genes random), then random ones;
+        each slot gets a bounded number of draws, after which a repeat is accepted rather than waited for."""
         seen, population = set(), []
-        for _ in range(20 * self.population_size):
-            ind = draw(len(population))
-            key = self.codec.decode(ind).key
-            if key not in seen:
-                seen.add(key)
-                population.append(ind)
-            if len(population) == self.population_size:
-                break
-        while len(population) < self.population_size:
-            population.append(self._random_individual())
+        for index in range(self.population_size):
+            for _ in range(20):
+                ind = self._random_individual()
+                if index < len(planned):
+                    ind[:len(planned[index])] = planned[index]
+                key = self.codec.decode(ind).key
+                if key not in seen:
+                    break
+            seen.add(key)
+            population.append(ind)
         return population
 
     def _reference_point(self, population: list) -> list[float] | None:
@@ -333,7 +331,7 @@ class RandomSearch(EvolutionarySearch):
 
     def _initial_population(self) -> list:
         """Uniform, like every later generation: the baseline gets no head start."""
-        return self._distinct(lambda index: self._random_individual())
+        return self._distinct()
 
     def _next_generation(self, population: list) -> list:
         fresh = [self._random_individual() for _ in range(self.population_size)]

@@ -53,7 +53,8 @@ class ObjectiveInfo:
 
     @property
     def hardware(self) -> bool:
-        """Computed by a hardware model (predictor or simulator), so it depends on the target accelerator."""
+        """A hardware cost a learned latency/energy predictor can give (latency, energy, EDP): the objectives a
+        run trains hardware predictors for, and re-simulates on its front. Not power (simulator only) nor area."""
         return "predictor" in self.sources and not self.quality
 
     def label(self, token: str = "token") -> str:

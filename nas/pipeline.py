@@ -1,11 +1,13 @@
-"""A run, stage by stage: latency dataset -> predictor -> supernet -> search -> verification (-> export).
+"""A run, stage by stage: latency dataset -> predictor -> supernet (-> quality predictor) -> search -> verification
+(-> export).
 
 Each stage records a fingerprint of its inputs in `stages.json`: the content they depend on (settings and the
 fingerprints of upstream stages or of given files), never a path, so a run resumes the same from any working
 directory. A stage whose outputs exist with the same fingerprint is reused; one that was interrupted resumes
-(datasets, supernet training and the search all continue from their own checkpoints). A run directory may be
-rerun with changed `objectives`, `constraints`, `search`, `export`, `executor`, `name` or `output`: the stages
-those do not feed (latency data, predictors, supernet) are reused and the search and export are redone. A change
+(datasets, supernet training and the search all continue from their own checkpoints; the quality predictor's
+scoring starts over). A run directory may be rerun with changed `objectives`, `constraints`, `search`, `export`,
+`executor`, `quality_predictor`, `name` or `output`: the stages those do not feed (latency data, predictors,
+supernet) are reused and the others are redone. A change
 to anything the upstream stages read (space, hardware, workload, supernet, predictor) is refused with the first
 differing key rather than silently mixed. With `hardware: {measured: NAME}` there is no simulator: latency comes
 from the predictor trained on the device's measurements and the front is not re-simulated. The run directory
@@ -41,8 +43,8 @@ from supernet.train_config import PATH_KEYS, resolve_paths
 from userfiles import UserInputError, atomic_write_json, atomic_write_text, differences
 from supernet.space import ArchConfig
 
-# Config sections that only the search and the export read: changing them in a run directory redoes those two
-# stages and reuses the rest. Every other section feeds the latency data, the predictors or the supernet.
+# Config sections that only the search, the export and the quality predictor (refitted from supernet scores) read:
+# changing them in a run directory redoes those stages and reuses the rest. Every other section feeds the latency data, the predictors or the supernet.
 REDOABLE = ("name", "output", "objectives", "constraints", "search", "executor", "export", "quality_predictor")
 CLOSEST = 5  # infeasible candidates listed when nothing met the constraints
 
@@ -112,7 +114,7 @@ class Run:
                 stored = None
             if not isinstance(stored, dict):
                 raise UserInputError(f"{previous}: corrupt run config; use a new output directory, or delete this one")
-            self.changed = differences(stored, resolved)
+            self.changed = differences(_with_new_defaults(stored, resolved), resolved)
             fixed = [key for key in self.changed if key.split(".")[0] not in REDOABLE]
             if fixed:
                 raise UserInputError(
@@ -331,7 +333,7 @@ class Run:
         (network, accelerator) pairs: one simulator per design serves every hardware objective, and network-side
         objectives (quality, size) are scored once per network whatever the accelerator."""
         cfg = self.config
-        network_side = on_network if cfg.codesign else (lambda objective: objective)
+        per_network = on_network if cfg.codesign else (lambda objective: objective)
         simulators: dict = {}  # per accelerator fingerprint, shared by latency, energy, EDP and power
         train = self.train_config().model_dump(exclude={"checkpoint"})
         model = None
@@ -346,16 +348,16 @@ class Run:
                 lat, energy = self.predictors_["latency_ms"], self.predictors_["energy_mj"]
                 objectives.append(Objective("edp", lambda a: lat.predict(a) * energy.predict(a)))
             elif spec.source == "predictor" and spec.info.quality:
-                objectives.append(network_side(predictor_objective(spec.name, self.quality_predictor_)))
+                objectives.append(per_network(predictor_objective(spec.name, self.quality_predictor_)))
             elif spec.source == "predictor":
                 objectives.append(predictor_objective(spec.name, self.predictors_[spec.name]))
             elif spec.source == "supernet":
-                objectives.append(network_side(quality_objective(spec.name, supernet_dir, train, pool.map,
+                objectives.append(per_network(quality_objective(spec.name, supernet_dir, train, pool.map,
                                                                  pool.workers)))
             else:
                 model = model or self._shape_model(supernet_dir)
                 seq_len = cfg.workload.seq_len or cfg.supernet.seq_len
-                objectives.append(network_side(model_size_objective(spec.name, model, seq_len)))
+                objectives.append(per_network(model_size_objective(spec.name, model, seq_len)))
         return objectives
 
     def _simulator(self, simulators: dict) -> SystolicSimulator:
@@ -416,6 +418,18 @@ class Run:
 
 
 # ---- after the search: verification and the choice ------------------------------------------------------------
+def _with_new_defaults(stored: dict, resolved: dict) -> dict:
+    """`stored` (an earlier run's config) with the sections a later hwnas added and this config leaves at their
+    defaults: they change nothing, so a run made before them is not refused for lacking them."""
+    added = {}
+    for key, value in resolved.items():
+        if key not in stored and key in RunConfig.model_fields:
+            default = RunConfig.model_fields[key].get_default(call_default_factory=True)
+            if getattr(default, "model_dump", None) and default.model_dump(mode="json") == value:
+                added[key] = value
+    return {**stored, **added}
+
+
 def verify_front(run: Run, result: SearchResult, supernet_folder: Path | None = None) -> dict:
     """Re-score the front on the ground truths: hardware objectives a predictor gave on the simulator, a quality
     a predictor gave on the supernet; say how far each predictor was from them and which members stop being
@@ -443,9 +457,9 @@ def verify_front(run: Run, result: SearchResult, supernet_folder: Path | None = 
         elif sim is not None:
             report = sim.simulate(arch, cfg.workload)
             row["simulated"] = {"latency_ms": report.latency_ms, "energy_mj": report.energy_mj, "edp": report.edp}
-            for name in names:
-                if REGISTRY[name].hardware:
-                    row["predictor_error"][name] = record[name] / row["simulated"][name] - 1
+            for spec in cfg.objectives:
+                if spec.info.hardware and spec.source == "predictor":
+                    row["predictor_error"][spec.name] = record[spec.name] / row["simulated"][spec.name] - 1
         if quality is not None:
             row["supernet"] = {quality.name: float(scored[rank])}
             row["predictor_error"][quality.name] = record[quality.name] / scored[rank] - 1

@@ -27,8 +27,8 @@ def spread_by_size(space: SearchSpace, n: int, size: Callable[[ArchConfig], floa
     sample, every range of sizes is represented whether or not uniform sampling favours it (it favours the
     middle), and the rule is the same for any space. Bins the pool left empty are filled from the nearest
     non-empty bin, so exactly `n` distinct networks come back whenever the space holds that many."""
-    if n < 2:
-        raise ValueError(f"need at least 2 architectures (the largest and smallest), got {n}")
+    if n < 3:
+        raise ValueError(f"need at least 3 architectures (the largest, the smallest and one between), got {n}")
     rng = random.Random(seed)
     largest, smallest = space.largest(), space.smallest()
     chosen = {largest.key: largest, smallest.key: smallest}

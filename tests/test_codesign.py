@@ -184,3 +184,30 @@ def test_a_joint_search_starts_from_the_networks_extremes_on_varied_accelerators
         smallest = [c.hw.fingerprint() for c, _ in first if c.arch == networks.smallest()]
         assert (len(largest), len(smallest)) == (expected, expected)
         assert len(set(largest)) == len(largest) and len(set(smallest)) == len(smallest)
+
+
+@pytest.mark.parametrize("designs", [1, 2, 13_122])
+def test_generation_zero_is_distinct_and_holds_both_extremes_whatever_the_hardware_side(designs):
+    """A network search (one accelerator) and co-searches over 2 or many accelerators: the extremes appear as
+    often as there are accelerators to pair them with, up to a quarter of the population, and nothing repeats."""
+    from nas.codec import JointSpace
+    from nas.evolution import EvolutionarySearch
+    from nas.objectives import Objective
+    from predictors.hardware_space import HardwareSpace
+    from supernet.space import SearchSpace
+
+    networks = SearchSpace(depth=[2, 3, 4], embed_dim=[128, 256], heads=[2, 4], ffn_dim=[256, 512, 1024])
+    if designs == 1:
+        codec, arch_of = networks, (lambda c: c)
+    else:
+        hardware = HardwareSpace.from_mapping(SPACE if designs > 2 else {"extends": "gemmini-default",
+                                                                          "rows": [8, 16]}, "hardware_space")
+        assert hardware.size() == designs
+        codec, arch_of = JointSpace(networks, hardware), (lambda c: c.arch)
+    cheap = [Objective("params", lambda cs: [arch_of(c).depth for c in cs]),
+             Objective("width", lambda cs: [arch_of(c).embed_dim for c in cs])]
+    first = list(EvolutionarySearch(codec, cheap, population=16, generations=0, seed=1).run().evaluated.values())
+    assert len(first) == 16  # distinct keys
+    expected = min(4, designs)
+    assert sum(arch_of(c) == networks.largest() for c, _ in first) == expected
+    assert sum(arch_of(c) == networks.smallest() for c, _ in first) == expected
