@@ -456,3 +456,17 @@ def split_indices(n: int, seed: int, fractions: Sequence[float] = (0.8, 0.1, 0.1
     cut1 = int(round(fractions[0] * n))
     cut2 = cut1 + int(round(fractions[1] * n))
     return order[:cut1], order[cut1:cut2], order[cut2:]
+
+
+def split_by_group(groups: Sequence, seed: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> tuple[np.ndarray, ...]:
+    """Train / validation / test indices such that rows of one group (one accelerator of a joint dataset) fall
+    in one split only: whole groups, shuffled by `seed`, fill the splits to about `fractions` of the rows. So
+    the test error of a predictor conditioned on hardware is its error on accelerators it never saw."""
+    labels, inverse = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    rows_per_group = np.bincount(inverse, minlength=len(labels))[order]
+    ends = np.cumsum(rows_per_group) / len(inverse)
+    split_of_group = np.empty(len(labels), dtype=int)
+    split_of_group[order] = np.searchsorted([fractions[0], fractions[0] + fractions[1]], ends, side="left")
+    split = split_of_group[inverse]
+    return tuple(np.flatnonzero(split == i) for i in range(3))
