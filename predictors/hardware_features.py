@@ -37,7 +37,8 @@ from supernet.space import ArchConfig, LayerConfig
 
 KINDS = tuple(VectorKind)
 HARDWARE_FEATURES = (
-    "rows", "cols", "pes", "os", "scratchpad_kib", "accumulator_kib", "dram_bytes_per_cycle", "dma_rate",
+    "rows", "cols", "pes", "os", "input_bytes", "acc_bytes", "scratchpad_kib", "accumulator_kib",
+    "dram_bytes_per_cycle", "dma_rate",
     "dram_latency_cycles", "dma_inflight_requests", "dma_request_bytes", "clock_mhz", "double_buffered",
     "fold_overlap", "mapper_gemmini", "fill_drain", "mac_pj", "scratchpad_pj_per_byte", "accumulator_pj_per_byte",
     "dram_pj_per_byte", "static_pj_per_cycle",
@@ -84,7 +85,8 @@ def hardware_features(hws: Sequence[AcceleratorConfig]) -> np.ndarray:
 def _describe(hw: AcceleratorConfig) -> list[float]:
     sim, e = SystolicSimulator(hw), hw.energy
     ws = hw.dataflow == "ws"
-    values = [hw.rows, hw.cols, hw.rows * hw.cols, float(not ws), hw.scratchpad_kib, hw.accumulator_kib,
+    values = [hw.rows, hw.cols, hw.rows * hw.cols, float(not ws), hw.input_bytes, hw.acc_bytes, hw.scratchpad_kib,
+              hw.accumulator_kib,
               hw.dram_bytes_per_cycle, hw.dma_bytes_per_cycle(hw.dma_request_bytes), hw.dram_latency_cycles,
               hw.dma_inflight_requests, hw.dma_request_bytes, hw.clock_mhz, hw.double_buffered, hw.fold_overlap,
               hw.mapper == "gemmini", (2 * hw.rows if ws else hw.rows) + hw.cols - 2, e.mac_pj,
@@ -100,51 +102,111 @@ def _describe(hw: AcceleratorConfig) -> list[float]:
 def cross_features(archs: Sequence[ArchConfig], hw: np.ndarray, workload: Workload) -> np.ndarray:
     """Work over rate for each (architecture, accelerator) pair; `hw` is `hardware_features` of the pairs."""
     gemms, pair, elements = _lowered(archs, workload)
-    col = {name: hw[pair, i] for name, i in _HW.items()}  # one entry per GEMM, from its pair's accelerator
+    col = {name: hw[pair, _HW[name]] for name in _GEMM_INPUTS}  # one entry per GEMM, from its pair's accelerator
     m, n, k, count, group = gemms.T
-    r, c, rate, os_ = col["rows"], col["cols"], col["dma_rate"], col["os"]
+    terms = _gemm_terms(m, n, k, count, col)
+    rows, groups = len(archs), len(GEMM_GROUPS)
+    where = pair * groups + group.astype(int)
+    out = [np.bincount(where, weights=value, minlength=rows * groups).reshape(rows, groups)
+           for value in terms.values()]
+    out = [per_group[:, g] for g in range(groups) for per_group in out]
+    for i, kind in enumerate(KINDS):
+        out += [elements[:, i] * hw[:, _HW[f"{kind.value}_cycles"]], elements[:, i] * hw[:, _HW[f"{kind.value}_pj"]]]
+    out.append(np.bincount(pair, weights=terms["roofline"], minlength=rows))
+    return np.column_stack(out)
+
+
+_GEMM_INPUTS = ("rows", "cols", "os", "scratchpad_kib", "accumulator_kib", "double_buffered", "input_bytes",
+                "acc_bytes", "fill_drain", "dma_rate", "dram_bytes_per_cycle", "dram_latency_cycles",
+                "dma_inflight_requests", "dma_request_bytes", "mac_pj", "scratchpad_pj_per_byte",
+                "accumulator_pj_per_byte", "dram_pj_per_byte", "static_pj_per_cycle")
+
+
+def _gemm_terms(m, n, k, count, col: dict) -> dict[str, np.ndarray]:
+    """Estimated cycles and energy terms of GEMMs (arrays, one entry per GEMM) on their accelerators."""
+    r, c, os_, in_b, acc_b = col["rows"], col["cols"], col["os"], col["input_bytes"], col["acc_bytes"]
     macs = m * n * k * count
     # array passes per dataflow (`SystolicSimulator._fold_cycles` with fold overlap): WS streams the rows of A
     # past each rows x cols block of weights, OS streams the reduction past each block of outputs
     passes = np.where(os_ > 0, np.ceil(m / r) * np.ceil(n / c) * np.maximum(k, r),
                       np.ceil(k / r) * np.ceil(n / c) * np.maximum(m, r)) * count
-    # the output tile the accumulator holds (half of it when double-buffered), as square as the array allows;
+    share = np.where(col["double_buffered"] > 0, 2, 1)
+    tile_m, tile_n, tile_k = _tiles(m, n, k, r, c, col["accumulator_kib"] * 1024 / share / acc_b,
+                                    col["scratchpad_kib"] * 1024 / share / in_b)
+    i0, j0, k0 = np.ceil(m / tile_m), np.ceil(n / tile_n), np.ceil(k / tile_k)
     # A is re-read for every column of tiles and B for every row of tiles unless the operand fits in two tiles
-    acc_usable = hw[pair, _HW["accumulator_kib"]] * 1024 / np.where(hw[pair, _HW["double_buffered"]] > 0, 2, 1)
-    side = np.maximum(1, np.floor(np.sqrt(acc_usable / (r * c * 4))))
-    tile_m, tile_n = np.minimum(m, side * r), np.minimum(n, side * c)
-    i0, j0 = np.ceil(m / tile_m), np.ceil(n / tile_n)
-    sp_usable = hw[pair, _HW["scratchpad_kib"]] * 1024 / np.where(hw[pair, _HW["double_buffered"]] > 0, 2, 1)
-    tile_k = np.minimum(k, np.clip(np.floor(sp_usable / (tile_m + tile_n) / r) * r, r, None))
-    k0 = np.ceil(k / tile_k)
-    a_loads = np.where(i0 * k0 <= 2, 1, j0)
-    b_loads = np.where(j0 * k0 <= 2, 1, i0)
-    dram_bytes = (m * k * a_loads + k * n * b_loads + m * n) * count
+    a_bytes = m * k * np.where(i0 * k0 <= 2, 1, j0) * in_b * count
+    b_bytes = k * n * np.where(j0 * k0 <= 2, 1, i0) * in_b * count
+    c_bytes = m * n * in_b * count
     fill = i0 * j0 * k0 * count * col["fill_drain"]
     compute = passes + fill
-    dram_cycles = dram_bytes / rate
+    # one DMA request per tile row (A rows are tile_k elements, B and C rows tile_n): short rows idle the bus
+    dram_cycles = a_bytes / _dma_rate(col, tile_k * in_b) + (b_bytes + c_bytes) / _dma_rate(col, tile_n * in_b)
     roofline = np.maximum(compute, dram_cycles)
-    terms = {
+    # scratchpad and accumulator traffic as `SystolicSimulator._gemm_energy` counts it
+    sp_reads = m * k * np.ceil(n / c) + k * n * np.where(os_ > 0, np.ceil(m / r), i0)
+    acc_traffic = 2 * m * n * np.where(os_ > 0, k0, np.ceil(k / r))
+    return {
         "roofline": roofline, "compute": compute, "dram_cycles": dram_cycles,
         # largest where compute and traffic are even, where tile-by-tile overlap loses most against the roofline
         "balanced": compute * dram_cycles / (compute + dram_cycles),
         # the first tile's operands load before anything overlaps them
-        "first_load": (tile_m * tile_k + tile_k * tile_n) * count / rate,
-        "ideal": macs / (r * c),
-        "fill_drain": fill, "mac_pj": macs * col["mac_pj"],
-        "scratchpad_pj": macs / c * col["scratchpad_pj_per_byte"],  # A read once per column block of weights
-        "accumulator_pj": macs / r * col["accumulator_pj_per_byte"],  # partial sums once per row fold
-        "dram_pj": dram_bytes * col["dram_pj_per_byte"], "static_pj": roofline * col["static_pj_per_cycle"],
+        "first_load": (tile_m * tile_k + tile_k * tile_n) * in_b * count / col["dma_rate"],
+        "ideal": macs / (r * c), "fill_drain": fill, "mac_pj": macs * col["mac_pj"],
+        "scratchpad_pj": (sp_reads * count * in_b + a_bytes + b_bytes) * col["scratchpad_pj_per_byte"],
+        "accumulator_pj": acc_traffic * count * acc_b * col["accumulator_pj_per_byte"],
+        "dram_pj": (a_bytes + b_bytes + c_bytes) * col["dram_pj_per_byte"],
+        "static_pj": roofline * col["static_pj_per_cycle"],
     }
-    rows = len(archs)
-    out = []
-    for g in range(len(GEMM_GROUPS)):
-        in_group = group == g
-        out += [np.bincount(pair[in_group], weights=value[in_group], minlength=rows) for value in terms.values()]
-    for i, kind in enumerate(KINDS):
-        out += [elements[:, i] * hw[:, _HW[f"{kind.value}_cycles"]], elements[:, i] * hw[:, _HW[f"{kind.value}_pj"]]]
-    out.append(np.bincount(pair, weights=roofline, minlength=rows))
-    return np.column_stack(out)
+
+
+def _tiles(m, n, k, r, c, acc_elems, sp_elems) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tile (in elements) Gemmini's `tiled_matmul_auto` picks, as `SystolicSimulator._gemmini_tiling` walks
+    it, for arrays of GEMMs: start from the squarest output tile the accumulator holds and the deepest K the
+    scratchpad then allows (shrinking K until it fits), then grow J, I and K by one block in turn while the tile
+    fits. Growth is monotone (a blocked axis stays blocked), so instead of walking block by block, each phase
+    jumps by bisection to the last round in which every still-growing axis grows, then plays one round."""
+    bounds = np.stack([np.ceil(m / r), np.ceil(n / c), np.ceil(k / r)])  # blocks along I, J, K
+    unit = np.stack([r, c, r])
+    full = np.stack([m, n, k])
+
+    def fits(t):
+        tm, tn, tk = np.minimum(t * unit, full)
+        return (tm * tn <= acc_elems) & ((tm + tn) * tk <= sp_elems)
+
+    side = np.maximum(1, np.floor(np.sqrt(acc_elems / (r * c))))
+    t = np.stack([np.minimum(side, bounds[0]), np.minimum(side, bounds[1]), bounds[2]])
+    tm, tn = np.minimum(t[0] * r, m), np.minimum(t[1] * c, n)
+    deepest = np.floor(sp_elems / (tm + tn) / r)  # K blocks that fit beside this output tile
+    t[2] = np.clip(np.minimum(np.floor(sp_elems / r / r / t[0]), deepest), 1, bounds[2])
+    stuck = ~fits(t)  # not even one K block fits beside the square output tile: one block of each
+    t[:, stuck] = 1
+    active = np.ones_like(t, dtype=bool)
+    for _ in range(4):  # each phase stops at least one axis for good
+        lo, hi = np.zeros(t.shape[1]), np.max(np.where(active, bounds - t, 0), axis=0)
+        while np.any(lo < hi):  # the most rounds in which every active axis still grows
+            mid = np.ceil((lo + hi) / 2)
+            trial = t + active * mid
+            ok = fits(trial) & np.all(trial <= bounds, axis=0)
+            lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid - 1)
+        t = t + active * lo
+        for axis in (1, 0, 2):  # the round in which some axis stops, played in Gemmini's order: J, I, K
+            trial = t.copy()
+            trial[axis] += 1
+            ok = active[axis] & (trial[axis] <= bounds[axis]) & fits(trial)
+            t[axis] += ok
+            active[axis] &= ok
+        if not active.any():
+            break
+    return tuple(np.minimum(t * unit, full))
+
+
+def _dma_rate(col: dict, row_bytes: np.ndarray) -> np.ndarray:
+    """`AcceleratorConfig.dma_bytes_per_cycle` over arrays of rows (Little's law over the requests in flight)."""
+    per_request = row_bytes / np.ceil(row_bytes / col["dma_request_bytes"])
+    latency = col["dram_latency_cycles"]
+    limited = col["dma_inflight_requests"] * per_request / np.where(latency > 0, latency, 1)
+    return np.where(latency > 0, np.minimum(col["dram_bytes_per_cycle"], limited), col["dram_bytes_per_cycle"])
 
 
 def _lowered(archs: Sequence[ArchConfig], workload: Workload) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
