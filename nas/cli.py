@@ -212,9 +212,13 @@ def _progress() -> Progress:
 def latency_data(
     out: Path = typer.Option(..., help="the dataset file (.parquet, or .csv)"),
     space: str = typer.Option("nas-case-study", help="a named search space or a YAML file"),
-    hardware: str = typer.Option("gemmini-ibert", help="preset name or hardware YAML (simulated data)"),
+    hardware: Optional[str] = typer.Option(None, help="preset name or hardware YAML (simulated data) "
+                                           "[default: gemmini-ibert]"),
+    hardware_space: Optional[Path] = typer.Option(None, help="a hardware space YAML: sample (architecture, "
+                                                  "accelerator) pairs from both spaces, for a predictor "
+                                                  "conditioned on hardware"),
     workload: str = typer.Option("phase=prefill,seq_len=512", help="key=value pairs or a YAML file"),
-    samples: int = typer.Option(2000, help="architectures to simulate"),
+    samples: int = typer.Option(2000, help="architectures (or pairs, with --hardware-space) to simulate"),
     seed: int = typer.Option(0),
     executor_kind: str = typer.Option("process", "--executor", help="serial | process | ray"),
     workers: Optional[int] = typer.Option(None, min=1, help="worker processes (default: all cores)"),
@@ -226,10 +230,14 @@ def latency_data(
 ) -> None:
     """Sample architectures and simulate them into a dataset, or import measured latencies (--from-csv)."""
     from nas.parallel import executor
-    from predictors.dataset import build_dataset, import_measured_csv
+    from predictors.dataset import build_dataset, build_joint_dataset, import_measured_csv
+    from predictors.hardware_space import HardwareSpace
 
     search_space = resolve_space(space)
     run_workload = Workload.parse(workload)
+    if hardware_space is not None and (hardware is not None or from_csv is not None):
+        raise UserInputError(f"--hardware-space samples the accelerators; it does not go with "
+                             f"{'--hardware' if hardware is not None else '--from-csv'}")
     if from_csv is not None:
         if not device:
             raise UserInputError("--from-csv needs --device NAME (the hardware the latencies were measured on)")
@@ -240,7 +248,17 @@ def latency_data(
         return
     if executor_kind not in ("serial", "process", "ray"):
         raise UserInputError(f"--executor: expected serial, process or ray, got {executor_kind!r}")
-    hw = AcceleratorConfig.resolve(hardware)
+    if hardware_space is not None:
+        designs = HardwareSpace.from_yaml(hardware_space)  # before any worker starts: a bad file fails at once
+        with executor(executor_kind, workers, ray_address) as pool, _progress() as bar:
+            task = bar.add_task(f"simulating on {designs.size():,} designs", total=samples)
+            frame = build_joint_dataset(search_space, designs, run_workload, samples, out, seed, pool.map,
+                                        progress=lambda n: bar.advance(task, n))
+        console.print(f"{out}: {len(frame)} (architecture, accelerator) pairs, {frame.hardware.nunique()} "
+                      f"accelerators, latency {frame.latency_ms.min():.3f}-{frame.latency_ms.max():.3f} ms "
+                      f"({run_workload.describe()})")
+        return
+    hw = AcceleratorConfig.resolve(hardware or "gemmini-ibert")
     with executor(executor_kind, workers, ray_address) as pool, _progress() as bar:
         task = bar.add_task(f"simulating on {hw.name}", total=min(samples, search_space.size()))
         frame = build_dataset(search_space, hw, run_workload, samples, out, seed, pool.map,
@@ -268,7 +286,8 @@ def predictor_train(
     target: str = typer.Option("latency_ms", help="latency_ms | energy_mj"),
     seed: int = typer.Option(0, help="seed of the 80/10/10 split and of the model"),
 ) -> None:
-    """Fit a predictor on a dataset and report its error on held-out architectures."""
+    """Fit a predictor on a dataset and report its error on held-out architectures (on held-out accelerators,
+    for a dataset made with --hardware-space)."""
     from predictors.evaluation import train_from_dataset
 
     if model not in ("mlp", "gbm", "ensemble"):
@@ -284,7 +303,7 @@ def predictor_train(
 @user_errors
 def predictor_eval(
     predictor: Path = typer.Argument(..., help="a folder written by `hwnas predictor train`"),
-    data: Path = typer.Option(..., help="a dataset for the same space, hardware and workload"),
+    data: Path = typer.Option(..., help="a dataset for the same space, hardware (or hardware space) and workload"),
 ) -> None:
     """Score a saved predictor on every architecture of a dataset."""
     from predictors.evaluation import evaluate_on_dataset

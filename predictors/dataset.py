@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from predictors.hardware import AcceleratorConfig, measured_fingerprint
-from predictors.jobs import SimulationJob, simulate_job
+from predictors.hardware_space import HardwareSpace
+from predictors.jobs import JointSimulationJob, SimulationJob, simulate_job, simulate_joint_job
 from predictors.workload import Workload
 from userfiles import UserInputError, atomic_write, atomic_write_json, output_error, validate
 from supernet.features import arch_features, feature_names
@@ -96,7 +97,7 @@ def dataset_meta(space: SearchSpace, hardware_fingerprint: str, hardware_name: s
     }
 
 
-FINGERPRINTS = ("space_fingerprint", "hardware_fingerprint", "workload_fingerprint")
+FINGERPRINTS = ("space_fingerprint", "hardware_fingerprint", "hardware_space_fingerprint", "workload_fingerprint")
 
 
 def same_setting(a: dict, b: dict) -> str | None:
@@ -211,6 +212,32 @@ def dataset_space(meta: dict, path: str | Path) -> SearchSpace:
     return validate(SearchSpace, meta.get("space"), f"{meta_path(Path(path))}: space")
 
 
+def dataset_hardware_space(meta: dict, path: str | Path) -> HardwareSpace | None:
+    """The hardware space a joint dataset was sampled from (None for a dataset of one accelerator)."""
+    if "hardware_space" not in meta:
+        return None
+    return HardwareSpace.from_record(meta["hardware_space"], f"{meta_path(Path(path))}: hardware_space")
+
+
+def pairs_of(frame: pd.DataFrame, hardware_space: HardwareSpace,
+             source: str | Path = "dataset") -> list[tuple[ArchConfig, AcceleratorConfig]]:
+    """A joint dataset's rows as (architecture, accelerator) pairs; rows of one accelerator share one object
+    (which is what lets feature code describe each accelerator once). A malformed label names its row."""
+    if "hardware" not in frame.columns:
+        raise UserInputError(f"{source}: no hardware column; not a dataset from `latency-data --hardware-space`")
+    designs: dict[str, AcceleratorConfig] = {}
+    hws = []
+    for row, label in enumerate(frame["hardware"]):
+        hw = designs.get(label)
+        if hw is None:
+            try:
+                hw = designs[label] = hardware_space.decode([int(g) for g in str(label).split("-")])
+            except ValueError as exc:
+                raise UserInputError(f"{source}: row {row}: hardware {label!r}: {_first_line(exc)}") from None
+        hws.append(hw)
+    return list(zip(archs_of(frame, source), hws))
+
+
 def dataset_complete(path: str | Path, samples: int) -> bool:
     """Whether `path` is a dataset that a run asking for `samples` architectures needs nothing more from: it
     holds at least `samples` rows, or its space is smaller and it holds all of it (its metadata says
@@ -243,32 +270,89 @@ def build_dataset(space: SearchSpace, hw: AcceleratorConfig, workload: Workload,
                   seed: int = 0, map_fn: Callable[[Callable, Iterable], Iterable] = map, chunk_size: int = 50,
                   progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Simulate `samples` sampled architectures into `out`, resuming from what `out` already holds."""
+    meta = dataset_meta(space, hw.fingerprint(), hw.name, workload, seed, source="simulator")
+
+    def jobs(todo: list[ArchConfig]) -> list[SimulationJob]:
+        return [SimulationJob(hw.model_dump(mode="json"), meta["workload"],
+                              tuple(a.to_dict() for a in todo[i:i + chunk_size]))
+                for i in range(0, len(todo), chunk_size)]
+
+    return _simulate_into(Path(out), meta, space, samples, space.size(), lambda: {
+        a.key: a for a in sample_archs(space, samples, seed)}, jobs, simulate_job, map_fn, progress)
+
+
+def sample_pairs(space: SearchSpace, hardware_space: HardwareSpace, samples: int,
+                 seed: int) -> dict[str, tuple[ArchConfig, str, AcceleratorConfig]]:
+    """The first `samples` distinct (architecture, accelerator) pairs of a stream fixed by the spaces and `seed`,
+    keyed as their dataset rows are: the architectures of `sample_archs`, in its order (again from the start
+    when the space holds fewer), each with an accelerator drawn uniformly from `hardware_space`, named by its
+    genes (`hardware_label`). Both draws extend their own streams, so asking for more extends the same list."""
+    archs = sample_archs(space, samples, seed)
+    rng = random.Random(f"hardware-{seed}")
+    choices = hardware_space.gene_choices()
+    pairs: dict[str, tuple[ArchConfig, str, AcceleratorConfig]] = {}
+    draws = 0
+    while len(pairs) < samples and draws < 20 * samples:
+        arch = archs[draws % len(archs)]
+        hw = hardware_space.decode([rng.randrange(n) for n in choices])
+        label = hardware_label(hardware_space, hw)
+        pairs.setdefault(f"{arch.key}@{label}", (arch, label, hw))
+        draws += 1
+    return pairs
+
+
+def hardware_label(hardware_space: HardwareSpace, hw: AcceleratorConfig) -> str:
+    """An accelerator of `hardware_space` as its genes, `1-0-2-...`: what a joint dataset's `hardware` column
+    holds (ignored genes are 0, so one design has one label)."""
+    return "-".join(str(g) for g in hardware_space.encode(hw))
+
+
+def build_joint_dataset(space: SearchSpace, hardware_space: HardwareSpace, workload: Workload, samples: int,
+                        out: str | Path, seed: int = 0, map_fn: Callable[[Callable, Iterable], Iterable] = map,
+                        chunk_size: int = 50, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """Simulate `samples` (architecture, accelerator) pairs sampled jointly from the two spaces into `out`,
+    resuming like `build_dataset`. The metadata records the hardware space (with its base inline, see
+    `HardwareSpace.to_record`) where a plain dataset records one accelerator."""
+    meta = dataset_meta(space, None, None, workload, seed, source="simulator")
+    meta |= {"hardware_space": hardware_space.to_record(), "hardware_space_fingerprint": hardware_space.fingerprint()}
+
+    def jobs(todo: list[tuple[ArchConfig, str, AcceleratorConfig]]) -> list[JointSimulationJob]:
+        chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
+        return [JointSimulationJob(meta["workload"], {label: hw.model_dump(mode="json") for _, label, hw in chunk},
+                                   tuple((label, arch.to_dict()) for arch, label, _ in chunk)) for chunk in chunks]
+
+    return _simulate_into(Path(out), meta, space, samples, space.size() * hardware_space.size(),
+                          lambda: sample_pairs(space, hardware_space, samples, seed), jobs, simulate_joint_job,
+                          map_fn, progress)
+
+
+def _simulate_into(out: Path, meta: dict, space: SearchSpace, samples: int, size: int, sample: Callable[[], dict],
+                   make_jobs: Callable[[list], list], job_fn: Callable, map_fn: Callable,
+                   progress: Callable[[int], None] | None) -> pd.DataFrame:
+    """What both builders share: check `out`, resume from the rows it holds (refusing another setting), simulate
+    the sampled items (`sample()`: row key -> item) that are missing chunk by chunk, and rewrite the table
+    atomically after each chunk; `size` is how many rows the spaces hold in all (for `complete`)."""
     if samples < 1:
         raise UserInputError(f"--samples must be at least 1, got {samples}")
-    out = Path(out)
     _check_output(out)
     remove_stale_temps(out)
-    meta = dataset_meta(space, hw.fingerprint(), hw.name, workload, seed, source="simulator")
     frame, old_meta = pd.DataFrame(columns=["key", "arch", *TARGETS]), {}
     if out.exists():
         frame, old_meta = load_dataset(out)
         differs = same_setting(old_meta, meta)
-        if differs or old_meta.get("seed") != seed:
+        if differs or old_meta.get("seed") != meta["seed"]:
             raise UserInputError(f"{out}: already holds a dataset for another {differs or 'seed'}; "
                                  "choose another --out or delete it")
     done = set(frame["key"])
-    todo = [a for a in sample_archs(space, samples, seed) if a.key not in done]
+    todo = [item for key, item in sample().items() if key not in done]
     if progress:
         progress(len(done))
-    jobs = [SimulationJob(hw.model_dump(mode="json"), workload.model_dump(mode="json"),
-                          tuple(a.to_dict() for a in todo[i:i + chunk_size]))
-            for i in range(0, len(todo), chunk_size)]
+    jobs = make_jobs(todo)
     parts = [frame] if len(frame) else []
-    size = space.size()
     if not jobs and len(frame) >= size and not old_meta.get("complete"):
         write_table(frame, out, dict(old_meta, complete=True))  # made before `complete` was recorded
     with _sigterm_unwinds():
-        for chunk_rows in map_fn(simulate_job, jobs):
+        for chunk_rows in map_fn(job_fn, jobs):
             parts.append(_with_features(pd.DataFrame(chunk_rows), space))
             table = pd.concat(parts, ignore_index=True)
             write_table(table, out, dict(meta, complete=len(table) >= size))
@@ -372,3 +456,17 @@ def split_indices(n: int, seed: int, fractions: Sequence[float] = (0.8, 0.1, 0.1
     cut1 = int(round(fractions[0] * n))
     cut2 = cut1 + int(round(fractions[1] * n))
     return order[:cut1], order[cut1:cut2], order[cut2:]
+
+
+def split_by_group(groups: Sequence, seed: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> tuple[np.ndarray, ...]:
+    """Train / validation / test indices such that rows of one group (one accelerator of a joint dataset) fall
+    in one split only: whole groups, shuffled by `seed`, fill the splits to about `fractions` of the rows. So
+    the test error of a predictor conditioned on hardware is its error on accelerators it never saw."""
+    labels, inverse = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    rows_per_group = np.bincount(inverse, minlength=len(labels))[order]
+    ends = np.cumsum(rows_per_group) / len(inverse)
+    split_of_group = np.empty(len(labels), dtype=int)
+    split_of_group[order] = np.searchsorted([fractions[0], fractions[0] + fractions[1]], ends, side="left")
+    split = split_of_group[inverse]
+    return tuple(np.flatnonzero(split == i) for i in range(3))

@@ -1,4 +1,5 @@
-"""Training a `LatencyPredictor` from a dataset file and judging it honestly on held-out architectures."""
+"""Training a `LatencyPredictor` from a dataset file and judging it honestly on held-out architectures (and, for a
+joint dataset of (architecture, accelerator) pairs, on held-out accelerators)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,9 +10,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from predictors.dataset import archs_of, dataset_space, load_dataset, split_indices  # noqa: E402
+from predictors.dataset import (archs_of, dataset_hardware_space, dataset_space, load_dataset, meta_path,  # noqa: E402
+                                pairs_of, split_by_group, split_indices)
 from predictors.learned import LatencyPredictor, ModelKind, regression_metrics  # noqa: E402
-from userfiles import UserInputError, atomic_write, atomic_write_json  # noqa: E402
+from predictors.workload import Workload  # noqa: E402
+from userfiles import UserInputError, atomic_write, atomic_write_json, validate  # noqa: E402
 
 
 # An 80/10/10 split of 13 rows is the smallest that leaves the fit its 10 rows and the test split the two rows
@@ -35,28 +38,42 @@ def _labelled(frame, target: str, path) -> tuple:
 def train_from_dataset(data: str | Path, out: str | Path, model: ModelKind = "mlp", target: str = "latency_ms",
                        seed: int = 0, max_train: int | None = None) -> dict:
     """Fit on the train split (80%, or at most `max_train` rows of it), report val and test metrics, and write
-    the predictor, `metrics.json` and `scatter.png` (predicted against true on the test split) into `out`."""
+    the predictor, `metrics.json` and `scatter.png` (predicted against true on the test split) into `out`.
+
+    A joint dataset (`latency-data --hardware-space`) trains a predictor conditioned on hardware, and is split by
+    accelerator: no accelerator of the validation or test split is in the training split."""
     frame, meta = load_dataset(data)
     frame, y = _labelled(frame, target, data)
     if len(frame) < MIN_DATASET_ROWS:
         raise UserInputError(f"{data}: {len(frame)} rows with {target}; training a predictor needs at least "
                              f"{MIN_DATASET_ROWS} (make more with `hwnas latency-data --samples`)")
-    archs = archs_of(frame, data)
-    train, val, test = split_indices(len(frame), seed)
+    hardware_space = dataset_hardware_space(meta, data)
+    if hardware_space is None:
+        X, (train, val, test) = archs_of(frame, data), split_indices(len(frame), seed)
+        workload, setting = None, meta.get("hardware")
+    else:
+        X, (train, val, test) = pairs_of(frame, hardware_space, data), split_by_group(frame["hardware"], seed)
+        workload = validate(Workload, meta.get("workload"), f"{meta_path(Path(data))}: workload")
+        setting = f"hardware space {meta.get('hardware_space_fingerprint')}"
+        if min(len(val), len(test)) < 2:
+            raise UserInputError(f"{data}: {frame['hardware'].nunique()} accelerators are too few to hold some out "
+                                 "for validation and test; sample more (`hwnas latency-data --samples`)")
     if max_train is not None:
         train = train[:max_train]
     # features padded to the space's depth, so the predictor serves every architecture of the space
-    predictor = LatencyPredictor(model, target, seed, max_depth=dataset_space(meta, data).max_depth)
-    predictor.fit([archs[i] for i in train], y[train])
+    predictor = LatencyPredictor(model, target, seed, max_depth=dataset_space(meta, data).max_depth,
+                                 hardware_space=hardware_space, workload=workload)
+    predictor.fit([X[i] for i in train], y[train])
     metrics = {"model": model, "target": target, "seed": seed, "data": str(data), "n_train": int(len(train)),
-               "hardware": meta.get("hardware"), "workload": meta.get("workload")}
+               "hardware": setting, "workload": meta.get("workload"),
+               "split": "by architecture" if hardware_space is None else "by accelerator"}
     for name, rows in (("train", train), ("val", val), ("test", test)):  # each has 2+ rows at MIN_DATASET_ROWS
-        metrics[name] = regression_metrics(y[rows], predictor.predict([archs[i] for i in rows]))
+        metrics[name] = regression_metrics(y[rows], predictor.predict([X[i] for i in rows]))
     out = Path(out)
     predictor.save(out, meta=meta, metrics=metrics)
     atomic_write_json(out / "metrics.json", metrics)
-    scatter_plot(y[test], predictor.predict([archs[i] for i in test]), target, out / "scatter.png",
-                 title=f"{model} predictor, {meta.get('hardware')}: test split")
+    scatter_plot(y[test], predictor.predict([X[i] for i in test]), target, out / "scatter.png",
+                 title=f"{model} predictor, {setting}: test split")
     return metrics
 
 
@@ -65,9 +82,10 @@ def evaluate_on_dataset(predictor_dir: str | Path, data: str | Path) -> dict:
     frame, meta = load_dataset(data)
     predictor = LatencyPredictor.load(predictor_dir, expect=meta)
     frame, y = _labelled(frame, predictor.target, data)
-    archs = archs_of(frame, data)
+    hardware_space = dataset_hardware_space(meta, data)
+    X = archs_of(frame, data) if hardware_space is None else pairs_of(frame, hardware_space, data)
     try:
-        predicted = predictor.predict(archs)
+        predicted = predictor.predict(X)
     except ValueError as exc:  # an architecture deeper than the predictor's features: a dataset of another space
         raise UserInputError(f"{data}: {exc}") from None
     return regression_metrics(y, predicted)

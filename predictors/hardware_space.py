@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from predictors.hardware import AcceleratorConfig, VectorUnit, preset_names
 from predictors.systolic import SystolicSimulator
 from predictors.vector_ops import VectorKind
-from userfiles import UserInputError, load_mapping, validate
+from userfiles import UserInputError, load_mapping, validate, validation_message
 
 Placement = Literal["host", "accelerator", "fused"]
 # Fields of AcceleratorConfig a space may vary, in gene order.
@@ -50,6 +50,10 @@ ACCELERATOR_UNIT = {
     VectorKind.residual_add: {"passes": 1, "dram_bytes_per_element": 1.0}, VectorKind.quantize: {"passes": 1},
 }
 MAX_CHOICES = 64
+
+
+class OutsideHardwareSpace(UserInputError):
+    """An accelerator that a hardware space (say, the one a predictor was trained for) does not hold."""
 
 
 class VectorUnitChoices(BaseModel):
@@ -101,8 +105,10 @@ class HardwareSpace(BaseModel):
         return values
 
     @model_validator(mode="after")
-    def _every_point_is_an_accelerator(self) -> "HardwareSpace":
+    def _every_point_is_an_accelerator(self, info: ValidationInfo) -> "HardwareSpace":
         """Refuse a space with points the accelerator model rejects, naming the field, before any search."""
+        if info.context and "base" in info.context:  # rebuilt by `from_record`: the base comes inline
+            self.__dict__["_base"] = info.context["base"]
         base = self.base()
         if all(n == 1 for n in self.gene_choices()):
             raise ValueError("offers a single design; list two or more choices for some field to search")
@@ -231,6 +237,35 @@ class HardwareSpace(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
 
+    def check(self, hw: AcceleratorConfig) -> AcceleratorConfig:
+        """`hw` when this space holds it; otherwise `OutsideHardwareSpace`, one line naming the first field that
+        is off and what this space allows for it."""
+        try:
+            inside = self.decode(self.encode(hw))
+        except ValueError as exc:
+            raise OutsideHardwareSpace(f"accelerator {hw.name!r}: {exc}") from None
+        if inside.fingerprint() != hw.fingerprint():
+            ours, theirs = _flat(inside.model_dump(mode="json")), _flat(hw.model_dump(mode="json"))
+            field = next(key for key in ours if key not in ("name", "description") and ours[key] != theirs.get(key))
+            raise OutsideHardwareSpace(f"accelerator {hw.name!r}: {field} = {theirs.get(field)!r} is outside this "
+                                       f"hardware space, which fixes it at {ours[field]!r}")
+        return hw
+
+    def to_record(self) -> dict[str, Any]:
+        """The space with its base accelerator inline: what a dataset's metadata or a predictor's card keeps, so
+        that `from_record` rebuilds the same space (same fingerprint) without the files it was made from."""
+        return {"space": self.to_dict(), "base": self.base().model_dump(mode="json")}
+
+    @classmethod
+    def from_record(cls, record: Any, source: str) -> "HardwareSpace":
+        if not isinstance(record, dict) or not isinstance(record.get("space"), dict):
+            raise UserInputError(f"{source}: expected a hardware space record (keys space and base)")
+        base = validate(AcceleratorConfig, record.get("base"), f"{source}: base")
+        try:
+            return cls.model_validate(record["space"], context={"base": base})
+        except ValidationError as exc:
+            raise UserInputError(validation_message(exc, source)) from None
+
     def fingerprint(self) -> str:
         """The base accelerator's content and the choices (not the base's name or where its file lives)."""
         payload = {"base": self.base().fingerprint(), "choices": self.to_dict() | {"extends": None}}
@@ -258,6 +293,17 @@ def _check(model, data: dict, key: str) -> None:
     except UserInputError as exc:
         message = str(exc).removeprefix("(top level): ").removeprefix(f"{key.split('.')[-1]}: ")
         raise ValueError(f"{key}: {message}") from None
+
+
+def _flat(data: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level of dotted keys (`vector_units.softmax.where`)."""
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _place(base: VectorUnit, kind: VectorKind, where: str, lanes: float) -> VectorUnit:

@@ -25,6 +25,16 @@ class SimulationJob:
     archs: tuple[dict, ...]
 
 
+@dataclass(frozen=True)
+class JointSimulationJob:
+    """One chunk of (architecture, accelerator) pairs under one workload; `hardware` maps a label of each
+    accelerator (its genes in the dataset's hardware space) to its config, `pairs` are (label, arch) pairs."""
+
+    workload: dict
+    hardware: dict[str, dict]
+    pairs: tuple[tuple[str, dict], ...]
+
+
 _following_parent = False
 
 
@@ -60,10 +70,23 @@ def simulate_job(job: SimulationJob) -> list[dict]:
     follow_parent()
     sim = SystolicSimulator(AcceleratorConfig.model_validate(job.hardware))
     workload = Workload.model_validate(job.workload)
+    return [_row(sim, ArchConfig.from_dict(data), workload) for data in job.archs]
+
+
+def simulate_joint_job(job: JointSimulationJob) -> list[dict]:
+    """Rows keyed `<arch key>@<accelerator label>`, with the label in column `hardware`; one simulator per
+    accelerator of the chunk."""
+    follow_parent()
+    workload = Workload.model_validate(job.workload)
+    sims = {label: SystolicSimulator(AcceleratorConfig.model_validate(hw)) for label, hw in job.hardware.items()}
     rows = []
-    for data in job.archs:
-        arch = ArchConfig.from_dict(data)
-        report = sim.simulate(arch, workload)
-        rows.append({"key": arch.key, "arch": arch.to_json(), "latency_ms": report.latency_ms,
-                     "energy_mj": report.energy_mj, "cycles": report.cycles})
+    for label, data in job.pairs:
+        row = _row(sims[label], ArchConfig.from_dict(data), workload)
+        rows.append(row | {"key": f"{row['key']}@{label}", "hardware": label})
     return rows
+
+
+def _row(sim: SystolicSimulator, arch: ArchConfig, workload: Workload) -> dict:
+    report = sim.simulate(arch, workload)
+    return {"key": arch.key, "arch": arch.to_json(), "latency_ms": report.latency_ms, "energy_mj": report.energy_mj,
+            "cycles": report.cycles}

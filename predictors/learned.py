@@ -38,6 +38,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from predictors.dataset import FINGERPRINTS
+from predictors.hardware import AcceleratorConfig
+from predictors.hardware_features import pair_feature_names, pair_features
+from predictors.hardware_space import HardwareSpace
+from predictors.workload import Workload
 from userfiles import UserInputError, atomic_write, atomic_write_json, validate
 from supernet.features import arch_features, feature_names
 from supernet.space import ArchConfig
@@ -72,6 +76,13 @@ TRUSTED_TYPES = frozenset({
 
 class PredictorFileError(UserInputError):
     """A predictor folder that is missing, corrupt, truncated, or made for another setting."""
+
+
+class PredictorKindError(UserInputError):
+    """A hardware-conditioned predictor used where a plain one is expected, or the other way round."""
+
+
+Pair = tuple[ArchConfig, AcceleratorConfig]
 
 
 class LinearTimesCorrection(RegressorMixin, BaseEstimator):
@@ -118,23 +129,39 @@ def _gbm(seed: int) -> LinearTimesCorrection:
 
 
 class LatencyPredictor(RegressorMixin, BaseEstimator):
-    """Predicts one target (`latency_ms` or `energy_mj`) of architectures (`X`, a sequence of `ArchConfig`).
+    """Predicts one target (`latency_ms` or `energy_mj`) of architectures (`X`, a sequence of `ArchConfig`) on
+    the accelerator it was trained for, or, conditioned on hardware, of (architecture, accelerator) pairs.
 
     Parameters are stored as given and checked in `fit`, as scikit-learn requires for `clone` and `set_params`.
     `max_depth` is the depth the per-layer features are padded to; None takes the deepest training architecture,
     so give the space's deepest depth when the predictor must serve architectures deeper than its training set.
+
+    With `hardware_space` (and the `workload` the latencies are for), `X` holds (arch, accelerator) pairs and the
+    features are those of `predictors.hardware_features`: the architecture's, the accelerator's, and work over
+    rate for each op group. Such a predictor answers for accelerators it never saw, but only inside the space it
+    was trained on: any other is refused (`OutsideHardwareSpace`, naming the field), since nothing it learned
+    says how far its error grows outside.
     """
 
     def __init__(self, model: ModelKind = "mlp", target: str = "latency_ms", seed: int = 0, ensemble_size: int = 5,
-                 max_depth: int | None = None):
+                 max_depth: int | None = None, hardware_space: HardwareSpace | None = None,
+                 workload: Workload | None = None):
         self.model = model
         self.target = target
         self.seed = seed
         self.ensemble_size = ensemble_size
         self.max_depth = max_depth
+        self.hardware_space = hardware_space
+        self.workload = workload
+
+    @property
+    def hardware_conditioned(self) -> bool:
+        return self.hardware_space is not None
 
     # ---- estimator API ------------------------------------------------------------------------------------
-    def fit(self, X: Sequence[ArchConfig], y: Sequence[float]) -> "LatencyPredictor":
+    def fit(self, X: Sequence[ArchConfig] | Sequence[Pair], y: Sequence[float]) -> "LatencyPredictor":
+        if (self.hardware_space is None) != (self.workload is None):
+            raise ValueError("a predictor conditioned on hardware needs both hardware_space and workload")
         if self.model not in MODEL_KINDS:
             raise ValueError(f"model must be 'mlp', 'gbm' or 'ensemble', got {self.model!r}")
         if self.model == "ensemble" and self.ensemble_size < 1:
@@ -146,7 +173,7 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
             raise ValueError(f"need at least {MIN_FIT_ROWS} architectures to fit a predictor, got {len(X)}")
         if not np.all(np.isfinite(y) & (y > 0)):
             raise ValueError(f"{self.target} must be positive and finite for every architecture")
-        self.max_depth_ = self.max_depth or max(a.depth for a in X)
+        self.max_depth_ = self.max_depth or max(a.depth for a in self._archs(X))
         features = self._features(X)
         if self.model == "gbm":
             members = [_gbm(self.seed)]
@@ -162,22 +189,51 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
         self.meta_: dict = {}  # the setting (fingerprints) is known only for a loaded predictor, from its card
         return self
 
-    def predict(self, X: Sequence[ArchConfig]) -> np.ndarray:
+    def predict(self, X: Sequence[ArchConfig] | Sequence[Pair]) -> np.ndarray:
         return self.predict_with_std(X)[0]
 
-    def predict_with_std(self, X: Sequence[ArchConfig]) -> tuple[np.ndarray, np.ndarray]:
+    def predict_with_std(self, X: Sequence[ArchConfig] | Sequence[Pair]) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation over the ensemble (std is zero for a single model)."""
         check_is_fitted(self, "estimators_")
         features = self._features(X)
         preds = np.stack([m.predict(features) for m in self.estimators_])
         return preds.mean(axis=0), preds.std(axis=0)
 
-    def _features(self, archs: Sequence[ArchConfig]) -> np.ndarray:
-        return arch_features(archs, self.max_depth_)
+    def _archs(self, X) -> list[ArchConfig]:
+        """The architectures of `X`, after checking that `X` holds what this predictor takes."""
+        pairs = [isinstance(x, tuple) for x in X]
+        if self.hardware_conditioned and not all(pairs):
+            raise PredictorKindError("this predictor is conditioned on hardware: give it (architecture, "
+                                     "accelerator) pairs, not architectures alone")
+        if not self.hardware_conditioned and any(pairs):
+            raise PredictorKindError("this predictor is for the one accelerator it was trained on: give it "
+                                     "architectures, not (architecture, accelerator) pairs (a predictor over pairs "
+                                     "is trained with hardware_space, on `latency-data --hardware-space` data)")
+        return [x[0] for x in X] if self.hardware_conditioned else list(X)
+
+    def _features(self, X) -> np.ndarray:
+        archs = self._archs(X)
+        if not self.hardware_conditioned:
+            return arch_features(archs, self.max_depth_)
+        hws = [hw for _, hw in X]
+        for hw in {id(hw): hw for hw in hws}.values():
+            self.hardware_space.check(hw)
+        return pair_features(archs, hws, self.workload, self.max_depth_)
+
+    def feature_names(self) -> list[str]:
+        return (pair_feature_names if self.hardware_conditioned else feature_names)(self.max_depth_)
 
     # ---- compatibility ------------------------------------------------------------------------------------
     def check_setting(self, meta: dict) -> None:
-        """Refuse to serve a space, hardware or workload other than the one this predictor was trained for."""
+        """Refuse to serve a space, hardware or workload other than the one this predictor was trained for, and
+        a setting of one accelerator with a predictor over a hardware space, or the other way round."""
+        if self.hardware_conditioned != ("hardware_space" in meta):
+            raise PredictorKindError(
+                "this predictor is conditioned on hardware (trained over a hardware space), and the data or run "
+                "is for one accelerator" if self.hardware_conditioned else
+                f"this predictor is for one accelerator ({self.meta_.get('hardware') or 'unnamed'}), and the data "
+                "or run is over a hardware space; train one with `hwnas predictor train` on `hwnas latency-data "
+                "--hardware-space` data")
         for key in FINGERPRINTS:
             ours, theirs = self.meta_.get(key), meta.get(key)
             if ours and theirs and ours != theirs:
@@ -196,14 +252,19 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
         atomic_write(folder / MODEL_FILE, lambda tmp: tmp.write_bytes(blob))
         card = {"format_version": FORMAT_VERSION, "model": self.model, "target": self.target, "seed": self.seed,
                 "ensemble_size": self.ensemble_size, "max_depth": self.max_depth_,
-                "features": feature_names(self.max_depth_), "sha256": hashlib.sha256(blob).hexdigest(),
+                "features": self.feature_names(), "sha256": hashlib.sha256(blob).hexdigest(),
                 "meta": self.meta_ if meta is None else meta, "metrics": metrics or {}}
+        if self.hardware_conditioned:
+            card |= {"hardware_space": self.hardware_space.to_record(),
+                     "workload": self.workload.model_dump(mode="json")}
         atomic_write_json(folder / CARD_FILE, card)
         return folder
 
     @classmethod
-    def load(cls, path: str | Path, expect: dict | None = None) -> "LatencyPredictor":
-        """A saved predictor; with `expect` (a dataset's or run's metadata), also check it is for that setting.
+    def load(cls, path: str | Path, expect: dict | None = None,
+             hardware_conditioned: bool | None = None) -> "LatencyPredictor":
+        """A saved predictor; with `expect` (a dataset's or run's metadata), also check it is for that setting,
+        and with `hardware_conditioned`, that it is (or is not) a predictor over (arch, accelerator) pairs.
         Anything wrong with the folder is a `PredictorFileError` naming the file and what is wrong with it."""
         folder = Path(path)
         card_path, model_path = folder / CARD_FILE, folder / MODEL_FILE
@@ -221,8 +282,21 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
                        for e in estimators)):
             raise PredictorFileError(f"{model_path}: does not hold the {card.model} predictor that {CARD_FILE} "
                                      f"describes ({members} model(s) over {len(card.features)} features)")
-        predictor = cls(card.model, card.target, card.seed, card.ensemble_size, card.max_depth)
+        space = workload = None
+        if card.hardware_space is not None:
+            try:
+                space = HardwareSpace.from_record(card.hardware_space, f"{card_path}: hardware_space")
+                workload = validate(Workload, card.workload, f"{card_path}: workload")
+            except UserInputError as exc:
+                raise PredictorFileError(f"{exc} (a damaged predictor card; train the predictor again)") from None
+        predictor = cls(card.model, card.target, card.seed, card.ensemble_size, card.max_depth, space, workload)
         predictor.max_depth_, predictor.meta_, predictor.estimators_ = card.max_depth, card.meta, estimators
+        if hardware_conditioned is not None and hardware_conditioned != predictor.hardware_conditioned:
+            raise PredictorKindError(
+                f"{folder}: a predictor conditioned on hardware (over a hardware space), where one for a single "
+                "accelerator is expected" if predictor.hardware_conditioned else
+                f"{folder}: a predictor for a single accelerator, where one conditioned on hardware (trained on "
+                "`latency-data --hardware-space` data) is expected")
         if expect is not None:
             predictor.check_setting(expect)
         return predictor
@@ -242,6 +316,8 @@ class _Card(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     meta: dict
     metrics: dict
+    hardware_space: dict | None = None  # set for a predictor conditioned on hardware, with its workload
+    workload: dict | None = None
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -267,7 +343,11 @@ def _read_card(path: Path) -> _Card:
         raise PredictorFileError(f"{exc} (a damaged predictor card; train the predictor again)") from None
     # Each layer adds several features, so a genuine card lists more features than layers; checking that first
     # keeps an edited `max_depth: 1000000000` from building a billion feature names.
-    if card.max_depth >= len(card.features) or card.features != feature_names(card.max_depth):
+    if (card.hardware_space is None) != (card.workload is None):
+        raise PredictorFileError(f"{path}: hardware_space and workload go together (a damaged card; train the "
+                                 "predictor again)")
+    layout = feature_names if card.hardware_space is None else pair_feature_names
+    if card.max_depth >= len(card.features) or card.features != layout(card.max_depth):
         raise PredictorFileError(f"{path}: features: not this hwnas's feature layout for depth {card.max_depth} "
                                  "(a damaged card, or a predictor from another version; train it again)")
     return card
@@ -307,6 +387,8 @@ def _load_estimators(path: Path, blob: bytes) -> object:
 
 def _describe_meta(meta: dict, what: str) -> str:
     value = meta.get(what)
+    if what == "hardware_space" and isinstance(value, dict):  # a record: its choices say it, the base is long
+        value = value.get("space")
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True)
     return repr(value) if value is not None else "(unnamed)"
