@@ -38,7 +38,8 @@ class PredictorSection(Strict):
     path: str | None = Field(None, description="a trained predictor folder; otherwise one is trained")
     samples: int = Field(1000, ge=20, description="simulated architectures to train it on")
     model: Literal["gbm", "mlp", "ensemble"] = "gbm"
-    seed: int = Field(0, description="seeds the sampled latency data and the predictor's training; kept apart from "
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds the sampled latency data and the predictor's "
+                      "training (0 to 2^32 - 1); kept apart from "
                                      "search.seed so that another search seed reuses the same predictor")
 
 
@@ -48,7 +49,7 @@ class QualityPredictorSection(Strict):
 
     samples: int = Field(300, ge=20, le=100_000, description="networks scored on the supernet to fit it on")
     model: Literal["gbm", "mlp", "ensemble"] = "gbm"
-    seed: int = Field(0, description="seeds the networks drawn and the model's training")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds the networks drawn and the model's training")
 
 
 class ObjectiveSpec(Strict):

@@ -169,6 +169,9 @@ def write_report(run, result: SearchResult, chosen: dict | None, largest_row: di
                  "Pareto-optimal on simulated values")
     elif cfg.codesign:
         check = "every design scored on the simulator itself"
+    elif pareto.get("quality_predictor_on_front"):
+        check = (f"simulated, and quality re-scored on the supernet (see the quality predictor above); "
+                 f"{len(pareto['no_longer_pareto'])} point(s) are no longer Pareto-optimal on re-scored values")
     else:
         check = "re-simulated (no predicted objective)"
     lines += ["## Pareto front", "", "![Pareto front](pareto.png) ![hypervolume](hypervolume.png)", "",

@@ -76,8 +76,9 @@ class EnergyModel(BaseModel):
     mac_pj: float = Field(0.3, ge=0, le=1e6)
     scratchpad_pj_per_byte: float = Field(2.5, ge=0, le=1e6, description="at sram_reference_kib")
     accumulator_pj_per_byte: float = Field(2.5, ge=0, le=1e6, description="at sram_reference_kib")
-    sram_reference_kib: float = Field(32.0, gt=0, le=MAX_SRAM_KIB,
-                                      description="capacity at which the SRAM per-byte energies hold")
+    sram_reference_kib: float = Field(32.0, ge=0.125, le=MAX_SRAM_KIB,
+                                      description="capacity at which the SRAM per-byte energies hold (0.125 KiB, "
+                                      "the smallest macro worth the name, to 1 GiB)")
     sram_capacity_exponent: float = Field(0.5, ge=0, le=2, description="access energy ~ capacity ** this (0 to 2)")
     dram_pj_per_byte: float = Field(160.0, ge=0, le=1e6)
     vector_pj_per_element: float = Field(1.0, ge=0, le=1e6, description="one pass of an accelerator vector unit")

@@ -26,12 +26,14 @@ class QualityPredictor(LatencyPredictor):
     """Predicts `target` (perplexity, loss or accuracy) of architectures from their feature vector."""
 
     def __init__(self, model: ModelKind = "gbm", target: str = "perplexity", seed: int = 0, ensemble_size: int = 5,
-                 max_depth: int | None = None):
-        super().__init__(model, target, seed, ensemble_size, max_depth)
+                 max_depth: int | None = None, hardware_space=None, workload=None):
+        super().__init__(model, target, seed, ensemble_size, max_depth, hardware_space, workload)
 
     def fit(self, X: Sequence[ArchConfig], y: Sequence[float]) -> "QualityPredictor":
         if self.target not in QUALITY_TARGETS:
             raise ValueError(f"target must be one of {', '.join(QUALITY_TARGETS)}, got {self.target!r}")
+        if self.hardware_space is not None or self.workload is not None:
+            raise ValueError("a sub-network's quality does not depend on the accelerator or the workload")
         return super().fit(X, y)
 
     def check_setting(self, meta: dict) -> None:

@@ -33,7 +33,7 @@ class SupernetTrainConfig(BaseModel):
     distill: float = Field(0.0, ge=0, le=1, description="weight of in-place distillation from the largest in the "
                            "other members' loss (the rest is the task loss); 0 trains every member on the labels")
     checkpoint_every: int = Field(50, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="0 to 2^32 - 1")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     eval_windows: int = Field(64, ge=1, description="validation windows (or examples) per evaluation")
 
