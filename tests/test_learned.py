@@ -179,7 +179,8 @@ def test_a_real_process_refuses_a_damaged_card_without_traceback(ibert_data, tmp
 def test_params_round_trip_and_clone_gives_an_unfitted_copy(ibert_data):
     archs, frame, _ = ibert_data
     p = LatencyPredictor("gbm", "energy_mj", seed=3, max_depth=6)
-    assert p.get_params() == {"model": "gbm", "target": "energy_mj", "seed": 3, "ensemble_size": 5, "max_depth": 6}
+    assert p.get_params() == {"model": "gbm", "target": "energy_mj", "seed": 3, "ensemble_size": 5, "max_depth": 6,
+                              "hardware_space": None, "workload": None}
     assert p.set_params(model="mlp", seed=4) is p and (p.model, p.seed) == ("mlp", 4)
     p.set_params(model="gbm").fit(archs[:100], frame.energy_mj[:100])
     copy = clone(p)
