@@ -22,6 +22,7 @@ test: install
 bench: install
 	$(PY) benchmarks/bench_simulator.py
 	$(PY) benchmarks/bench_predictor.py
+	$(PY) benchmarks/bench_hw_predictor.py
 	$(PY) benchmarks/bench_supernet.py
 	$(PY) benchmarks/bench_search.py
 	$(PY) benchmarks/bench_codesign.py

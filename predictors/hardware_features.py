@@ -66,20 +66,28 @@ def pair_features(archs: Sequence[ArchConfig], hws: Sequence[AcceleratorConfig],
     """An (len(archs), len(pair_feature_names(max_depth))) array; `hws[i]` is the accelerator of `archs[i]`."""
     if len(archs) != len(hws):
         raise ValueError(f"{len(archs)} architectures but {len(hws)} accelerators")
-    hw = hardware_features(hws)
-    return np.hstack([arch_features(archs, max_depth), hw, cross_features(archs, hw, workload)])
+    table, index = _distinct_hardware(hws)
+    return np.hstack([arch_features(archs, max_depth), table[index], cross_features(archs, table, index, workload)])
 
 
 def hardware_features(hws: Sequence[AcceleratorConfig]) -> np.ndarray:
-    """An (len(hws), len(HARDWARE_FEATURES)) array; an accelerator object repeated in `hws` is described once."""
-    rows: dict[int, list[float]] = {}
-    out = np.empty((len(hws), len(HARDWARE_FEATURES)))
+    """An (len(hws), len(HARDWARE_FEATURES)) array."""
+    table, index = _distinct_hardware(hws)
+    return table[index]
+
+
+def _distinct_hardware(hws: Sequence[AcceleratorConfig]) -> tuple[np.ndarray, np.ndarray]:
+    """The features of each distinct accelerator object in `hws` (described once however often it recurs), and
+    which of them each entry of `hws` is."""
+    rows: dict[int, int] = {}
+    table, index = [], np.empty(len(hws), dtype=np.int64)
     for i, hw in enumerate(hws):
         row = rows.get(id(hw))
         if row is None:
-            row = rows[id(hw)] = _describe(hw)
-        out[i] = row
-    return out
+            row = rows[id(hw)] = len(table)
+            table.append(_describe(hw))
+        index[i] = row
+    return np.array(table, dtype=float).reshape(-1, len(HARDWARE_FEATURES)), index
 
 
 def _describe(hw: AcceleratorConfig) -> list[float]:
@@ -99,20 +107,27 @@ def _describe(hw: AcceleratorConfig) -> list[float]:
     return values
 
 
-def cross_features(archs: Sequence[ArchConfig], hw: np.ndarray, workload: Workload) -> np.ndarray:
-    """Work over rate for each (architecture, accelerator) pair; `hw` is `hardware_features` of the pairs."""
-    gemms, pair, elements = _lowered(archs, workload)
-    col = {name: hw[pair, _HW[name]] for name in _GEMM_INPUTS}  # one entry per GEMM, from its pair's accelerator
-    m, n, k, count, group = gemms.T
-    terms = _gemm_terms(m, n, k, count, col)
+def cross_features(archs: Sequence[ArchConfig], table: np.ndarray, index: np.ndarray,
+                   workload: Workload) -> np.ndarray:
+    """Work over rate for each (architecture, accelerator) pair: `table` holds the distinct accelerators'
+    `hardware_features`, `index[i]` says which is that of `archs[i]`. A GEMM shape is estimated once per
+    accelerator, however many layers and architectures of the batch have it (every term is linear in `count`)."""
+    shape, count, group, pair, elements = _lowered(archs, workload)
+    key = shape * len(table) + index[pair]
+    unique, inverse = np.unique(key, return_inverse=True)
+    m, n, k = _lowering(workload).shape_table()[unique // len(table)].T
+    hw = table[unique % len(table)]
+    terms = _gemm_terms(m, n, k, {name: hw[:, _HW[name]] for name in _GEMM_INPUTS})
     rows, groups = len(archs), len(GEMM_GROUPS)
-    where = pair * groups + group.astype(int)
-    out = [np.bincount(where, weights=value, minlength=rows * groups).reshape(rows, groups)
+    where = pair * groups + group
+    out = [np.bincount(where, weights=value[inverse] * count, minlength=rows * groups).reshape(rows, groups)
            for value in terms.values()]
     out = [per_group[:, g] for g in range(groups) for per_group in out]
+    per_pair = table[index]
     for i, kind in enumerate(KINDS):
-        out += [elements[:, i] * hw[:, _HW[f"{kind.value}_cycles"]], elements[:, i] * hw[:, _HW[f"{kind.value}_pj"]]]
-    out.append(np.bincount(pair, weights=terms["roofline"], minlength=rows))
+        out += [elements[:, i] * per_pair[:, _HW[f"{kind.value}_cycles"]],
+                elements[:, i] * per_pair[:, _HW[f"{kind.value}_pj"]]]
+    out.append(np.bincount(pair, weights=terms["roofline"][inverse] * count, minlength=rows))
     return np.column_stack(out)
 
 
@@ -122,23 +137,23 @@ _GEMM_INPUTS = ("rows", "cols", "os", "scratchpad_kib", "accumulator_kib", "doub
                 "accumulator_pj_per_byte", "dram_pj_per_byte", "static_pj_per_cycle")
 
 
-def _gemm_terms(m, n, k, count, col: dict) -> dict[str, np.ndarray]:
-    """Estimated cycles and energy terms of GEMMs (arrays, one entry per GEMM) on their accelerators."""
+def _gemm_terms(m, n, k, col: dict) -> dict[str, np.ndarray]:
+    """Estimated cycles and energy terms of one run of each GEMM (arrays, one entry per GEMM and accelerator)."""
     r, c, os_, in_b, acc_b = col["rows"], col["cols"], col["os"], col["input_bytes"], col["acc_bytes"]
-    macs = m * n * k * count
+    macs = m * n * k
     # array passes per dataflow (`SystolicSimulator._fold_cycles` with fold overlap): WS streams the rows of A
     # past each rows x cols block of weights, OS streams the reduction past each block of outputs
     passes = np.where(os_ > 0, np.ceil(m / r) * np.ceil(n / c) * np.maximum(k, r),
-                      np.ceil(k / r) * np.ceil(n / c) * np.maximum(m, r)) * count
+                      np.ceil(k / r) * np.ceil(n / c) * np.maximum(m, r))
     share = np.where(col["double_buffered"] > 0, 2, 1)
     tile_m, tile_n, tile_k = _tiles(m, n, k, r, c, col["accumulator_kib"] * 1024 / share / acc_b,
                                     col["scratchpad_kib"] * 1024 / share / in_b)
     i0, j0, k0 = np.ceil(m / tile_m), np.ceil(n / tile_n), np.ceil(k / tile_k)
     # A is re-read for every column of tiles and B for every row of tiles unless the operand fits in two tiles
-    a_bytes = m * k * np.where(i0 * k0 <= 2, 1, j0) * in_b * count
-    b_bytes = k * n * np.where(j0 * k0 <= 2, 1, i0) * in_b * count
-    c_bytes = m * n * in_b * count
-    fill = i0 * j0 * k0 * count * col["fill_drain"]
+    a_bytes = m * k * np.where(i0 * k0 <= 2, 1, j0) * in_b
+    b_bytes = k * n * np.where(j0 * k0 <= 2, 1, i0) * in_b
+    c_bytes = m * n * in_b
+    fill = i0 * j0 * k0 * col["fill_drain"]
     compute = passes + fill
     # one DMA request per tile row (A rows are tile_k elements, B and C rows tile_n): short rows idle the bus
     dram_cycles = a_bytes / _dma_rate(col, tile_k * in_b) + (b_bytes + c_bytes) / _dma_rate(col, tile_n * in_b)
@@ -151,10 +166,10 @@ def _gemm_terms(m, n, k, count, col: dict) -> dict[str, np.ndarray]:
         # largest where compute and traffic are even, where tile-by-tile overlap loses most against the roofline
         "balanced": compute * dram_cycles / (compute + dram_cycles),
         # the first tile's operands load before anything overlaps them
-        "first_load": (tile_m * tile_k + tile_k * tile_n) * in_b * count / col["dma_rate"],
+        "first_load": (tile_m * tile_k + tile_k * tile_n) * in_b / col["dma_rate"],
         "ideal": macs / (r * c), "fill_drain": fill, "mac_pj": macs * col["mac_pj"],
-        "scratchpad_pj": (sp_reads * count * in_b + a_bytes + b_bytes) * col["scratchpad_pj_per_byte"],
-        "accumulator_pj": acc_traffic * count * acc_b * col["accumulator_pj_per_byte"],
+        "scratchpad_pj": (sp_reads * in_b + a_bytes + b_bytes) * col["scratchpad_pj_per_byte"],
+        "accumulator_pj": acc_traffic * acc_b * col["accumulator_pj_per_byte"],
         "dram_pj": (a_bytes + b_bytes + c_bytes) * col["dram_pj_per_byte"],
         "static_pj": roofline * col["static_pj_per_cycle"],
     }
@@ -209,34 +224,80 @@ def _dma_rate(col: dict, row_bytes: np.ndarray) -> np.ndarray:
     return np.where(latency > 0, np.minimum(col["dram_bytes_per_cycle"], limited), col["dram_bytes_per_cycle"])
 
 
-def _lowered(archs: Sequence[ArchConfig], workload: Workload) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every GEMM of every architecture as rows (m, n, k, count, group index), the pair each belongs to, and the
-    vector-op elements per kind of each architecture."""
-    parts, elements = [], np.zeros((len(archs), len(KINDS)))
-    for arch in archs:
-        blocks = [_layer_work(arch.embed_dim, arch.head_dim, layer, workload) for layer in arch.layers]
-        blocks.append(_head_work(arch.embed_dim, arch.head_dim, workload))
-        parts.append(np.concatenate([b[0] for b in blocks]))
-        elements[len(parts) - 1] = sum(b[1] for b in blocks)
-    pair = np.repeat(np.arange(len(archs)), [len(p) for p in parts])
-    return np.concatenate(parts) if parts else np.zeros((0, 5)), pair, elements
+def _lowered(archs: Sequence[ArchConfig], workload: Workload) -> tuple[np.ndarray, ...]:
+    """Every GEMM of every architecture: its shape id (`_Lowering.shape_table`), count, group index, and the pair
+    it belongs to; and the vector-op elements per kind of each architecture."""
+    lowering = _lowering(workload)
+    blocks, lengths = [], np.empty(len(archs), dtype=np.int64)
+    for i, arch in enumerate(archs):
+        embed, head_dim = arch.embed_dim, arch.head_dim
+        blocks.extend(lowering.block(embed, head_dim, layer.heads, layer.ffn_dim) for layer in arch.layers)
+        blocks.append(lowering.block(embed, head_dim, 0, 0))  # the output head, if the workload has one
+        lengths[i] = arch.depth + 1
+    blocks = np.array(blocks, dtype=np.int64)
+    owner = np.repeat(np.arange(len(archs)), lengths)
+    gemms, per_block_elements = lowering.tables()
+    elements = np.column_stack([np.bincount(owner, weights=per_block_elements[blocks, i], minlength=len(archs))
+                                for i in range(len(KINDS))]) if len(archs) else np.zeros((0, len(KINDS)))
+    rows = gemms[blocks].reshape(-1, 3)  # (shape id, count, group), padded with count 0
+    pair = np.repeat(owner, gemms.shape[1])
+    real = rows[:, 1] > 0
+    return rows[real, 0], rows[real, 1].astype(float), rows[real, 2], pair[real], elements
 
 
-@lru_cache(maxsize=4096)
-def _layer_work(embed: int, head_dim: int, layer: LayerConfig, workload: Workload) -> tuple[np.ndarray, np.ndarray]:
-    """The GEMMs and vector elements of one block shape: what `lower_layer` says it computes."""
-    return _work(lower_layer(ArchConfig(embed, (layer,), head_dim), 0, workload))
+class _Lowering:
+    """What `workload.lower_layer` and `lower_head` make of each block shape under one workload, as integer
+    tables that grow as new shapes appear: a batch then needs one dictionary lookup per layer, not a lowering."""
+
+    def __init__(self, workload: Workload):
+        self.workload = workload
+        self.shapes: dict[tuple[int, int, int], int] = {}
+        self.blocks: dict[tuple[int, int, int, int], int] = {}
+        self.block_gemms: list[list[tuple[int, int, int]]] = []
+        self.block_elements: list[np.ndarray] = []
+        self._tables: tuple[np.ndarray, np.ndarray] | None = None
+
+    def block(self, embed: int, head_dim: int, heads: int, ffn: int) -> int:
+        """The id of a block shape (heads 0: the output head of an architecture of this width)."""
+        key = (embed, head_dim, heads, ffn)
+        found = self.blocks.get(key)
+        if found is not None:
+            return found
+        if heads:
+            ops = lower_layer(ArchConfig(embed, (LayerConfig(heads, ffn),), head_dim), 0, self.workload)
+        else:
+            ops = lower_head(ArchConfig(embed, (LayerConfig(1, 1),), head_dim), self.workload)
+        counts: dict[tuple[int, int], int] = {}  # q, k and v projections share a shape: one row, count 3
+        elements = np.zeros(len(KINDS))
+        for op in ops:
+            if isinstance(op, Gemm):
+                shape = self.shapes.setdefault((op.m, op.n, op.k), len(self.shapes))
+                group = GEMM_GROUPS.index(op.group)
+                counts[shape, group] = counts.get((shape, group), 0) + op.count
+            elif isinstance(op, VectorWork):
+                elements[KINDS.index(op.kind)] += op.elements
+        self.block_gemms.append([(shape, count, group) for (shape, group), count in counts.items()])
+        self.block_elements.append(elements)
+        self._tables = None
+        self.blocks[key] = len(self.blocks)
+        return self.blocks[key]
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """(blocks, widest block, 3) GEMM rows padded with count 0, and (blocks, kinds) vector elements."""
+        if self._tables is None:
+            width = max((len(g) for g in self.block_gemms), default=0)
+            gemms = np.zeros((len(self.block_gemms), max(width, 1), 3), dtype=np.int64)
+            for i, rows in enumerate(self.block_gemms):
+                if rows:
+                    gemms[i, :len(rows)] = rows
+            self._tables = gemms, np.array(self.block_elements).reshape(-1, len(KINDS))
+        return self._tables
+
+    def shape_table(self) -> np.ndarray:
+        """(m, n, k) of each GEMM shape id, as floats."""
+        return np.array(list(self.shapes), dtype=float).reshape(-1, 3)
 
 
-@lru_cache(maxsize=256)
-def _head_work(embed: int, head_dim: int, workload: Workload) -> tuple[np.ndarray, np.ndarray]:
-    return _work(lower_head(ArchConfig(embed, (LayerConfig(1, 1),), head_dim), workload))
-
-
-def _work(ops) -> tuple[np.ndarray, np.ndarray]:
-    gemms = [(op.m, op.n, op.k, op.count, GEMM_GROUPS.index(op.group)) for op in ops if isinstance(op, Gemm)]
-    elements = np.zeros(len(KINDS))
-    for op in ops:
-        if isinstance(op, VectorWork):
-            elements[KINDS.index(op.kind)] += op.elements
-    return np.array(gemms, dtype=float).reshape(-1, 5), elements
+@lru_cache(maxsize=16)
+def _lowering(workload: Workload) -> _Lowering:
+    return _Lowering(workload)
