@@ -207,7 +207,8 @@ class RunConfig(Strict):
         for i, spec in enumerate(self.objectives):
             if spec.info.hardware and spec.source != "simulator":
                 _refuse(("objectives", i), f"{spec.name}: a hardware space is costed by the simulator (write "
-                        "source: simulator); no predictor is trained across accelerators")
+                        "source: simulator); the search does not yet use a hardware-conditioned predictor "
+                        "(`hwnas latency-data --hardware-space` trains one for use outside it)")
             if self.arch is not None and (spec.info.quality or spec.source == "shape"):
                 _refuse(("objectives", i), f"{spec.name} does not vary with one fixed network; a hardware-only "
                         "search optimises latency_ms, energy_mj, edp, area_mm2 or power_mw")
