@@ -27,7 +27,7 @@ import yaml
 
 from nas.config import load_run_config
 from nas.evolution import hypervolume
-from nas.pipeline import run_search
+from nas.pipeline import Run, run_search
 
 DEMO = Path(__file__).resolve().parents[1] / "searches" / "demo.yaml"
 
@@ -66,7 +66,6 @@ def main() -> None:
         if supernet is None:
             start = time.perf_counter()
             path = config(folder, "train", None, "supernet", args)
-            from nas.pipeline import Run
             Run(load_run_config(path), folder, quiet).supernet()
             supernet = folder / "train" / "supernet"
             print(f"supernet: {yaml.safe_load(DEMO.read_text())['supernet']['steps']} steps in "

@@ -2,9 +2,9 @@
 
 Scoring a candidate on the supernet is a pass over the validation windows: the most expensive objective of a
 search, paid once per network. Once-for-All fits an accuracy predictor on such scores and searches on it (HAT does
-the same for latency); so does hwnas when a quality objective names `source: predictor`. The model, its features, its persistence and its
-hostile-file checks are the latency predictor's (`LatencyPredictor`): only the target differs, and the setting it
-is tied to is the supernet (its fingerprint), not an accelerator. The search re-scores its final front on the
+the same for latency); so does hwnas when a quality objective names `source: predictor`. The model, its features,
+its persistence and its hostile-file checks are the latency predictor's (`LatencyPredictor`): only the target
+differs, and the setting it is tied to is the supernet (its fingerprint), not an accelerator. The search re-scores its final front on the
 supernet and reports this predictor's error there, as it does for latency on the simulator.
 """
 from __future__ import annotations
