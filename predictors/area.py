@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 from predictors.hardware import AcceleratorConfig
-from predictors.vector_ops import VectorKind
 
 REFERENCE_NODE_NM = 12
 
@@ -95,7 +94,7 @@ def estimate_area(hw: AcceleratorConfig, node_nm: int | None = None) -> AreaRepo
     for name, kib in (("scratchpad", hw.scratchpad_kib), ("accumulator", hw.accumulator_kib)):
         bits = kib * 1024 * 8
         breakdown[name] = bits * sram_um2_per_bit(kib * 1024) * scale
-    for kind in VectorKind:
+    for kind in hw.units():
         unit = hw.vector_units[kind]
         if unit.where != "accelerator":
             continue

@@ -34,7 +34,7 @@ from predictors.jobs import JointSimulationJob, SimulationJob, simulate_job, sim
 from predictors.workload import Workload
 from userfiles import UserInputError, atomic_write, atomic_write_json, output_error, validate
 from supernet.features import arch_features, feature_names
-from supernet.space import ArchConfig, LayerConfig, SearchSpace
+from supernet.space import ArchConfig, LayerConfig, SearchSpace, uniform_arch
 
 TARGETS = ("latency_ms", "energy_mj", "cycles")
 FORMAT_VERSION = 1
@@ -52,8 +52,10 @@ def sample_archs(space: SearchSpace, samples: int, seed: int) -> list[ArchConfig
     chosen: dict[str, ArchConfig] = {}
     for depth in space.depth:
         for embed in (space.embed_dim[0], space.embed_dim[-1]):
-            for heads, ffn in ((space.heads[0], space.ffn_dim[0]), (space.heads[-1], space.ffn_dim[-1])):
-                arch = ArchConfig(embed, tuple(LayerConfig(heads, ffn) for _ in range(depth)), space.head_dim)
+            for end in (0, -1):
+                heads = space.heads[end]
+                arch = uniform_arch(depth, embed, heads, space.ffn_dim[end], space.head_dim,
+                                    space.kv_choices(heads)[end], space.family)
                 chosen.setdefault(arch.key, arch)
     draws = 0
     while len(chosen) < wanted and draws < 20 * wanted:
@@ -72,8 +74,12 @@ def sample_archs(space: SearchSpace, samples: int, seed: int) -> list[ArchConfig
 
 
 def _sample_at_depth(space: SearchSpace, rng: random.Random, depth: int) -> ArchConfig:
-    layers = tuple(LayerConfig(rng.choice(space.heads), rng.choice(space.ffn_dim)) for _ in range(depth))
-    return ArchConfig(rng.choice(space.embed_dim), layers, space.head_dim)
+    layers = []
+    for _ in range(depth):
+        heads = rng.choice(space.heads)
+        kv = rng.choice(space.kv_choices(heads)) if space.kv_heads is not None else None
+        layers.append(LayerConfig(heads, rng.choice(space.ffn_dim), kv))
+    return ArchConfig(rng.choice(space.embed_dim), tuple(layers), space.head_dim, space.family)
 
 
 def dataset_meta(space: SearchSpace, hardware_fingerprint: str, hardware_name: str, workload: Workload,

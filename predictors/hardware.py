@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from predictors.vector_ops import VectorKind
+from predictors.vector_ops import SHARES_UNIT_OF, UNIT_KINDS, VectorKind
 from userfiles import UserInputError, load_mapping, validate
 
 MAX_SRAM_KIB = 2**20  # 1 GiB per SRAM
@@ -129,16 +129,26 @@ class AcceleratorConfig(BaseModel):
     clock_mhz: float = Field(1000.0, ge=1, le=100_000, description="clock in MHz (1 to 100,000)")
     node_nm: Literal[12, 22, 45] = Field(12, description="process node for area and leakage (12, 22 or 45 nm; "
                                          "the area constants were synthesised at 12 nm)")
-    vector_units: dict[VectorKind, VectorUnit] = Field(description="where each non-linear op runs")
+    vector_units: dict[VectorKind, VectorUnit] = Field(
+        description="where each non-linear op runs (rmsnorm, silu, multiply and rope default to the unit of "
+        "layernorm, gelu, residual_add and residual_add)")
     energy: EnergyModel = Field(default_factory=EnergyModel)
 
     @field_validator("vector_units")
     @classmethod
     def _every_op_placed(cls, units: dict[VectorKind, VectorUnit]) -> dict[VectorKind, VectorUnit]:
-        missing = [op.value for op in VectorKind if op not in units]
+        missing = [op.value for op in UNIT_KINDS if op not in units]
         if missing:
             raise ValueError(f"no placement for {', '.join(missing)}")
         return units
+
+    def unit(self, kind: VectorKind) -> VectorUnit:
+        """Where `kind` runs: its own placement, or that of the unit it shares (`SHARES_UNIT_OF`)."""
+        return self.vector_units[kind] if kind in self.vector_units else self.vector_units[SHARES_UNIT_OF[kind]]
+
+    def units(self) -> list[VectorKind]:
+        """The kinds that have a unit of their own here, in a fixed order."""
+        return [kind for kind in VectorKind if kind in self.vector_units]
 
     @model_validator(mode="after")
     def _one_tile_fits(self) -> "AcceleratorConfig":

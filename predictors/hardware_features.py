@@ -30,12 +30,12 @@ import numpy as np
 
 from predictors.hardware import AcceleratorConfig
 from predictors.systolic import SystolicSimulator
-from predictors.vector_ops import VectorKind
+from predictors.vector_ops import SHARES_UNIT_OF, UNIT_KINDS
 from predictors.workload import Gemm, VectorWork, Workload, lower_head, lower_layer
 from supernet.features import arch_features, feature_names
 from supernet.space import ArchConfig, LayerConfig
 
-KINDS = tuple(VectorKind)
+KINDS = UNIT_KINDS  # an op that shares a unit (`SHARES_UNIT_OF`) is counted, and costed, as that unit's
 HARDWARE_FEATURES = (
     "rows", "cols", "pes", "os", "input_bytes", "acc_bytes", "scratchpad_kib", "accumulator_kib",
     "dram_bytes_per_cycle", "dma_rate",
@@ -231,8 +231,8 @@ def _lowered(archs: Sequence[ArchConfig], workload: Workload) -> tuple[np.ndarra
     blocks, lengths = [], np.empty(len(archs), dtype=np.int64)
     for i, arch in enumerate(archs):
         embed, head_dim = arch.embed_dim, arch.head_dim
-        blocks.extend(lowering.block(embed, head_dim, layer.heads, layer.ffn_dim) for layer in arch.layers)
-        blocks.append(lowering.block(embed, head_dim, 0, 0))  # the output head, if the workload has one
+        blocks.extend(lowering.block(arch.family, embed, head_dim, layer) for layer in arch.layers)
+        blocks.append(lowering.block(arch.family, embed, head_dim, None))  # the output head, if the workload has one
         lengths[i] = arch.depth + 1
     blocks = np.array(blocks, dtype=np.int64)
     owner = np.repeat(np.arange(len(archs)), lengths)
@@ -252,21 +252,21 @@ class _Lowering:
     def __init__(self, workload: Workload):
         self.workload = workload
         self.shapes: dict[tuple[int, int, int], int] = {}
-        self.blocks: dict[tuple[int, int, int, int], int] = {}
+        self.blocks: dict[tuple, int] = {}
         self.block_gemms: list[list[tuple[int, int, int]]] = []
         self.block_elements: list[np.ndarray] = []
         self._tables: tuple[np.ndarray, np.ndarray] | None = None
 
-    def block(self, embed: int, head_dim: int, heads: int, ffn: int) -> int:
-        """The id of a block shape (heads 0: the output head of an architecture of this width)."""
-        key = (embed, head_dim, heads, ffn)
+    def block(self, family: str | None, embed: int, head_dim: int, layer: LayerConfig | None) -> int:
+        """The id of a block shape (layer None: the output head of an architecture of this width)."""
+        key = (family, embed, head_dim, layer)
         found = self.blocks.get(key)
         if found is not None:
             return found
-        if heads:
-            ops = lower_layer(ArchConfig(embed, (LayerConfig(heads, ffn),), head_dim), 0, self.workload)
+        if layer is not None:
+            ops = lower_layer(ArchConfig(embed, (layer,), head_dim, family), 0, self.workload)
         else:
-            ops = lower_head(ArchConfig(embed, (LayerConfig(1, 1),), head_dim), self.workload)
+            ops = lower_head(ArchConfig(embed, (LayerConfig(1, 1),), head_dim, family), self.workload)
         counts: dict[tuple[int, int], int] = {}  # q, k and v projections share a shape: one row, count 3
         elements = np.zeros(len(KINDS))
         for op in ops:
@@ -275,7 +275,7 @@ class _Lowering:
                 group = GEMM_GROUPS.index(op.group)
                 counts[shape, group] = counts.get((shape, group), 0) + op.count
             elif isinstance(op, VectorWork):
-                elements[KINDS.index(op.kind)] += op.elements
+                elements[KINDS.index(SHARES_UNIT_OF.get(op.kind, op.kind))] += op.elements
         self.block_gemms.append([(shape, count, group) for (shape, group), count in counts.items()])
         self.block_elements.append(elements)
         self._tables = None

@@ -48,6 +48,10 @@ FUSABLE = (VectorKind.gelu, VectorKind.quantize)
 ACCELERATOR_UNIT = {
     VectorKind.softmax: {"passes": 3}, VectorKind.layernorm: {"passes": 3}, VectorKind.gelu: {"passes": 1},
     VectorKind.residual_add: {"passes": 1, "dram_bytes_per_element": 1.0}, VectorKind.quantize: {"passes": 1},
+    # Llama's ops, where a space gives them units of their own: RMSNorm needs two passes (sum of squares, then
+    # scale), the gating product streams its second operand in as a residual add does.
+    VectorKind.rmsnorm: {"passes": 2}, VectorKind.silu: {"passes": 1},
+    VectorKind.multiply: {"passes": 1, "dram_bytes_per_element": 1.0}, VectorKind.rope: {"passes": 1},
 }
 MAX_CHOICES = 64
 
@@ -116,7 +120,7 @@ class HardwareSpace(BaseModel):
             if "fused" in choices.where and kind not in FUSABLE:
                 raise ValueError(f"vector_units.{kind.value}.where: 'fused' applies only to "
                                  f"{', '.join(k.value for k in FUSABLE)}")
-            if "host" in choices.where and base.vector_units[kind].where != "host":
+            if "host" in choices.where and base.unit(kind).where != "host":
                 raise ValueError(f"vector_units.{kind.value}.where: {self.extends!r} runs {kind.value} on the "
                                  "accelerator, so its cost on the host is unknown; extend a base that has it")
             for lanes in choices.lanes:
@@ -178,7 +182,7 @@ class HardwareSpace(BaseModel):
         base = self.base()
         units = dict(base.vector_units)
         for kind in self.vector_units:
-            units[kind] = _place(base.vector_units[kind], kind, picked[f"{kind.value}.where"],
+            units[kind] = _place(base.unit(kind), kind, picked[f"{kind.value}.where"],
                                  picked[f"{kind.value}.lanes"])
         hw = base.model_copy(update={**{name: picked[name] for name in FIELDS}, "vector_units": units})
         on_unit = [kind.value for kind, unit in units.items() if unit.where == "accelerator"]
@@ -322,7 +326,7 @@ def _gene_value(hw: AcceleratorConfig, name: str) -> Any:
     if name in FIELDS:
         return getattr(hw, name)
     kind, _, attr = name.partition(".")
-    unit = hw.vector_units[VectorKind(kind)]
+    unit = hw.unit(VectorKind(kind))
     if attr == "where":
         return "fused" if unit.fused else unit.where
     return unit.lanes if unit.where == "accelerator" and not unit.fused else None
@@ -344,7 +348,9 @@ def design_changes(base: AcceleratorConfig, hw: AcceleratorConfig) -> list[str]:
             changes.append(f"{label} {old:g} -> {new:g}{unit}" if isinstance(old, (int, float)) and not
                            isinstance(old, bool) else f"{label} {old} -> {new}")
     for kind in VectorKind:
-        old, new = base.vector_units[kind], hw.vector_units[kind]
+        if kind not in base.vector_units and kind not in hw.vector_units:
+            continue  # it shares a unit whose move is reported under that unit's name
+        old, new = base.unit(kind), hw.unit(kind)
         if old == new:
             continue
         place = "into the accumulator's write-out (fused)" if new.fused else f"to the {new.where}"

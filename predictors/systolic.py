@@ -59,6 +59,7 @@ class TilingCost:
     dram_writes: float
     energy_pj: float
     mapping: Mapping
+    b_reads: float
 
     @property
     def rank(self) -> tuple[float, float]:
@@ -68,7 +69,8 @@ class TilingCost:
 
 @dataclass(frozen=True)
 class GemmReport:
-    """One GEMM shape run `count` times; cycles, bytes and energy are totals over the `count` runs."""
+    """One GEMM shape run `count` times; cycles, bytes and energy are totals over the `count` runs.
+    `b_read_bytes` is the part of the reads that fetched operand B (weights, or the KV cache while decoding)."""
 
     m: int
     n: int
@@ -81,6 +83,7 @@ class GemmReport:
     energy_pj: float
     utilization: float
     mapping: Mapping
+    b_read_bytes: float
 
     @property
     def stall_cycles(self) -> float:
@@ -94,19 +97,22 @@ class GemmReport:
         scale = count / self.count
         return GemmReport(self.m, self.n, self.k, count, self.cycles * scale, self.compute_cycles * scale,
                           self.dram_read_bytes * scale, self.dram_write_bytes * scale, self.energy_pj * scale,
-                          self.utilization, self.mapping)
+                          self.utilization, self.mapping, self.b_read_bytes * scale)
 
 
 @dataclass(frozen=True)
 class OpCost:
-    """The simulated cost of one op of the lowered model."""
+    """The simulated cost of one op of the lowered model; `weight_bytes` and `kv_cache_bytes` are the parts of
+    `dram_bytes` that read weights and the KV cache."""
 
     name: str
-    group: str  # matmul | softmax | layernorm | gelu | residual_add | quantize
+    group: str  # matmul, or the vector kind
     cycles: float
     energy_pj: float
     dram_bytes: float
     macs: int = 0
+    weight_bytes: float = 0.0
+    kv_cache_bytes: float = 0.0
 
 
 BREAKDOWN_GROUPS = ("matmul",) + tuple(kind.value for kind in VectorKind)
@@ -122,6 +128,8 @@ class BlockCost:
     macs: int
     dram_bytes: float
     breakdown: dict[str, float]
+    weight_bytes: float
+    kv_cache_bytes: float
 
     @classmethod
     def of(cls, ops: Iterable[OpCost]) -> "BlockCost":
@@ -130,7 +138,8 @@ class BlockCost:
         for c in ops:
             breakdown[c.group] += c.cycles
         return cls(ops, sum(breakdown.values()), sum(c.energy_pj for c in ops), sum(c.macs for c in ops),
-                   sum(c.dram_bytes for c in ops), breakdown)
+                   sum(c.dram_bytes for c in ops), breakdown, sum(c.weight_bytes for c in ops),
+                   sum(c.kv_cache_bytes for c in ops))
 
 
 @dataclass
@@ -199,6 +208,17 @@ class SimReport:
     def dram_bytes(self) -> float:
         return sum(b.dram_bytes for b in self.blocks) + self.head.dram_bytes
 
+    @property
+    def dram_weight_bytes(self) -> float:
+        """DRAM bytes that fetched weights (each weight once per step when decoding, as often as the mapping
+        re-reads it otherwise)."""
+        return sum(b.weight_bytes for b in self.blocks) + self.head.weight_bytes
+
+    @property
+    def dram_kv_cache_bytes(self) -> float:
+        """DRAM bytes that read keys and values from the KV cache (decode steps)."""
+        return sum(b.kv_cache_bytes for b in self.blocks) + self.head.kv_cache_bytes
+
     def shares(self) -> dict[str, float]:
         return {group: cycles / self.cycles for group, cycles in self.breakdown.items()} if self.cycles else {}
 
@@ -212,6 +232,8 @@ class SimReport:
             "matmul_utilization": self.matmul_utilization,
             "macs": self.macs,
             "dram_bytes": self.dram_bytes,
+            "dram_weight_bytes": self.dram_weight_bytes,
+            "dram_kv_cache_bytes": self.dram_kv_cache_bytes,
             "breakdown_cycles": self.breakdown,
             "breakdown_share": self.shares(),
             "per_layer_cycles": self.per_layer,
@@ -228,7 +250,7 @@ class SystolicSimulator:
     def __init__(self, hw: AcceleratorConfig):
         self.hw = hw
         self.fingerprint = hw.fingerprint()
-        self._gemms: dict[tuple[int, int, int], GemmReport] = {}
+        self._gemms: dict[tuple[int, int, int, float], GemmReport] = {}
         self._layers: dict[tuple, BlockCost] = {}
         self._sp_usable = hw.scratchpad_kib * 1024 / (2 if hw.double_buffered else 1)
         self._acc_usable = hw.accumulator_kib * 1024 / (2 if hw.double_buffered else 1)
@@ -239,33 +261,35 @@ class SystolicSimulator:
         self.static_mw = estimate_area(hw).static_mw if e.static_mw is None else e.static_mw
 
     # ---- single GEMMs -------------------------------------------------------------------------------------
-    def gemm(self, m: int, n: int, k: int, count: int = 1) -> GemmReport:
-        """(m x k) @ (k x n), `count` times: m = output rows, n = output columns, k = reduction."""
+    def gemm(self, m: int, n: int, k: int, count: int = 1, b_bits: int | None = None) -> GemmReport:
+        """(m x k) @ (k x n), `count` times: m = output rows, n = output columns, k = reduction. `b_bits`: the
+        width of B in memory (weight-only quantisation, a narrower KV cache); None: the input width."""
         if min(m, n, k, count) < 1:
             raise ValueError(f"GEMM dimensions must be positive, got m={m} n={n} k={k} count={count}")
-        key = (m, n, k)
+        b_bytes = self.hw.input_bytes if b_bits is None else b_bits / 8
+        key = (m, n, k, b_bytes)
         report = self._gemms.get(key)
         if report is None:
-            report = self._map_gemm(m, n, k)
+            report = self._map_gemm(m, n, k, b_bytes)
             self._gemms[key] = report
         return report if count == 1 else report.times(count)
 
-    def _map_gemm(self, m: int, n: int, k: int) -> GemmReport:
+    def _map_gemm(self, m: int, n: int, k: int, b_bytes: float) -> GemmReport:
         hw = self.hw
         best: TilingCost | None = None
         if hw.mapper == "gemmini":
-            tiling = self._gemmini_tiling(m, n, k)
+            tiling = self._gemmini_tiling(m, n, k, b_bytes)
             if tiling is not None:
-                best = self._time_tiling(m, n, k, *tiling, "ijk")
+                best = self._time_tiling(m, n, k, *tiling, "ijk", b_bytes)
         for tm in _tile_candidates(m, hw.rows) if best is None else ():
             for tn in _tile_candidates(n, hw.cols):
                 if tm * tn * hw.acc_bytes > self._acc_usable:
                     continue
-                tk = self._largest_k_tile(k, tm, tn)
+                tk = self._largest_k_tile(k, tm, tn, b_bytes)
                 if tk is None:
                     continue
                 for order in LOOP_ORDERS:
-                    result = self._time_tiling(m, n, k, tm, tn, tk, order)
+                    result = self._time_tiling(m, n, k, tm, tn, tk, order, b_bytes)
                     if best is None or result.rank < best.rank:
                         best = result
         if best is None:
@@ -274,14 +298,14 @@ class SystolicSimulator:
                 f"({hw.scratchpad_kib} KiB) and accumulator ({hw.accumulator_kib} KiB)")
         util = m * n * k / (hw.peak_macs_per_cycle * best.cycles)
         return GemmReport(m, n, k, 1, best.cycles, best.compute_cycles, best.dram_reads, best.dram_writes,
-                          best.energy_pj, util, best.mapping)
+                          best.energy_pj, util, best.mapping, best.b_reads)
 
-    def _fits(self, tm: int, tn: int, tk: int) -> bool:
+    def _fits(self, tm: int, tn: int, tk: int, b_bytes: float) -> bool:
         hw = self.hw
         return (tm * tn * hw.acc_bytes <= self._acc_usable
-                and (tm * tk + tk * tn) * hw.input_bytes <= self._sp_usable)
+                and tm * tk * hw.input_bytes + tk * tn * b_bytes <= self._sp_usable)
 
-    def _gemmini_tiling(self, m: int, n: int, k: int) -> tuple[int, int, int] | None:
+    def _gemmini_tiling(self, m: int, n: int, k: int, b_bytes: float) -> tuple[int, int, int] | None:
         """Gemmini's `tiled_matmul_auto` (REFERENCE.md section 2), in blocks of the array: start from the
         squarest output tile the accumulator holds and the deepest K the scratchpad then allows, then grow
         J, I and K by one block in turn while everything still fits. None when not even one block fits."""
@@ -294,7 +318,7 @@ class SystolicSimulator:
         tk = max(1, min(bounds[2], int(sp_rows / r) // max(ti, 1)))
         tiles = [ti, tj, tk]
         size = lambda t: (min(t[0] * r, m), min(t[1] * c, n), min(t[2] * r, k))  # noqa: E731
-        while not self._fits(*size(tiles)):  # the starting point may overfill the scratchpad: shrink K, then I/J
+        while not self._fits(*size(tiles), b_bytes):  # the starting point may overfill the scratchpad: shrink K, then I/J
             if tiles[2] > 1:
                 tiles[2] -= 1
             elif max(tiles[0], tiles[1]) > 1:
@@ -307,13 +331,13 @@ class SystolicSimulator:
             for axis in (1, 0, 2):
                 trial = list(tiles)
                 trial[axis] += 1
-                if trial[axis] <= bounds[axis] and self._fits(*size(trial)):
+                if trial[axis] <= bounds[axis] and self._fits(*size(trial), b_bytes):
                     tiles, grown = trial, True
         return size(tiles)
 
-    def _largest_k_tile(self, k: int, tm: int, tn: int) -> int | None:
+    def _largest_k_tile(self, k: int, tm: int, tn: int, b_bytes: float) -> int | None:
         for tk in _tile_candidates(k, self.hw.rows)[::-1]:
-            if (tm * tk + tk * tn) * self.hw.input_bytes <= self._sp_usable:
+            if tm * tk * self.hw.input_bytes + tk * tn * b_bytes <= self._sp_usable:
                 return tk
         return None
 
@@ -331,13 +355,15 @@ class SystolicSimulator:
         fill_drain = (2 * r + c - 2) if self.hw.dataflow == "ws" else (r + c - 2)
         return folds * max(streamed, r) + fill_drain
 
-    def _time_tiling(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, order: str) -> TilingCost:
+    def _time_tiling(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, order: str,
+                     b_bytes: float) -> TilingCost:
         hw = self.hw
         i0, j0, k0 = math.ceil(m / tm), math.ceil(n / tn), math.ceil(k / tk)
         a_loads = 1 if i0 * k0 <= 2 else j0
         b_loads = (1 if j0 * k0 <= 2 else i0) if order == "ijk" else 1
         spilled = (k0 - 1) * hw.acc_bytes if order == "jki" else 0.0  # per C element, each way
-        reads = (m * k * a_loads + k * n * b_loads) * hw.input_bytes + m * n * spilled
+        b_reads = k * n * b_loads * b_bytes
+        reads = m * k * a_loads * hw.input_bytes + b_reads + m * n * spilled
         writes = m * n * (hw.input_bytes + spilled)
         c_bytes_per_elem = hw.input_bytes + 2 * spilled
         compute = 0.0
@@ -348,7 +374,7 @@ class SystolicSimulator:
                     n_tiles = ni * nj * nk
                     tile_compute = self._fold_cycles(tm_, tn_, tk_)
                     transfer = self._transfer_cycles(tm_ * tk_ * a_loads / j0, tk_, tk_ * tn_ * b_loads / i0, tn_,
-                                                     tm_ * tn_ * c_bytes_per_elem / k0)
+                                                     tm_ * tn_ * c_bytes_per_elem / k0, b_bytes)
                     compute += n_tiles * tile_compute
                     if hw.double_buffered:
                         busy += n_tiles * max(tile_compute, transfer)
@@ -356,32 +382,33 @@ class SystolicSimulator:
                         busy += n_tiles * (tile_compute + transfer)
         if hw.double_buffered:
             tm_, tn_, tk_ = min(tm, m), min(tn, n), min(tk, k)
-            busy += self._transfer_cycles(tm_ * tk_, tk_, tk_ * tn_, tn_, tm_ * tn_ * hw.input_bytes)
+            busy += self._transfer_cycles(tm_ * tk_, tk_, tk_ * tn_, tn_, tm_ * tn_ * hw.input_bytes, b_bytes)
         cycles = max(busy, compute)
-        energy = self._gemm_energy(m, n, k, k0, i0, reads, writes, cycles)
+        energy = self._gemm_energy(m, n, k, k0, i0, reads, writes, cycles, b_bytes)
         mapping = Mapping(hw.dataflow, min(tm, m), min(tn, n), min(tk, k), order, i0 * j0 * k0)
-        return TilingCost(cycles, compute, reads, writes, energy, mapping)
+        return TilingCost(cycles, compute, reads, writes, energy, mapping, b_reads)
 
-    def _transfer_cycles(self, a_elems: float, a_row: int, b_elems: float, b_row: int, c_bytes: float) -> float:
+    def _transfer_cycles(self, a_elems: float, a_row: int, b_elems: float, b_row: int, c_bytes: float,
+                         b_bytes: float) -> float:
         """DMA cycles for one tile's A and B loads (in elements, with their row lengths) and its C bytes."""
         hw = self.hw
         in_b = hw.input_bytes
         return (a_elems * in_b / hw.dma_bytes_per_cycle(a_row * in_b)
-                + b_elems * in_b / hw.dma_bytes_per_cycle(b_row * in_b)
+                + b_elems * b_bytes / hw.dma_bytes_per_cycle(b_row * b_bytes)
                 + c_bytes / hw.dma_bytes_per_cycle(b_row * in_b))
 
     def _gemm_energy(self, m: int, n: int, k: int, k0: int, i0: int, reads: float, writes: float,
-                     cycles: float) -> float:
+                     cycles: float, b_bytes: float) -> float:
         hw, e = self.hw, self.hw.energy
         r, c = hw.rows, hw.cols
         if hw.dataflow == "ws":
             # every A row streams past each column block of weights; weights are read once per row tile
-            sp_reads = m * k * math.ceil(n / c) + k * n * i0
+            a_sp, b_sp = m * k * math.ceil(n / c), k * n * i0
             acc_traffic = 2 * m * n * math.ceil(k / r)  # read-modify-write of partial sums per fold
         else:
-            sp_reads = m * k * math.ceil(n / c) + k * n * math.ceil(m / r)
+            a_sp, b_sp = m * k * math.ceil(n / c), k * n * math.ceil(m / r)
             acc_traffic = 2 * m * n * k0
-        sp_bytes = (sp_reads + reads / hw.input_bytes) * hw.input_bytes
+        sp_bytes = a_sp * hw.input_bytes + b_sp * b_bytes + reads  # reads from the array, and DRAM's writes into it
         return (m * n * k * e.mac_pj + sp_bytes * self.scratchpad_pj_per_byte
                 + acc_traffic * hw.acc_bytes * self.accumulator_pj_per_byte
                 + (reads + writes) * e.dram_pj_per_byte + self._static_pj(cycles))
@@ -392,7 +419,7 @@ class SystolicSimulator:
     # ---- vector ops ---------------------------------------------------------------------------------------
     def vector(self, op: VectorWork) -> OpCost:
         hw = self.hw
-        unit = hw.vector_units[op.kind]
+        unit = hw.unit(op.kind)
         e = hw.energy
         if unit.where == "accelerator":
             dram = op.elements * unit.dram_bytes_per_element
@@ -410,16 +437,18 @@ class SystolicSimulator:
 
     def op(self, op: Op) -> OpCost:
         if isinstance(op, Gemm):
-            g = self.gemm(op.m, op.n, op.k, op.count)
-            return OpCost(op.name, "matmul", g.cycles, g.energy_pj,
-                          g.dram_read_bytes + g.dram_write_bytes, g.macs)
+            g = self.gemm(op.m, op.n, op.k, op.count, op.b_bits)
+            weights = g.b_read_bytes if op.b_operand == "weights" else 0.0
+            cache = g.b_read_bytes if op.b_operand == "kv_cache" else 0.0
+            return OpCost(op.name, "matmul", g.cycles, g.energy_pj, g.dram_read_bytes + g.dram_write_bytes, g.macs,
+                          weights, cache)
         return self.vector(op)
 
     # ---- whole models -------------------------------------------------------------------------------------
     def simulate(self, arch: ArchConfig, workload: Workload) -> SimReport:
         blocks = []
         for layer, spec in enumerate(arch.layers):
-            key = (arch.embed_dim, arch.head_dim, spec.heads, spec.ffn_dim, workload)
+            key = (arch.family, arch.embed_dim, arch.head_dim, spec, workload)
             block = self._layers.get(key)
             if block is None:
                 block = BlockCost.of(self.op(op) for op in lower_layer(arch, layer, workload))

@@ -16,3 +16,22 @@ class VectorKind(str, Enum):
     gelu = "gelu"
     residual_add = "residual_add"
     quantize = "quantize"  # int32 -> int8 rescaling of GEMM outputs, float -> int8 of GEMM inputs
+    rmsnorm = "rmsnorm"
+    silu = "silu"
+    multiply = "multiply"  # SwiGLU's elementwise product of the activated gate and the up projection
+    rope = "rope"  # rotary positions: a rotation of each pair of query and key features
+
+
+# The ops that a Llama-style block added run, unless a hardware file places them itself, on the unit of their
+# nearest relative: RMSNorm on the normalisation unit, SiLU on the activation unit, the gating product and the
+# rotation on the elementwise unit that adds residuals. So every accelerator described before they existed costs
+# them where it would plausibly run them (on the host for Gemmini's default, on the accelerator where a preset
+# has the units), without every preset being edited by hand.
+SHARES_UNIT_OF: dict[VectorKind, VectorKind] = {
+    VectorKind.rmsnorm: VectorKind.layernorm,
+    VectorKind.silu: VectorKind.gelu,
+    VectorKind.multiply: VectorKind.residual_add,
+    VectorKind.rope: VectorKind.residual_add,
+}
+# The kinds every accelerator must place: each is a unit of its own.
+UNIT_KINDS: tuple[VectorKind, ...] = tuple(kind for kind in VectorKind if kind not in SHARES_UNIT_OF)

@@ -11,30 +11,46 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from predictors.vector_ops import VectorKind
 from userfiles import UserInputError, load_mapping, safe_load, validate
-from supernet.family import BlockDescription, family_for
+from supernet.family import FAMILIES, BlockDescription, family_for
 from supernet.space import ArchConfig
 
 
 # FLOPs per element of the non-linear ops, fitted so that the survey's "other" group of BERT-Base (its Table 3:
 # 0.42 GFLOPs at seq 512, 11.85 at 4096) is reproduced within 2%: softmax = max, subtract, exp, sum + one
 # normalising multiply shared per row; LayerNorm = mean, centre, square, variance, scale, shift, affine;
-# GELU (tanh form) about ten; residual add one. Quantisation is not counted: the survey's convention is
-# 8-bit everywhere, so (de)quantisation is a hardware artefact that only the simulator costs.
-FLOPS_PER_ELEMENT = {VectorKind.softmax: 4, VectorKind.layernorm: 7, VectorKind.gelu: 10, VectorKind.residual_add: 1}
-# Bytes moved per element at 8 bits: read and write; a residual add reads two operands.
-MOPS_PER_ELEMENT = {VectorKind.softmax: 2, VectorKind.layernorm: 2, VectorKind.gelu: 2, VectorKind.residual_add: 3}
+# GELU (tanh form) about ten; residual add one. Llama's ops by the same counting: RMSNorm = square, mean,
+# scale, affine; SiLU = exp, add, divide, multiply; the gating product one; a rotation two multiplies and an add.
+# Quantisation is not counted: the survey's convention is 8-bit everywhere, so (de)quantisation is a hardware
+# artefact that only the simulator costs.
+FLOPS_PER_ELEMENT = {VectorKind.softmax: 4, VectorKind.layernorm: 7, VectorKind.gelu: 10, VectorKind.residual_add: 1,
+                     VectorKind.rmsnorm: 4, VectorKind.silu: 4, VectorKind.multiply: 1, VectorKind.rope: 3}
+# Bytes moved per element at 8 bits: read and write; a residual add and the gating product read two operands.
+MOPS_PER_ELEMENT = {VectorKind.softmax: 2, VectorKind.layernorm: 2, VectorKind.gelu: 2, VectorKind.residual_add: 3,
+                    VectorKind.rmsnorm: 2, VectorKind.silu: 2, VectorKind.multiply: 3, VectorKind.rope: 2}
+# The vector op that follows a block's activation function and its norm, by the family's names.
+ACTIVATION_KIND = {"gelu": VectorKind.gelu, "gelu_tanh": VectorKind.gelu, "silu": VectorKind.silu}
+NORM_KIND = {"layernorm": VectorKind.layernorm, "rmsnorm": VectorKind.rmsnorm}
+
+
+Operand = Literal["weights", "kv_cache", "activations"]
 
 
 @dataclass(frozen=True)
 class Gemm:
-    """`count` independent (m x k) @ (k x n) products. `group` is the survey's op group."""
+    """`count` independent (m x k) @ (k x n) products. `group` is the survey's op group.
+
+    `b_operand` says what B is: a layer's weights, the keys or values of the KV cache (attention while
+    decoding), or activations computed just before (attention over a prompt). `b_bits` is its width in memory
+    (None: the accelerator's input width), which is how weight-only quantisation and a narrower KV cache cut
+    traffic; A and C stay at the input width.
+    """
 
     name: str
     m: int
@@ -43,6 +59,8 @@ class Gemm:
     count: int
     layer: int | None
     group: str
+    b_operand: Operand = "weights"
+    b_bits: int | None = None
 
     @property
     def macs(self) -> int:
@@ -75,6 +93,9 @@ MAX_NEW_TOKENS = 8_192
 MAX_VOCAB = 4_194_304
 
 
+QUANTISATION_SETTINGS = ("weight_bits", "kv_cache_bits")
+
+
 class Workload(BaseModel):
     """How the model is run.
 
@@ -97,6 +118,12 @@ class Workload(BaseModel):
     head: Literal["lm", "classifier"] | None = None
     vocab_size: int = Field(50257, ge=1, le=MAX_VOCAB, description=f"output vocabulary of head lm (up to {MAX_VOCAB:,})")
     num_classes: int = Field(2, ge=1, le=MAX_VOCAB, description=f"classes of head classifier (up to {MAX_VOCAB:,})")
+    weight_bits: Optional[Literal[4, 8]] = Field(
+        None, description="weight-only quantisation: weights stored at 4 or 8 bits and widened on chip "
+        "(default: the accelerator's input width)")
+    kv_cache_bits: Optional[Literal[4, 8, 16]] = Field(
+        None, description="width of the keys and values read from the KV cache while decoding (4, 8 or 16; "
+        "default: the accelerator's input width)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Workload":
@@ -114,7 +141,11 @@ class Workload(BaseModel):
         return self
 
     def fingerprint(self) -> str:
-        return hashlib.sha1(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:12]
+        """The quantisation settings count only when set, so that every workload written before they existed
+        (and the datasets and predictors keyed by it) keeps its fingerprint."""
+        unset = {name for name in QUANTISATION_SETTINGS if getattr(self, name) is None}
+        data = self.model_dump(mode="json", exclude=unset)
+        return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
     @classmethod
     def parse(cls, spec: str) -> "Workload":
@@ -164,42 +195,59 @@ def _scalar(text: str, key: str, spec: str) -> str | int | float | bool | None:
 _NOT_SCALAR = object()
 
 
-def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, tokens: int, queries: int, ctx: int, seqs: int,
-               steps: int = 1) -> list[Op]:
+def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, workload: Workload, tokens: int, queries: int,
+               ctx: int, seqs: int, steps: int = 1) -> list[Op]:
     """One transformer block over `seqs` sequences of `queries` new tokens each, attending to `ctx` keys.
 
     `tokens = seqs * queries`; `steps` repeats identical work (decode steps share every shape but attention).
     The ops follow the data: GEMM outputs are rescaled to int8 (`*.requant`), and every float result of a
-    non-linear op is quantised before the GEMM that reads it (`*.quant`).
+    non-linear op is quantised before the GEMM that reads it (`*.quant`). Grouped-query attention scores the
+    `heads / kv_heads` query heads of a group against their shared keys as one GEMM, so each key and value is
+    read once per group, as a GQA kernel reads them. With one new token per sequence the keys and values come
+    from the KV cache; otherwise they are the activations just computed.
     """
-    d, f = arch.embed_dim, arch.layers[layer].ffn_dim
-    h, hd = arch.layers[layer].heads, arch.head_dim
-    a = h * hd
+    spec = arch.layers[layer]
+    d, f, hd = arch.embed_dim, spec.ffn_dim, arch.head_dim
+    h, kv = spec.heads, spec.kv
+    a, group = h * hd, h // kv
+    attention_b: Operand = "kv_cache" if queries == 1 else "activations"
+    attention_bits = workload.kv_cache_bits if attention_b == "kv_cache" else None
     gemms = []
-    for linear in block.linears(d, a, f):
-        gemms.append(Gemm(linear.name, tokens, linear.fan_out, linear.fan_in, steps, layer, linear.group))
+    for linear in block.linears(d, a, f, kv * hd):
+        gemms.append(Gemm(linear.name, tokens, linear.fan_out, linear.fan_in, steps, layer, linear.group,
+                          b_bits=workload.weight_bits))
         if linear.name == "v_proj":
-            gemms.append(Gemm("attn_qk", queries, ctx, hd, seqs * h * steps, layer, "attention_matmuls"))
-            gemms.append(Gemm("attn_av", queries, hd, ctx, seqs * h * steps, layer, "attention_matmuls"))
+            pairs = seqs * kv * steps
+            gemms.append(Gemm("attn_qk", queries * group, ctx, hd, pairs, layer, "attention_matmuls",
+                              attention_b, attention_bits))
+            gemms.append(Gemm("attn_av", queries * group, hd, ctx, pairs, layer, "attention_matmuls",
+                              attention_b, attention_bits))
+    norm, act = NORM_KIND[block.norm], ACTIVATION_KIND[block.activation]
+    per_token, per_ffn = tokens * d * steps, tokens * f * steps
+
+    def vector(name: str, kind: VectorKind, elements: int, after: str | None = None) -> VectorWork:
+        return VectorWork(name, kind, elements, layer, after=after)
+
+    follow: dict[str, list[VectorWork]] = {
+        "attn_qk": [vector("softmax", VectorKind.softmax, queries * ctx * seqs * h * steps, "attn_qk"),
+                    vector("softmax.quant", VectorKind.quantize, queries * ctx * seqs * h * steps)],
+        "out_proj": [vector("residual_attn", VectorKind.residual_add, per_token),
+                     vector("norm_attn", norm, per_token, "out_proj"), vector("norm_attn.quant", VectorKind.quantize, per_token)],
+        "ffn1": [vector(act.value, act, per_ffn, "ffn1"), vector(f"{act.value}.quant", VectorKind.quantize, per_ffn)],
+        "ffn2": [vector("residual_ffn", VectorKind.residual_add, per_token),
+                 vector("norm_ffn", norm, per_token, "ffn2"), vector("norm_ffn.quant", VectorKind.quantize, per_token)],
+        "ffn_gate": [vector(act.value, act, per_ffn, "ffn_gate")],
+        "ffn_up": [vector("gating", VectorKind.multiply, per_ffn), vector("gating.quant", VectorKind.quantize, per_ffn)],
+    }
+    follow["ffn_down"] = follow["ffn2"]
+    if block.positions == "rope":  # queries and keys are rotated before they are scored
+        rotated = tokens * (a + kv * hd) * steps
+        follow["k_proj"] = [vector("rope", VectorKind.rope, rotated), vector("rope.quant", VectorKind.quantize, rotated)]
     ops: list[Op] = []
     for g in gemms:
         ops.append(g)
         ops.append(VectorWork(f"{g.name}.requant", VectorKind.quantize, g.m * g.n * g.count, layer, after=g.name))
-        if g.name == "attn_qk":
-            scores = queries * ctx * seqs * h * steps
-            ops.append(VectorWork("softmax", VectorKind.softmax, scores, layer, after="attn_qk"))
-            ops.append(VectorWork("softmax.quant", VectorKind.quantize, scores, layer))
-        elif g.name == "out_proj":
-            ops.append(VectorWork("residual_attn", VectorKind.residual_add, tokens * d * steps, layer))
-            ops.append(VectorWork("ln_attn", VectorKind.layernorm, tokens * d * steps, layer, after="out_proj"))
-            ops.append(VectorWork("ln_attn.quant", VectorKind.quantize, tokens * d * steps, layer))
-        elif g.name == "ffn1":
-            ops.append(VectorWork("gelu", VectorKind.gelu, tokens * f * steps, layer, after="ffn1"))
-            ops.append(VectorWork("gelu.quant", VectorKind.quantize, tokens * f * steps, layer))
-        elif g.name == "ffn2":
-            ops.append(VectorWork("residual_ffn", VectorKind.residual_add, tokens * d * steps, layer))
-            ops.append(VectorWork("ln_ffn", VectorKind.layernorm, tokens * d * steps, layer, after="ffn2"))
-            ops.append(VectorWork("ln_ffn.quant", VectorKind.quantize, tokens * d * steps, layer))
+        ops += follow.get(g.name, [])
     return ops
 
 
@@ -214,30 +262,40 @@ def lower_head(arch: ArchConfig, workload: Workload) -> list[Op]:
     else:
         rows, count = b, 1 if workload.phase == "decode" else workload.new_tokens + (1 if s else 0)
     if workload.head == "lm":
-        gemm = Gemm("lm_head", rows, workload.vocab_size, arch.embed_dim, count, None, "head")
+        gemm = Gemm("lm_head", rows, workload.vocab_size, arch.embed_dim, count, None, "head",
+                    b_bits=workload.weight_bits)
     else:
-        gemm = Gemm("classifier", b, workload.num_classes, arch.embed_dim, count, None, "head")
+        gemm = Gemm("classifier", b, workload.num_classes, arch.embed_dim, count, None, "head",
+                    b_bits=workload.weight_bits)
     return [gemm, VectorWork(f"{gemm.name}.requant", VectorKind.quantize, gemm.m * gemm.n * count, None,
                              after=gemm.name)]
 
 
 def lower_layer(arch: ArchConfig, layer: int, workload: Workload) -> list[Op]:
     """The ops of block `layer` under `workload` (for `generate`: the prompt, then every decode step)."""
-    b, s = workload.batch, workload.seq_len
-    block = family_for("causal_lm" if workload.is_causal else "classification")
+    b, s, w = workload.batch, workload.seq_len, workload
+    block = block_of(arch, workload)
     if workload.phase == "prefill":
-        return _layer_ops(arch, block, layer, tokens=b * s, queries=s, ctx=s, seqs=b)
+        return _layer_ops(arch, block, layer, w, tokens=b * s, queries=s, ctx=s, seqs=b)
     if workload.phase == "decode":
-        return _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=s, seqs=b)
+        return _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=s, seqs=b)
     # Projections, FFN and per-token vector ops have the same shape at every decode step, so they are
     # emitted once with `count` = new_tokens; attention grows with the cache and is emitted per step.
-    ops = _layer_ops(arch, block, layer, tokens=b * s, queries=s, ctx=s, seqs=b) if s > 0 else []
-    shared = _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=1, seqs=b, steps=workload.new_tokens)
+    ops = _layer_ops(arch, block, layer, w, tokens=b * s, queries=s, ctx=s, seqs=b) if s > 0 else []
+    shared = _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=1, seqs=b, steps=workload.new_tokens)
     ops += [op for op in shared if not _depends_on_context(op)]
     for step in range(workload.new_tokens):
-        per_step = _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=s + step + 1, seqs=b)
+        per_step = _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=s + step + 1, seqs=b)
         ops += [op for op in per_step if _depends_on_context(op)]
     return ops
+
+
+def block_of(arch: ArchConfig, workload: Workload) -> BlockDescription:
+    """The architecture's own family, or (for an architecture without one) the BERT encoder or GPT-2 decoder
+    that the workload's attention implies. A family's attention decides: a decoder family is costed causal."""
+    if arch.family is not None:
+        return FAMILIES[arch.family]
+    return family_for("causal_lm" if workload.is_causal else "classification")
 
 
 def lower(arch: ArchConfig, workload: Workload) -> list[Op]:

@@ -3,8 +3,9 @@
 `extract_subnet` gives a `transformers.PreTrainedModel`; `export_subnet` writes it in one of three formats and
 checks that the written model computes what the supernet computes for that architecture:
 
-* `hf`: a sub-network whose layers are all alike and whose attention width equals its hidden size is written as a
-  stock `BertForSequenceClassification` or `GPT2LMHeadModel` (no remote code at all: `stock=False` refuses that).
+* `hf`: a sub-network whose layers are all alike is written as a stock class (no remote code at all; `stock=False`
+  refuses that): `LlamaForCausalLM` for the llama family, and `BertForSequenceClassification` or `GPT2LMHeadModel`
+  when the attention width also equals the hidden size.
   Any other shape has no stock class, and is written as `config.json` + `model.safetensors` + `modeling_hwnas.py`
   (this package's `hf_modeling.py`, which imports only torch, transformers and the two torch-only files it imports
   relatively, `layers.py` and `elastic.py`, copied beside it), registered in `auto_map`, so that
@@ -47,7 +48,7 @@ def subnet_config(model: SuperTransformer, arch: ArchConfig, labels: Sequence[st
         raise ValueError(f"{len(labels)} label names for a supernet of {model.num_classes} classes")
     names = {"id2label": dict(enumerate(labels))} if labels is not None and model.task == "classification" else {}
     return HwnasConfig(task=model.task, vocab_size=model.vocab_size, embed_dim=arch.embed_dim,
-                       head_dim=arch.head_dim, layers=[{"heads": l.heads, "ffn_dim": l.ffn_dim} for l in arch.layers],
+                       head_dim=arch.head_dim, layers=[layer.to_dict() for layer in arch.layers],
                        max_position_embeddings=model.max_len, block=model.block.to_dict(),
                        num_labels=model.num_classes, **names)
 
@@ -83,10 +84,15 @@ def max_output_difference(model: SuperTransformer, sub, arch: ArchConfig, ids: t
 
 # ---- stock transformers architectures ------------------------------------------------------------------------
 def stock_incompatibility(arch: ArchConfig) -> str | None:
-    """Why `arch` cannot be a stock BERT/GPT-2 (None when it can)."""
-    kinds = {(layer.heads, layer.ffn_dim) for layer in arch.layers}
+    """Why `arch` cannot be a stock BERT, GPT-2 or Llama (None when it can)."""
+    kinds = {layer for layer in arch.layers}
     if len(kinds) > 1:
-        return "its layers differ in heads or FFN size; stock BERT and GPT-2 have one size for every layer"
+        return ("its layers differ in heads, key/value heads or FFN size; stock BERT, GPT-2 and Llama have one "
+                "size for every layer")
+    if arch.family == "llama":
+        return None  # LlamaConfig carries head_dim and num_key_value_heads of its own
+    if arch.layers[0].kv_heads is not None:
+        return "it has grouped-query attention; stock BERT and GPT-2 have one key/value head per query head"
     heads = arch.layers[0].heads
     if heads * arch.head_dim != arch.embed_dim:
         return (f"its attention width ({heads} heads x {arch.head_dim} = {heads * arch.head_dim}) differs from its "
@@ -95,13 +101,15 @@ def stock_incompatibility(arch: ArchConfig) -> str | None:
 
 
 def to_stock(sub: PreTrainedModel, arch: ArchConfig) -> PreTrainedModel:
-    """The same network as a stock `BertForSequenceClassification` or `GPT2LMHeadModel`."""
+    """The same network as a stock `BertForSequenceClassification`, `GPT2LMHeadModel` or `LlamaForCausalLM`."""
     reason = stock_incompatibility(arch)
     if reason:
         raise ValueError(f"no stock transformers format for {arch.describe()}: {reason}")
     cfg, state = sub.config, sub.state_dict()
     layer = arch.layers[0]
-    if cfg.task == "classification":
+    if arch.family == "llama":
+        stock, mapped = _to_llama(cfg, state, arch)
+    elif cfg.task == "classification":
         from transformers import BertConfig, BertForSequenceClassification
 
         stock = BertForSequenceClassification(BertConfig(
@@ -141,6 +149,36 @@ def to_stock(sub: PreTrainedModel, arch: ArchConfig) -> PreTrainedModel:
             for n in (1, 2):
                 for kind in ("weight", "bias"):
                     mapped[theirs + f"ln_{n}.{kind}"] = state[ours + f"norm{n}.{kind}"]
+    return _load_checked(stock, mapped)
+
+
+def _to_llama(cfg, state: dict, arch: ArchConfig) -> tuple[PreTrainedModel, dict]:
+    """A stock `LlamaForCausalLM` and its weights; the names map one to one (no fusing, no transposes)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    layer, block = arch.layers[0], cfg.block
+    stock = LlamaForCausalLM(LlamaConfig(
+        vocab_size=cfg.vocab_size, hidden_size=arch.embed_dim, intermediate_size=layer.ffn_dim,
+        num_hidden_layers=arch.depth, num_attention_heads=layer.heads, num_key_value_heads=layer.kv,
+        head_dim=arch.head_dim, max_position_embeddings=cfg.max_position_embeddings, rms_norm_eps=block["norm_eps"],
+        rope_parameters={"rope_type": "default", "rope_theta": block["rope_theta"]}, tie_word_embeddings=True,
+        attention_bias=False, mlp_bias=False, hidden_act="silu", bos_token_id=None, eos_token_id=None))
+    mapped = {"model.embed_tokens.weight": state["model.embeddings.word.weight"],
+              "model.norm.weight": state["model.final_norm.weight"],
+              "lm_head.weight": state["model.embeddings.word.weight"]}
+    for i in range(arch.depth):
+        at = f"model.layers.{i}."  # the same prefix in both
+        for mine, proj in (("q", "q_proj"), ("k", "k_proj"), ("v", "v_proj"), ("out", "o_proj")):
+            mapped[at + f"self_attn.{proj}.weight"] = state[at + f"attn.{mine}.weight"]
+        for proj in ("gate", "up", "down"):
+            mapped[at + f"mlp.{proj}_proj.weight"] = state[at + f"ffn.{proj}.weight"]
+        mapped[at + "input_layernorm.weight"] = state[at + "norm1.weight"]
+        mapped[at + "post_attention_layernorm.weight"] = state[at + "norm2.weight"]
+    return stock, mapped
+
+
+def _load_checked(stock: PreTrainedModel, mapped: dict) -> PreTrainedModel:
+    """Load `mapped` into `stock`, refusing to leave any of its parameters at their random initial values."""
     expected = set(stock.state_dict())
     missing = sorted(k for k in expected - set(mapped) if not k.endswith((".attn.bias", ".attn.masked_bias",
                                                                           "position_ids")))

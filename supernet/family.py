@@ -1,7 +1,8 @@
 """What a transformer block *is*, written once: `BlockDescription` and the named `FAMILIES`.
 
-A block is its norm (kind and position), its activation, its attention, its positions and whether the head is
-tied to the token embedding. The supernet's modules, the exported modelling file (which reads the description
+A block is its norm (kind and position), its activation and whether it gates the feed-forward (SwiGLU), its
+attention (grouped-query where the architecture has fewer key/value heads than query heads), its positions
+(a learned table or rotary), whether its linears have biases, and whether the head is tied to the token embedding. The supernet's modules, the exported modelling file (which reads the description
 from its `config.json`), `predictors.workload.lower`, the feature vector and the parameter / MAC counts all read
 this one description, so a new family is one new row in `FAMILIES`, not five files kept in sync by hand.
 
@@ -30,51 +31,72 @@ class BlockDescription:
     """How every block of a family computes, and what surrounds the stack.
 
     `norm_position`: `post` adds the residual, then normalises (BERT); `pre` normalises the branch input and
-    adds the raw residual (GPT-2), which then needs a final norm after the last block.
+    adds the raw residual (GPT-2, Llama), which then needs a final norm after the last block. `norm`: LayerNorm
+    (scale and shift) or RMSNorm (scale only, no centring). `gated_ffn`: `down(act(gate(x)) * up(x))` (SwiGLU
+    with `silu`) instead of `fc2(act(fc1(x)))`. `positions`: a learned table added to the embeddings, or rotary
+    embeddings (`rope_theta`) applied to queries and keys in every block.
     """
 
     family: str
     norm_position: Literal["pre", "post"]
-    activation: Literal["gelu", "gelu_tanh"]
+    activation: Literal["gelu", "gelu_tanh", "silu"]
     norm_eps: float
     embedding_norm: bool
     token_types: bool
     final_norm: bool
     tied_head: bool
     causal: bool
+    norm: Literal["layernorm", "rmsnorm"] = "layernorm"
+    gated_ffn: bool = False
+    positions: Literal["learned", "rope"] = "learned"
+    rope_theta: float = 10_000.0
+    bias: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def linears(self, d, a, f) -> tuple[LinearShape, ...]:
-        """The weight matrices of one block at hidden size `d`, attention width `a` and FFN size `f`."""
-        return (
+    @property
+    def norm_params(self) -> int:
+        """Parameters per feature of one norm: LayerNorm's scale and shift, RMSNorm's scale."""
+        return 2 if self.norm == "layernorm" else 1
+
+    def linears(self, d, a, f, kv=None) -> tuple[LinearShape, ...]:
+        """The weight matrices of one block at hidden size `d`, attention width `a`, key/value width `kv`
+        (`a` unless the attention is grouped-query) and FFN size `f`."""
+        kv = a if kv is None else kv
+        attention = (
             LinearShape("q_proj", d, a, "mha_projections"),
-            LinearShape("k_proj", d, a, "mha_projections"),
-            LinearShape("v_proj", d, a, "mha_projections"),
+            LinearShape("k_proj", d, kv, "mha_projections"),
+            LinearShape("v_proj", d, kv, "mha_projections"),
             LinearShape("out_proj", a, d, "mha_projections"),
-            LinearShape("ffn1", d, f, "ffn"),
-            LinearShape("ffn2", f, d, "ffn"),
         )
+        if self.gated_ffn:
+            return attention + (LinearShape("ffn_gate", d, f, "ffn"), LinearShape("ffn_up", d, f, "ffn"),
+                                LinearShape("ffn_down", f, d, "ffn"))
+        return attention + (LinearShape("ffn1", d, f, "ffn"), LinearShape("ffn2", f, d, "ffn"))
 
-    def layer_params(self, d, a, f):
-        """Weights and biases of one block, its two LayerNorms (scale and shift) included."""
-        return sum(m.fan_in * m.fan_out + m.fan_out for m in self.linears(d, a, f)) + 2 * 2 * d
+    def layer_params(self, d, a, f, kv=None):
+        """Weights (and biases, where the family has them) of one block, its two norms included."""
+        linears = self.linears(d, a, f, kv)
+        weights = sum(m.fan_in * m.fan_out for m in linears)
+        biases = sum(m.fan_out for m in linears) if self.bias else 0
+        return weights + biases + 2 * self.norm_params * d
 
-    def layer_macs(self, d, a, f, tokens, ctx):
-        """Multiply-accumulates of one block over `tokens` queries, each attending to `ctx` keys."""
-        weights = sum(m.fan_in * m.fan_out for m in self.linears(d, a, f))
+    def layer_macs(self, d, a, f, tokens, ctx, kv=None):
+        """Multiply-accumulates of one block over `tokens` queries, each attending to `ctx` keys (every query
+        head scores every key, however many heads share the keys)."""
+        weights = sum(m.fan_in * m.fan_out for m in self.linears(d, a, f, kv))
         return tokens * weights + 2 * tokens * ctx * a
 
     def outer_params(self, d, vocab_size: int, max_len: int, num_classes: int):
         """Everything outside the blocks: embeddings, their norm, the final norm and the head."""
-        total = (vocab_size + max_len) * d
+        total = (vocab_size + (max_len if self.positions == "learned" else 0)) * d
         if self.token_types:
             total += 2 * d
         if self.embedding_norm:
-            total += 2 * d
+            total += self.norm_params * d
         if self.final_norm:
-            total += 2 * d
+            total += self.norm_params * d
         if not self.causal:  # a tanh pooler on the first token, then the classifier
             total += (d * d + d) + (d * num_classes + num_classes)
         elif not self.tied_head:
@@ -93,13 +115,30 @@ FAMILIES: dict[str, BlockDescription] = {
     # GPT-2: pre-LN, tanh GELU, learned positions, a final LayerNorm, the LM head tied to the token embedding.
     "gpt2": BlockDescription("gpt2", norm_position="pre", activation="gelu_tanh", norm_eps=1e-12,
                              embedding_norm=False, token_types=False, final_norm=True, tied_head=True, causal=True),
+    # Llama (and Qwen2, SmolLM): pre-RMSNorm, SwiGLU, rotary positions, no biases, grouped-query attention where
+    # the architecture has fewer key/value heads, a final RMSNorm; the head is tied as in the small models
+    # (Llama 3.2 1B, Qwen2.5 0.5B, SmolLM 135M; REFERENCE.md section 6). Epsilon and theta are Llama 3.2's
+    # defaults for a new supernet; a checkpoint's own values travel in its config.
+    "llama": BlockDescription("llama", norm_position="pre", activation="silu", norm_eps=1e-5, embedding_norm=False,
+                              token_types=False, final_norm=True, tied_head=True, causal=True, norm="rmsnorm",
+                              gated_ffn=True, positions="rope", rope_theta=500_000.0, bias=False),
 }
 
 TASK_FAMILY: dict[str, str] = {"classification": "bert", "causal_lm": "gpt2"}
 
 
-def family_for(task: str) -> BlockDescription:
-    """The block a task's supernet is built from: a BERT encoder for classification, a GPT-2 decoder for LMs."""
+def family_for(task: str, family: str | None = None) -> BlockDescription:
+    """The block a task's supernet is built from: `family` when given (it must suit the task), else a BERT
+    encoder for classification and a GPT-2 decoder for LMs."""
     if task not in TASK_FAMILY:
         raise ValueError(f"task must be one of {', '.join(TASK_FAMILY)}, got {task!r}")
-    return FAMILIES[TASK_FAMILY[task]]
+    if family is None:
+        return FAMILIES[TASK_FAMILY[task]]
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    block = FAMILIES[family]
+    if block.causal != (task == "causal_lm"):
+        kind = "a causal decoder" if block.causal else "an encoder"
+        raise ValueError(f"family {family!r} is {kind}; task {task!r} needs one of "
+                         + ", ".join(name for name, b in FAMILIES.items() if b.causal == (task == "causal_lm")))
+    return block

@@ -4,8 +4,9 @@ This file imports only torch, transformers and, relatively, `layers.py` and `ela
 torch): `hwnas export --format hf` copies the three next to the weights (this one as `modeling_hwnas.py`), so that
 `AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True)` (or the sequence-classification equivalent)
 works in a process that has never heard of hwnas. The model is the supernet's own stack (`layers.Backbone`) built
-at the sub-network's shapes and laid out by the block description its config carries (`block`: norm position,
-activation, norm epsilon, token types, final norm, causal), so the supernet and its exports cannot drift apart.
+at the sub-network's shapes and laid out by the block description its config carries (`block`: norm kind and
+position, activation and gating, positions, biases, token types, final norm, causal), so the supernet and its
+exports cannot drift apart.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutput, SequenceClassifierOutput
 
-from .elastic import ElasticEmbedding, ElasticLayerNorm, ElasticLinear
+from .elastic import ElasticEmbedding, ElasticLayerNorm, ElasticLinear, ElasticRMSNorm
 from .layers import Backbone
 
 
@@ -58,11 +59,12 @@ class HwnasPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module):
         if isinstance(module, (ElasticLinear, ElasticEmbedding)):
             module.weight.data.normal_(0.0, 0.02)
-            if isinstance(module, ElasticLinear):
+            if isinstance(module, ElasticLinear) and module.bias is not None:
                 module.bias.data.zero_()
-        elif isinstance(module, ElasticLayerNorm):
+        elif isinstance(module, (ElasticLayerNorm, ElasticRMSNorm)):
             module.weight.data.fill_(1.0)
-            module.bias.data.zero_()
+            if isinstance(module, ElasticLayerNorm):
+                module.bias.data.zero_()
 
 
 class HwnasForCausalLM(HwnasPreTrainedModel):
@@ -98,8 +100,8 @@ class HwnasForSequenceClassification(HwnasPreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
-def _shapes(config: HwnasConfig) -> list[tuple[int, int]]:
-    return [(layer["heads"], layer["ffn_dim"]) for layer in config.layers]
+def _shapes(config: HwnasConfig) -> list[tuple[int, int, int]]:
+    return [(layer["heads"], layer.get("kv_heads") or layer["heads"], layer["ffn_dim"]) for layer in config.layers]
 
 
 def _backbone(config: HwnasConfig) -> Backbone:

@@ -1,9 +1,10 @@
 """`SuperTransformer`: one weight-shared network whose sub-networks are the architectures of a `SearchSpace`.
 
 Read it top to bottom like nanoGPT: embeddings, a stack of blocks, a head. A forward pass takes the
-architecture to run: the first `arch.depth` blocks, each with its own heads and FFN size, at hidden size
-`arch.embed_dim`. `classification` is a BERT encoder (post-LN, exact GELU, token types, tanh pooler);
-`causal_lm` is a GPT-2 decoder (pre-LN, tanh GELU, final LayerNorm, LM head tied to the token embedding).
+architecture to run: the first `arch.depth` blocks, each with its own heads (and key/value heads) and FFN size, at
+hidden size `arch.embed_dim`. `classification` is a BERT encoder (post-LN, exact GELU, token types, tanh pooler);
+`causal_lm` is a GPT-2 decoder (pre-LN, tanh GELU, final LayerNorm, LM head tied to the token embedding), or the
+space's `family` (`llama`: pre-RMSNorm, SwiGLU, rotary positions, grouped-query attention, tied head).
 The stack is `supernet.layers`, the same modules an exported sub-network is built from, laid out by the task's
 block description (`supernet.family`), so a sub-network exports by slicing each tensor of the same name.
 """
@@ -31,10 +32,11 @@ class SuperTransformer(nn.Module):
         self.space, self.task = space, task
         self.vocab_size, self.num_classes = vocab_size, num_classes
         self.max_len = max_len or space.max_seq_len
-        self.block = family_for(task)
+        self.block = family_for(task, space.family)
         d = space.embed_dim[-1]
+        kv = space.kv_heads[-1] if space.kv_heads else space.heads[-1]
         self.model = Backbone(self.block, vocab_size, self.max_len, d, space.head_dim,
-                              [(space.heads[-1], space.ffn_dim[-1])] * space.max_depth)
+                              [(space.heads[-1], kv, space.ffn_dim[-1])] * space.max_depth)
         if task == "classification":
             self.pooler = ElasticLinear(d, d)
             self.classifier = ElasticLinear(d, num_classes)
@@ -60,7 +62,7 @@ class SuperTransformer(nn.Module):
 
     def hidden_states(self, ids: torch.Tensor, arch: ArchConfig, attention_mask: torch.Tensor | None = None):
         """The last block's output (after the final norm, where the family has one), before any head."""
-        return self.model(ids, arch.embed_dim, [(layer.heads, layer.ffn_dim) for layer in arch.layers],
+        return self.model(ids, arch.embed_dim, [(layer.heads, layer.kv, layer.ffn_dim) for layer in arch.layers],
                           attention_mask)
 
     # ---- sizes of a sub-network ---------------------------------------------------------------------------
@@ -68,13 +70,14 @@ class SuperTransformer(nn.Module):
         """Parameters of the sub-network alone (what its exported model holds)."""
         self.check(arch)
         d, block = arch.embed_dim, self.block
-        layers = sum(block.layer_params(d, layer.heads * arch.head_dim, layer.ffn_dim) for layer in arch.layers)
+        layers = sum(block.layer_params(d, layer.heads * arch.head_dim, layer.ffn_dim, layer.kv * arch.head_dim)
+                     for layer in arch.layers)
         return layers + block.outer_params(d, self.vocab_size, self.max_len, self.num_classes)
 
     def macs(self, arch: ArchConfig, seq_len: int) -> int:
         """Multiply-accumulates of one forward pass over one sequence of `seq_len` tokens, head included."""
         self.check(arch)
         d, block = arch.embed_dim, self.block
-        layers = sum(block.layer_macs(d, layer.heads * arch.head_dim, layer.ffn_dim, seq_len, seq_len)
-                     for layer in arch.layers)
+        layers = sum(block.layer_macs(d, layer.heads * arch.head_dim, layer.ffn_dim, seq_len, seq_len,
+                                      layer.kv * arch.head_dim) for layer in arch.layers)
         return layers + block.head_macs(d, seq_len, self.vocab_size, self.num_classes)

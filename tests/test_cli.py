@@ -44,7 +44,7 @@ def test_hardware_list_and_show():
     (["simulate", "--model", "gpt2", "--seq-len", "-4"], "--seq-len: Input should be greater than or equal to 0"),
     (["simulate", "--model", "gpt2", "--phase", "sideways"], "--phase: Input should be 'prefill', 'decode' or 'generate'"),
     (["simulate", "--model", "gpt2", "--arch", "a.json"], "give exactly one of --model and --arch"),
-    (["simulate", "--arch", "bad_arch.json"], "bad_arch.json: layers[0]: expected exactly the keys"),
+    (["simulate", "--arch", "bad_arch.json"], "bad_arch.json: layers[0]: expected the keys 'heads' and 'ffn_dim'"),
     (["simulate", "--model", "gpt2", "--hardware", "bad_hw.yaml"], "bad_hw.yaml: dataflow: Input should be"),
     (["hardware", "show", "tpu-v9"], "unknown hardware preset 'tpu-v9'"),
     (["latency-data", "--out", "d.parquet", "--space", "tiny"], "unknown search space 'tiny'"),

@@ -69,7 +69,7 @@ def test_stock_formats_when_the_shape_allows(supernet, tmp_path):
     assert config["model_type"] == ("gpt2" if supernet.task == "causal_lm" else "bert") and "auto_map" not in config
     assert record["max_abs_diff"] <= 1e-5
     mixed = ArchConfig(128, (LayerConfig(4, 256), LayerConfig(4, 128)), 32)
-    assert "its layers differ in heads or FFN size" in stock_incompatibility(mixed)
+    assert "its layers differ in heads, key/value heads or FFN size" in stock_incompatibility(mixed)
     narrow = uniform_arch(2, 128, 2, 256, 32)
     assert "attention width (2 heads x 32 = 64) differs from its hidden size (128)" in stock_incompatibility(narrow)
     with pytest.raises(ValueError, match="no stock transformers format"):

@@ -191,7 +191,7 @@ def test_exports_keep_label_names_and_the_tokenizer(tmp_path):
     mixed = tmp_path / "mixed.json"
     mixed.write_text(json.dumps({"embed_dim": 48, "head_dim": 16, "layers": [{"heads": 2, "ffn_dim": 96}, {"heads": 1, "ffn_dim": 64}]}))
     bad = CliRunner().invoke(app, ["export", str(run), "--arch", str(mixed), "--stock", "--out", str(tmp_path / "x")])
-    assert "--stock: its layers differ in heads or FFN size" in one_line_error(bad)
+    assert "--stock: its layers differ in heads, key/value heads or FFN size" in one_line_error(bad)
 
 
 # ---- data ---------------------------------------------------------------------------------------------------
