@@ -26,7 +26,7 @@ from predictors.hardware import AcceleratorConfig, preset_names
 from predictors.systolic import SystolicSimulator
 from predictors.workload import Workload
 from userfiles import UserInputError, finite_json, load_mapping, validation_message
-from supernet.space import ArchConfig, reference_arch, reference_arch_names, resolve_space
+from supernet.space import ArchConfig, reference_arch, reference_arch_names, reference_vocab, resolve_space
 
 
 
@@ -123,8 +123,11 @@ def simulate(
     new_tokens: int = typer.Option(0, help="tokens to generate (phase generate)"),
     causal: Optional[bool] = typer.Option(None, "--causal/--encoder", help="decoder or encoder attention"),
     head: Optional[str] = typer.Option(None, help="lm | classifier (default: transformer blocks only)"),
-    vocab_size: int = typer.Option(50257),
+    vocab_size: Optional[int] = typer.Option(None, help="vocabulary of head lm (default: --model's own, else 50257)"),
     num_classes: int = typer.Option(2),
+    weight_bits: Optional[int] = typer.Option(None, help="weight-only quantisation: 4 or 8 bits (default: the "
+                                              "accelerator's input width)"),
+    kv_cache_bits: Optional[int] = typer.Option(None, help="width of the KV cache read while decoding: 4, 8 or 16"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Simulate one architecture on one accelerator and print where the time goes."""
@@ -133,9 +136,12 @@ def simulate(
     if model is not None and model not in reference_arch_names():
         raise UserInputError(f"--model: unknown model {model!r}; expected one of: {', '.join(reference_arch_names())}")
     architecture = reference_arch(model) if model else load_arch(arch)
+    if vocab_size is None:
+        vocab_size = reference_vocab(model) if model else 50257
     hw = AcceleratorConfig.resolve(hardware)
     workload = _workload(phase=phase, seq_len=seq_len, batch=batch, new_tokens=new_tokens, causal=causal,
-                         head=head, vocab_size=vocab_size, num_classes=num_classes)
+                         head=head, vocab_size=vocab_size, num_classes=num_classes, weight_bits=weight_bits,
+                         kv_cache_bits=kv_cache_bits)
     simulator = SystolicSimulator(hw)
     report = simulator.simulate(architecture, workload)
     area = estimate_area(hw)
@@ -151,13 +157,15 @@ def simulate(
     table.add_column("cycles", justify="right")
     table.add_column("share", justify="right")
     for group, cycles in report.breakdown.items():
-        table.add_row(group, f"{cycles:,.0f}", f"{cycles / report.cycles:6.1%}")
+        if cycles:  # a family without the op (GELU in Llama, RMSNorm in BERT) adds no row
+            table.add_row(group, f"{cycles:,.0f}", f"{cycles / report.cycles:6.1%}")
     table.add_row("total", f"{report.cycles:,.0f}", "100.0%", style="bold")
     console.print(table)
     console.print(
         f"latency {report.latency_ms:.3f} ms | energy {report.energy_mj:.3f} mJ | EDP {report.edp:.4g} mJ*ms | "
         f"utilisation {report.utilization:.1%} end to end, {report.matmul_utilization:.1%} in matmuls | "
-        f"DRAM {report.dram_bytes / 2**20:,.1f} MiB")
+        f"DRAM {report.dram_bytes / 2**20:,.1f} MiB (weights {report.dram_weight_bytes / 2**20:,.1f}, "
+        f"KV cache {report.dram_kv_cache_bytes / 2**20:,.1f})")
     console.print(f"area {area.total_mm2:.3f} mm^2 at {area.node_nm} nm (static {simulator.static_mw:.2f} mW) | average "
                   f"power {efficiency['power_mw']:.1f} mW | {efficiency['inferences_per_s_per_mm2']:,.1f} inferences/s "
                   "per mm^2")

@@ -19,6 +19,7 @@ from predictors.hardware import MEASURED_PREFIX, AcceleratorConfig, measured_fin
 from predictors.workload import Workload
 from nas.objectives import REGISTRY, Constraint, objective_info
 from userfiles import UserInputError, load_mapping, validate
+from supernet.family import family_for
 from supernet.space import SearchSpace
 from supernet.train_config import SupernetTrainConfig
 
@@ -185,6 +186,11 @@ class RunConfig(Strict):
                 raise ValueError(f"objectives: {spec.name} needs supernet.task={task}, not {self.supernet.task}")
         if self.space is not None and self.supernet.seq_len > self.space.max_seq_len:
             raise ValueError(f"supernet.seq_len={self.supernet.seq_len} exceeds space.max_seq_len")
+        if self.space is not None and self.space.family is not None:
+            try:
+                family_for(self.supernet.task, self.space.family)
+            except ValueError as exc:
+                _refuse(("space", "family"), f"{exc} (supernet.task)")
         return self
 
     def _mode_consistent(self) -> None:

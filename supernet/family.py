@@ -107,6 +107,19 @@ class BlockDescription:
         """The LM head over every position, or the pooler and classifier over the first token."""
         return tokens * d * vocab_size if self.causal else d * d + d * num_classes
 
+    def params(self, arch, vocab_size: int, max_len: int, num_classes: int = 2) -> int:
+        """Parameters of a whole model of this family with the shape of `arch` (a `supernet.space.ArchConfig`)."""
+        d, hd = arch.embed_dim, arch.head_dim
+        blocks = sum(self.layer_params(d, layer.heads * hd, layer.ffn_dim, layer.kv * hd) for layer in arch.layers)
+        return blocks + self.outer_params(d, vocab_size, max_len, num_classes)
+
+    def macs(self, arch, seq_len: int, vocab_size: int, num_classes: int = 2) -> int:
+        """Multiply-accumulates of one forward pass of `arch` over one sequence of `seq_len` tokens, head included."""
+        d, hd = arch.embed_dim, arch.head_dim
+        blocks = sum(self.layer_macs(d, layer.heads * hd, layer.ffn_dim, seq_len, seq_len, layer.kv * hd)
+                     for layer in arch.layers)
+        return blocks + self.head_macs(d, seq_len, vocab_size, num_classes)
+
 
 FAMILIES: dict[str, BlockDescription] = {
     # BERT: post-LN, exact GELU, learned positions, token types, a LayerNorm on the embeddings, a tanh pooler.

@@ -68,16 +68,8 @@ class SuperTransformer(nn.Module):
     # ---- sizes of a sub-network ---------------------------------------------------------------------------
     def num_params(self, arch: ArchConfig) -> int:
         """Parameters of the sub-network alone (what its exported model holds)."""
-        self.check(arch)
-        d, block = arch.embed_dim, self.block
-        layers = sum(block.layer_params(d, layer.heads * arch.head_dim, layer.ffn_dim, layer.kv * arch.head_dim)
-                     for layer in arch.layers)
-        return layers + block.outer_params(d, self.vocab_size, self.max_len, self.num_classes)
+        return self.block.params(self.check(arch), self.vocab_size, self.max_len, self.num_classes)
 
     def macs(self, arch: ArchConfig, seq_len: int) -> int:
         """Multiply-accumulates of one forward pass over one sequence of `seq_len` tokens, head included."""
-        self.check(arch)
-        d, block = arch.embed_dim, self.block
-        layers = sum(block.layer_macs(d, layer.heads * arch.head_dim, layer.ffn_dim, seq_len, seq_len,
-                                      layer.kv * arch.head_dim) for layer in arch.layers)
-        return layers + block.head_macs(d, seq_len, self.vocab_size, self.num_classes)
+        return self.block.macs(self.check(arch), seq_len, self.vocab_size, self.num_classes)
