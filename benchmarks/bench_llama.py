@@ -1,0 +1,113 @@
+"""The Llama-style family measured: published shapes, grouped-query attention in decode, and its supernet.
+
+    python benchmarks/bench_llama.py [--steps 300] [--skip-training]
+
+1. Llama 3.2 1B, Qwen2.5 0.5B and SmolLM 135M (REFERENCE.md section 6): parameters against the published totals,
+   FLOPs per token, and one decode step at a 2048-token context on gemmini-32x32: latency and DRAM bytes, split
+   into weights and KV cache.
+2. Grouped-query attention where it should act: Llama 3.2 1B's shape with 32, 8 and 1 key/value heads, decode at
+   2048 against prefill of 512 tokens.
+3. The family's supernet on the offline corpus against the GPT-2 family's, the same steps and data, the spaces
+   sized so that their largest and their smallest networks hold the same parameters (within 2%): validation
+   loss of each end after training. Two supernets of `--steps` steps: about 3 minutes at 300 on 2 CPU cores.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+from predictors.hardware import AcceleratorConfig
+from predictors.systolic import SystolicSimulator
+from predictors.workload import Workload, count_work
+from supernet.data import load_lm_data
+from supernet.evaluate import SubnetEvaluator
+from supernet.family import FAMILIES
+from supernet.space import SearchSpace, reference_arch, reference_vocab, uniform_arch
+from supernet.train import train_supernet
+from supernet.train_config import SupernetTrainConfig
+
+PUBLISHED_PARAMS = {"llama-3.2-1b": 1_235_814_400, "qwen2.5-0.5b": 494_032_768, "smollm-135m": 134_515_008}
+HARDWARE = "gemmini-32x32"
+VOCAB, MAX_LEN = 256, 128  # the byte tokenizer, and the GPT-2 space's position table
+GPT2_ENDS = {"depth": (2, 4), "embed_dim": (128, 256), "heads": (2, 4), "ffn_dim": (256, 1024)}
+
+
+def reference_models(sim: SystolicSimulator) -> None:
+    print(f"reference models: one decode step at a 2048-token context on {HARDWARE} (LM head included)")
+    for name, published in PUBLISHED_PARAMS.items():
+        arch, vocab = reference_arch(name), reference_vocab(name)
+        params = FAMILIES["llama"].params(arch, vocab, max_len=0)
+        workload = Workload(phase="decode", seq_len=2048, head="lm", vocab_size=vocab)
+        flops = count_work(arch, workload)["total"].flops
+        report = sim.simulate(arch, workload)
+        print(f"  {name:13s} params {params:,} vs published {published:,} ({params / published - 1:+.3%}) | "
+              f"{flops / 1e9:.2f} GFLOPs/token | {report.latency_ms:.1f} ms/token | DRAM {report.dram_bytes / 1e6:,.0f} "
+              f"MB: weights {report.dram_weight_bytes / 1e6:,.0f} MB, KV cache {report.dram_kv_cache_bytes / 1e6:,.1f} MB")
+
+
+def grouped_query(sim: SystolicSimulator) -> None:
+    print("grouped-query attention on Llama 3.2 1B's shape (16 x 2048, 32 heads of 64, SwiGLU 8192):")
+    base_decode = base_prefill = None
+    for kv in (32, 8, 1):
+        arch = uniform_arch(16, 2048, 32, 8192, 64, kv_heads=kv, family="llama")
+        decode = sim.simulate(arch, Workload(phase="decode", seq_len=2048))
+        prefill = sim.simulate(arch, Workload(phase="prefill", seq_len=512, causal=True))
+        base_decode, base_prefill = base_decode or decode.latency_ms, base_prefill or prefill.latency_ms
+        print(f"  kv_heads {kv:2d}: decode at 2048 {decode.latency_ms:7.2f} ms ({decode.latency_ms / base_decode:.3f}x), "
+              f"KV cache read {decode.dram_kv_cache_bytes / 2**20:6.1f} MiB | prefill of 512 {prefill.latency_ms:8.2f} ms "
+              f"({prefill.latency_ms / base_prefill:.3f}x)")
+
+
+def matched_spaces() -> tuple[SearchSpace, SearchSpace]:
+    """A GPT-2 space and a Llama space (key/value heads 1 or 2, so the largest network shares 2 over its 4 heads
+    and the smallest 1 over its 2) whose largest and smallest networks hold the same parameters: each end's
+    SwiGLU size is solved for, in steps of 16."""
+    gpt2 = SearchSpace(**{k: list(v) for k, v in GPT2_ENDS.items()}, head_dim=64, max_seq_len=MAX_LEN)
+
+    def llama_space(ffn: list[int]) -> SearchSpace:
+        return SearchSpace(family="llama", depth=list(GPT2_ENDS["depth"]), embed_dim=list(GPT2_ENDS["embed_dim"]),
+                           heads=list(GPT2_ENDS["heads"]), kv_heads=[1, 2], ffn_dim=ffn, head_dim=64,
+                           max_seq_len=MAX_LEN)
+
+    def gap(end: str, f: int) -> int:
+        ours = getattr(llama_space([f]), end)()
+        return abs(FAMILIES["llama"].params(ours, VOCAB, MAX_LEN) - FAMILIES["gpt2"].params(getattr(gpt2, end)(),
+                                                                                           VOCAB, MAX_LEN))
+    sizes = range(16, 4097, 16)
+    return gpt2, llama_space([min(sizes, key=lambda f: gap("smallest", f)), min(sizes, key=lambda f: gap("largest", f))])
+
+
+def supernets(steps: int) -> None:
+    gpt2, llama = matched_spaces()
+    data = load_lm_data()
+    cfg = SupernetTrainConfig(task="causal_lm", data="builtin", steps=steps, batch_size=16, seq_len=64, lr=0.002,
+                              warmup_steps=max(1, steps // 10), sandwich_random=2, checkpoint_every=steps,
+                              eval_windows=32)
+    print(f"supernets on the offline corpus, {steps} steps each (batch 16 x 64 tokens, sandwich, seed 0):")
+    print("  family | end      | architecture                                    | params  | val loss")
+    for name, space in (("gpt2", gpt2), ("llama", llama)):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            model = train_supernet(space, cfg, tmp, data=data, log=lambda message: None).model
+            evaluator = SubnetEvaluator(model, data, cfg.seq_len, cfg.batch_size, windows=64)
+            for end, arch in (("largest", space.largest()), ("smallest", space.smallest())):
+                loss = evaluator.evaluate([arch])[0]["loss"]
+                print(f"  {name:6s} | {end:8s} | {arch.describe():47s} | {model.num_params(arch):7,d} | {loss:.4f}")
+            print(f"  ({name}: trained in {time.perf_counter() - start:.0f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--skip-training", action="store_true", help="parts 1 and 2 only (seconds)")
+    args = parser.parse_args()
+    sim = SystolicSimulator(AcceleratorConfig.preset(HARDWARE))
+    reference_models(sim)
+    grouped_query(sim)
+    if not args.skip_training:
+        supernets(args.steps)
+
+
+if __name__ == "__main__":
+    main()
