@@ -10,18 +10,28 @@
 3. The family's supernet on the offline corpus against the GPT-2 family's, the same steps and data, the spaces
    sized so that their largest and their smallest networks hold the same parameters (within 2%): validation
    loss of each end after training. Two supernets of `--steps` steps: about 3 minutes at 300 on 2 CPU cores.
+   The trained Llama supernet's largest network is then exported as a stock `LlamaForCausalLM` and loaded by
+   plain `transformers` in a process without hwnas: the largest difference from the supernet's logits.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+import torch
 
 from predictors.hardware import AcceleratorConfig
 from predictors.systolic import SystolicSimulator
 from predictors.workload import Workload, count_work
 from supernet.data import load_lm_data
 from supernet.evaluate import SubnetEvaluator
+from supernet.export import export_subnet
 from supernet.family import FAMILIES
 from supernet.space import SearchSpace, reference_arch, reference_vocab, uniform_arch
 from supernet.train import train_supernet
@@ -95,6 +105,31 @@ def supernets(steps: int) -> None:
                 loss = evaluator.evaluate([arch])[0]["loss"]
                 print(f"  {name:6s} | {end:8s} | {arch.describe():47s} | {model.num_params(arch):7,d} | {loss:.4f}")
             print(f"  ({name}: trained in {time.perf_counter() - start:.0f} s)")
+            if name == "llama":
+                stock_export(model, space.largest(), Path(tmp) / "export")
+
+
+def stock_export(model, arch, folder: Path) -> None:
+    """The trained largest network as a stock `LlamaForCausalLM`, loaded by plain `transformers` in a fresh
+    process that never imports hwnas, against the supernet's own logits."""
+    record = export_subnet(model, arch, folder)
+    ids = torch.randint(1, VOCAB, (2, 64), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(ids, arch)
+    script = f"""
+import json, sys, torch, transformers
+model = transformers.AutoModelForCausalLM.from_pretrained({str(folder)!r})
+logits = model(torch.tensor({ids.tolist()})).logits
+print(json.dumps({{"cls": type(model).__name__, "logits": logits.tolist(),
+                   "hwnas": sorted(m for m in sys.modules if m.split('.')[0] in ('nas', 'supernet', 'predictors'))}}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=""), cwd=folder.parent)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    diff = float((torch.tensor(result["logits"]) - expected).abs().max())
+    print(f"  stock export of the trained largest network: {result['cls']} (stock={record['stock']}), loaded by plain "
+          f"transformers in a process without hwnas (hwnas modules loaded: {len(result['hwnas'])}): max |logit "
+          f"difference| {diff:.2e} over 2 x 64 tokens")
 
 
 def main() -> None:

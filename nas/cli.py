@@ -493,7 +493,7 @@ def export(
     arch: Optional[Path] = typer.Option(None, help="or any ArchConfig JSON of the run's space"),
     fmt: str = typer.Option("hf", "--format", help="hf | torch | onnx"),
     out: Path = typer.Option(..., help="output folder"),
-    stock: Optional[bool] = typer.Option(None, "--stock/--no-stock", help="hf: a stock BERT/GPT-2 class, no remote "
+    stock: Optional[bool] = typer.Option(None, "--stock/--no-stock", help="hf: a stock BERT/GPT-2/Llama class, no remote "
                                          "code (default: whenever the shape allows; --stock: refuse other shapes)"),
 ) -> None:
     """Write a found sub-network as a standalone model with its inherited weights, checked against the supernet."""

@@ -220,8 +220,10 @@ def _space_line(run) -> str:
     cfg = run.config
     if cfg.space is not None:
         space = cfg.space
-        networks = (f"{space.size():,} architectures (depth {list(space.depth)}, hidden {list(space.embed_dim)}, "
-                    f"heads {list(space.heads)}, FFN {space.ffn_dim[0]}-{space.ffn_dim[-1]})")
+        family = f"{space.family} " if space.family else ""
+        kv = f", key/value heads {list(space.kv_heads)}" if space.kv_heads else ""
+        networks = (f"{space.size():,} {family}architectures (depth {list(space.depth)}, hidden "
+                    f"{list(space.embed_dim)}, heads {list(space.heads)}{kv}, FFN {space.ffn_dim[0]}-{space.ffn_dim[-1]})")
     else:
         networks = f"one network, {cfg.fixed_arch(run.config_dir).describe()}"
     if not cfg.codesign:

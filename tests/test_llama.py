@@ -1,5 +1,6 @@
 """The Llama-style family end to end: counts of the published models, the space with key/value heads, the
 supernet against stock `LlamaForCausalLM`, and what grouped-query attention and quantisation do to decoding."""
+import importlib.util
 import json
 import os
 import random
@@ -202,3 +203,12 @@ def test_run_config_refuses_a_family_that_does_not_suit_the_task():
     with pytest.raises(UserInputError, match="space.family: family 'llama' is a causal decoder; task "
                                              "'classification' needs one of bert"):
         validate(RunConfig, base, source="run.yaml")
+
+
+@pytest.mark.parametrize("fmt", ["torch", "onnx"])
+def test_llama_exports_as_a_program_and_as_onnx(supernet, fmt, tmp_path):
+    if fmt == "onnx" and importlib.util.find_spec("onnxscript") is None:
+        pytest.skip("needs the onnx extra")
+    arch = SPACE.sample(random.Random(5))
+    record = export_subnet(supernet, arch, tmp_path / fmt, fmt)
+    assert record["checked"] and record["max_abs_diff"] <= 1e-5
