@@ -30,6 +30,7 @@ from transformers import PreTrainedModel
 
 from supernet import elastic, hf_modeling, layers
 from supernet.data import save_tokenizer
+from supernet.family import FAMILIES
 from userfiles.folders import atomic_folder
 from supernet.hf_modeling import HwnasConfig, HwnasForCausalLM, HwnasForSequenceClassification
 from supernet.model import SuperTransformer
@@ -89,7 +90,7 @@ def stock_incompatibility(arch: ArchConfig) -> str | None:
     if len(kinds) > 1:
         return ("its layers differ in heads, key/value heads or FFN size; stock BERT, GPT-2 and Llama have one "
                 "size for every layer")
-    if arch.family == "llama":
+    if _is_llama(arch):
         return None  # LlamaConfig carries head_dim and num_key_value_heads of its own
     if arch.layers[0].kv_heads is not None:
         return "it has grouped-query attention; stock BERT and GPT-2 have one key/value head per query head"
@@ -107,7 +108,7 @@ def to_stock(sub: PreTrainedModel, arch: ArchConfig) -> PreTrainedModel:
         raise ValueError(f"no stock transformers format for {arch.describe()}: {reason}")
     cfg, state = sub.config, sub.state_dict()
     layer = arch.layers[0]
-    if arch.family == "llama":
+    if _is_llama(arch):
         stock, mapped = _to_llama(cfg, state, arch)
     elif cfg.task == "classification":
         from transformers import BertConfig, BertForSequenceClassification
@@ -161,11 +162,12 @@ def _to_llama(cfg, state: dict, arch: ArchConfig) -> tuple[PreTrainedModel, dict
         vocab_size=cfg.vocab_size, hidden_size=arch.embed_dim, intermediate_size=layer.ffn_dim,
         num_hidden_layers=arch.depth, num_attention_heads=layer.heads, num_key_value_heads=layer.kv,
         head_dim=arch.head_dim, max_position_embeddings=cfg.max_position_embeddings, rms_norm_eps=block["norm_eps"],
-        rope_parameters={"rope_type": "default", "rope_theta": block["rope_theta"]}, tie_word_embeddings=True,
-        attention_bias=False, mlp_bias=False, hidden_act="silu", bos_token_id=None, eos_token_id=None))
+        rope_parameters={"rope_type": "default", "rope_theta": block["rope_theta"]},
+        tie_word_embeddings=block["tied_head"], attention_bias=False, mlp_bias=False, hidden_act="silu",
+        bos_token_id=None, eos_token_id=None))
     mapped = {"model.embed_tokens.weight": state["model.embeddings.word.weight"],
               "model.norm.weight": state["model.final_norm.weight"],
-              "lm_head.weight": state["model.embeddings.word.weight"]}
+              "lm_head.weight": state["model.embeddings.word.weight" if block["tied_head"] else "model.lm_head.weight"]}
     for i in range(arch.depth):
         at = f"model.layers.{i}."  # the same prefix in both
         for mine, proj in (("q", "q_proj"), ("k", "k_proj"), ("v", "v_proj"), ("out", "o_proj")):
@@ -175,6 +177,14 @@ def _to_llama(cfg, state: dict, arch: ArchConfig) -> tuple[PreTrainedModel, dict
         mapped[at + "input_layernorm.weight"] = state[at + "norm1.weight"]
         mapped[at + "post_attention_layernorm.weight"] = state[at + "norm2.weight"]
     return stock, mapped
+
+
+def _is_llama(arch: ArchConfig) -> bool:
+    """A family that stock `LlamaForCausalLM` holds: pre-RMSNorm, SwiGLU, rotary positions, no biases."""
+    if arch.family is None:
+        return False
+    block = FAMILIES[arch.family]
+    return (block.norm, block.gated_ffn, block.positions, block.bias) == ("rmsnorm", True, "rope", False)
 
 
 def _load_checked(stock: PreTrainedModel, mapped: dict) -> PreTrainedModel:

@@ -11,7 +11,7 @@ Pure Python with no torch: the counting functions are plain arithmetic, so they 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal, NamedTuple
 
 Task = Literal["causal_lm", "classification"]
@@ -136,6 +136,8 @@ FAMILIES: dict[str, BlockDescription] = {
                               token_types=False, final_norm=True, tied_head=True, causal=True, norm="rmsnorm",
                               gated_ffn=True, positions="rope", rope_theta=500_000.0, bias=False),
 }
+# The larger Llamas (3.1 8B and up) keep a head of their own.
+FAMILIES["llama-untied"] = replace(FAMILIES["llama"], family="llama-untied", tied_head=False)
 
 TASK_FAMILY: dict[str, str] = {"classification": "bert", "causal_lm": "gpt2"}
 

@@ -76,7 +76,7 @@ class HwnasForCausalLM(HwnasPreTrainedModel):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None, **kwargs):
         hidden = self.hidden_states(input_ids, attention_mask)
-        logits = F.linear(hidden, self.model.embeddings.word.weight)  # tied to the token embedding
+        logits = self.model.logits(hidden)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))

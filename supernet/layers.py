@@ -161,8 +161,8 @@ class Block(nn.Module):
 
 
 class Backbone(nn.Module):
-    """Embeddings, the blocks (`layers`: heads, key/value heads and FFN size of each, at their largest) and the
-    final norm."""
+    """Embeddings, the blocks (`layers`: heads, key/value heads and FFN size of each, at their largest), the
+    final norm, and a decoder's LM head where it is not tied to the token embedding."""
 
     def __init__(self, block: Any, vocab_size: int, max_len: int, dim: int, head_dim: int,
                  layers: Sequence[tuple[int, int, int]]):
@@ -171,6 +171,8 @@ class Backbone(nn.Module):
         self.layers = nn.ModuleList(Block(block, dim, heads, kv, head_dim, ffn) for heads, kv, ffn in layers)
         if block.final_norm:
             self.final_norm = norm(block, dim)
+        if block.causal and not block.tied_head:
+            self.lm_head = ElasticLinear(dim, vocab_size, bias=False)
 
     def forward(self, ids: torch.Tensor, dim: int, layers: Sequence[tuple[int, int, int]],
                 padding_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -180,3 +182,9 @@ class Backbone(nn.Module):
         for block, (heads, kv, ffn) in zip(self.layers, layers):
             x = block(x, heads, kv, ffn, padding_mask)
         return self.final_norm(x) if hasattr(self, "final_norm") else x
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """A decoder's next-token logits: its own head, or the token embedding it is tied to."""
+        if hasattr(self, "lm_head"):
+            return self.lm_head(hidden, self.lm_head.weight.shape[0])
+        return F.linear(hidden, self.embeddings.word.weight[:, : hidden.shape[-1]])

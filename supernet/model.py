@@ -56,7 +56,7 @@ class SuperTransformer(nn.Module):
             raise ValueError(f"sequence of {ids.shape[1]} tokens is longer than max_len={self.max_len}")
         hidden = self.hidden_states(ids, arch, attention_mask)
         if self.task == "causal_lm":
-            return torch.nn.functional.linear(hidden, self.model.embeddings.word.weight[:, : arch.embed_dim])
+            return self.model.logits(hidden)
         d = arch.embed_dim
         return self.classifier(torch.tanh(self.pooler(hidden[:, 0], d)), self.num_classes)
 

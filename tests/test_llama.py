@@ -212,3 +212,17 @@ def test_llama_exports_as_a_program_and_as_onnx(supernet, fmt, tmp_path):
     arch = SPACE.sample(random.Random(5))
     record = export_subnet(supernet, arch, tmp_path / fmt, fmt)
     assert record["checked"] and record["max_abs_diff"] <= 1e-5
+
+
+def test_an_untied_head_is_a_weight_of_its_own_in_the_supernet_and_the_stock_export(tmp_path):
+    space = SearchSpace(family="llama-untied", depth=[2], embed_dim=[32, 64], heads=[2, 4], kv_heads=[1, 2],
+                        ffn_dim=[64, 96], head_dim=16, max_seq_len=32)
+    torch.manual_seed(0)
+    model = SuperTransformer(space, "causal_lm", vocab_size=128).eval()
+    arch = space.largest()
+    tied = SuperTransformer(SPACE, "causal_lm", vocab_size=128)
+    assert model.num_params(arch) == LLAMA.params(arch, 128, 0) + 64 * 128
+    assert "model.lm_head.weight" in model.state_dict() and "model.lm_head.weight" not in tied.state_dict()
+    record = export_subnet(model, arch, tmp_path / "untied")
+    config = json.loads((tmp_path / "untied" / "config.json").read_text())
+    assert record["stock"] and record["max_abs_diff"] <= 1e-5 and config["tie_word_embeddings"] is False
