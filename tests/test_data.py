@@ -61,3 +61,13 @@ def test_a_transformers_tokenizer_by_path(tmp_path):
     assert data.train_ids.max() > 255  # word pieces, not bytes
     with pytest.raises(UserInputError, match="tokenizer .*cannot load"):
         load_classification_data(str(csv), seq_len=12, tokenizer=str(tmp_path / "nowhere"))
+
+
+def test_classification_validation_subset_covers_every_class():
+    from supernet.data import load_classification_data
+
+    data = load_classification_data()
+    assert list(data.val_labels[:50]) == [data.val_labels[0]] * 50  # the split is stored class by class
+    batches = data.val_batches(seq_len=32, batch_size=16, max_windows=64)
+    labels = np.concatenate([labels.numpy() for _, labels in batches])
+    assert len(labels) == 64 and set(labels) == set(range(data.num_classes))
