@@ -64,8 +64,6 @@ def test_a_transformers_tokenizer_by_path(tmp_path):
 
 
 def test_classification_validation_subset_covers_every_class():
-    from supernet.data import load_classification_data
-
     data = load_classification_data()
     assert list(data.val_labels[:50]) == [data.val_labels[0]] * 50  # the split is stored class by class
     batches = data.val_batches(seq_len=32, batch_size=16, max_windows=64)
