@@ -95,7 +95,7 @@ def supernets(steps: int) -> None:
                               warmup_steps=max(1, steps // 10), sandwich_random=2, checkpoint_every=steps,
                               eval_windows=32)
     print(f"supernets on the offline corpus, {steps} steps each (batch 16 x 64 tokens, sandwich, seed 0):")
-    print("  family | end      | architecture                                    | params  | val loss")
+    print("  family | end      | architecture                                                       | params    | val loss")
     for name, space in (("gpt2", gpt2), ("llama", llama)):
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
@@ -103,7 +103,7 @@ def supernets(steps: int) -> None:
             evaluator = SubnetEvaluator(model, data, cfg.seq_len, cfg.batch_size, windows=64)
             for end, arch in (("largest", space.largest()), ("smallest", space.smallest())):
                 loss = evaluator.evaluate([arch])[0]["loss"]
-                print(f"  {name:6s} | {end:8s} | {arch.describe():47s} | {model.num_params(arch):7,d} | {loss:.4f}")
+                print(f"  {name:6s} | {end:8s} | {arch.describe():66s} | {model.num_params(arch):9,d} | {loss:.4f}")
             print(f"  ({name}: trained in {time.perf_counter() - start:.0f} s)")
             if name == "llama":
                 stock_export(model, space.largest(), Path(tmp) / "export")
