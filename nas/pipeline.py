@@ -23,11 +23,12 @@ import time
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Callable
+from typing import Callable, get_args
 
 import moocore
 import numpy as np
 import yaml
+from pydantic import BaseModel
 
 from nas.config import RunConfig
 from nas.codec import Candidate, JointSpace
@@ -418,15 +419,24 @@ class Run:
 
 
 # ---- after the search: verification and the choice ------------------------------------------------------------
-def _with_new_defaults(stored: dict, resolved: dict) -> dict:
-    """`stored` (an earlier run's config) with the sections a later hwnas added and this config leaves at their
-    defaults: they change nothing, so a run made before them is not refused for lacking them."""
+def _with_new_defaults(stored: dict, resolved: dict, model: type[BaseModel] = RunConfig) -> dict:
+    """`stored` (an earlier run's config) with the settings a later hwnas added, at any depth, that this config
+    leaves at their defaults: they change nothing, so a run made before them is not refused for lacking them."""
     added = {}
     for key, value in resolved.items():
-        if key not in stored and key in RunConfig.model_fields:
-            default = RunConfig.model_fields[key].get_default(call_default_factory=True)
-            if getattr(default, "model_dump", None) and default.model_dump(mode="json") == value:
+        field = model.model_fields.get(key)
+        if field is None:
+            continue
+        if key not in stored:
+            default = field.get_default(call_default_factory=True)
+            dumped = default.model_dump(mode="json") if isinstance(default, BaseModel) else default
+            if json.loads(json.dumps(dumped)) == value:
                 added[key] = value
+        elif isinstance(value, dict) and isinstance(stored[key], dict):
+            inner = next((t for t in (field.annotation, *get_args(field.annotation))
+                          if isinstance(t, type) and issubclass(t, BaseModel)), None)
+            if inner is not None:
+                added[key] = _with_new_defaults(stored[key], value, inner)
     return {**stored, **added}
 
 
