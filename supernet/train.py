@@ -62,10 +62,29 @@ def lr_factor(step: int, cfg: SupernetTrainConfig) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def sandwich(space: SearchSpace, cfg: SupernetTrainConfig, step: int) -> list[ArchConfig]:
-    """Largest first (the teacher), then smallest, then the random members of this step."""
+SIZE_BANDS = 4  # bands of log parameter count that `sampling: by_size` draws from in turn
+BAND_TRIES = 64  # uniform draws per member before the nearest one to its band is taken
+
+
+def sandwich(space: SearchSpace, cfg: SupernetTrainConfig, step: int,
+             size: Callable[[ArchConfig], float] | None = None) -> list[ArchConfig]:
+    """Largest first (the teacher), then smallest, then the random members of this step. Uniform draws favour
+    middling sizes (a sum of per-layer choices concentrates); `by_size` (which needs `size`, the parameter count)
+    gives every band of sizes its turn, so the small and large ends of the space get trained as often."""
     rng = random.Random(f"{cfg.seed}/{step}")
-    return [space.largest(), space.smallest()] + [space.sample(rng) for _ in range(cfg.sandwich_random)]
+    largest, smallest = space.largest(), space.smallest()
+    if cfg.sampling == "uniform":
+        return [largest, smallest] + [space.sample(rng) for _ in range(cfg.sandwich_random)]
+    if size is None:
+        raise ValueError("sampling by_size needs the size of an architecture")
+    low, high = math.log(size(smallest)), math.log(size(largest))
+    members = [largest, smallest]
+    for i in range(cfg.sandwich_random):
+        band = (step * cfg.sandwich_random + i) % SIZE_BANDS
+        centre = low + (band + 0.5) * (high - low) / SIZE_BANDS
+        draws = [space.sample(rng) for _ in range(BAND_TRIES)]
+        members.append(min(draws, key=lambda a: abs(math.log(size(a)) - centre)))
+    return members
 
 
 def _device(cfg: SupernetTrainConfig, local_rank: int) -> torch.device:
@@ -100,7 +119,8 @@ def train_supernet(space: SearchSpace, cfg: SupernetTrainConfig, out: str | Path
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     settings = cfg.model_dump(include=set(SupernetTrainConfig.model_fields))
-    checkpoints = Checkpoints(out, {"space": space.to_dict(), "train": settings, "ranks": world})
+    defaults = {"train": SupernetTrainConfig().model_dump(include=set(SupernetTrainConfig.model_fields))}
+    checkpoints = Checkpoints(out, {"space": space.to_dict(), "train": settings, "ranks": world}, defaults=defaults)
     start, history = checkpoints.resume(model, optimizer, scheduler, device, say)
     if start == 0 and cfg.init_from:
         from supernet.pretrained import init_from_bert
@@ -165,9 +185,10 @@ def _train_step(net, model, optimizer, scheduler, data, space, cfg, step, rank, 
     generator = np.random.default_rng([cfg.seed, step, rank])
     batch = data.batch(generator, cfg.batch_size, cfg.seq_len)
     batch = batch.to(device) if isinstance(batch, torch.Tensor) else tuple(t.to(device) for t in batch)
-    members = sandwich(space, cfg, step)
+    members = sandwich(space, cfg, step, model.num_params)
     optimizer.zero_grad(set_to_none=True)
-    losses = sandwich_backward(net, batch, members, data, cfg.distill, autocast)
+    distill = cfg.distill if step >= cfg.distill_after else 0.0
+    losses = sandwich_backward(net, batch, members, data, distill, autocast)
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
     scheduler.step()

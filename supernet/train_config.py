@@ -32,6 +32,11 @@ class SupernetTrainConfig(BaseModel):
     sandwich_random: int = Field(2, ge=0, description="random sub-networks per step besides largest and smallest")
     distill: float = Field(0.0, ge=0, le=1, description="weight of in-place distillation from the largest in the "
                            "other members' loss (the rest is the task loss); 0 trains every member on the labels")
+    distill_after: int = Field(0, ge=0, description="steps before distillation starts (the teacher is no help "
+                               "while it is itself untrained); 0: from the first step")
+    sampling: Literal["uniform", "by_size"] = Field(
+        "uniform", description="how the random members are drawn: uniformly from the space, or by_size (each from "
+        "the next of four bands of log parameter count in turn, as ElasticViT's complexity-aware sampling)")
     checkpoint_every: int = Field(50, ge=1)
     seed: int = Field(0, ge=0, le=2**32 - 1, description="0 to 2^32 - 1")
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -113,12 +113,19 @@ def test_training_beats_the_unigram_baseline(tmp_path, lm_data):
 
 
 def test_classification_trains_and_evaluates(tmp_path):
-    data = load_classification_data(seq_len=32)
-    assert data.num_classes == 4 and set(np.unique(data.val_labels)) == {0, 1, 2, 3}
+    """On a task a tiny model can learn in seconds (which alphabet a text is written in): the builtin one (which
+    standard-library package a snippet comes from) needs more training than a unit test has."""
+    rng = np.random.default_rng(0)
+    alphabets = {"vowels": "aeiou ", "digits": "0123456789 ", "symbols": "+-*/=<> "}
+    rows = [{"text": "".join(rng.choice(list(chars), size=int(rng.integers(8, 30)))), "label": label}
+            for _ in range(120) for label, chars in alphabets.items()]
+    (tmp_path / "texts.jsonl").write_text("\n".join(json.dumps(row) for row in rows))
+    data = load_classification_data(str(tmp_path / "texts.jsonl"), seq_len=32)
+    assert data.num_classes == 3 and set(np.unique(data.val_labels)) == {0, 1, 2}
     cfg = tiny_config(task="classification", steps=30, seq_len=32, batch_size=16)
-    model = train_supernet(SPACE, cfg, tmp_path, data=data).model
+    model = train_supernet(SPACE, cfg, tmp_path / "run", data=data).model
     (result,) = SubnetEvaluator(model, data, 32, 64, 256).evaluate([SPACE.largest()])
-    assert result["accuracy"] > 0.35  # four classes: chance is 0.25
+    assert result["accuracy"] > 0.9  # three classes: chance is a third
 
 
 def test_ddp_with_two_cpu_processes_trains_and_checkpoints(tmp_path):

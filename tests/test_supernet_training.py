@@ -3,16 +3,17 @@ equal to one process's on the same global batch."""
 import math
 import os
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from supernet.data import LMData
+from supernet.data import LMData, load_lm_data
 from supernet.model import SuperTransformer
 from supernet.space import SearchSpace
 from supernet.tasks import distill_loss, forward, task_loss
-from supernet.train import lr_factor, sandwich, sandwich_backward
+from supernet.train import lr_factor, sandwich, sandwich_backward, train_supernet
 from supernet.train_config import SupernetTrainConfig
 
 SPACE = SearchSpace(depth=[1, 2], embed_dim=[32, 48], heads=[1, 2], ffn_dim=[64, 96], head_dim=16, max_seq_len=32)
@@ -85,3 +86,32 @@ def test_ddp_gradients_equal_one_process_on_the_same_global_batch():
     assert set(ddp) == set(expected)
     for name, grad in expected.items():
         assert torch.allclose(torch.from_numpy(ddp[name]), grad, atol=1e-6, rtol=1e-4), name
+
+
+def test_sampling_by_size_trains_every_band_of_sizes():
+    model = SuperTransformer(SPACE, "causal_lm")
+    size = model.num_params
+    low, high = math.log(size(SPACE.smallest())), math.log(size(SPACE.largest()))
+
+    def bands(sampling: str) -> list[int]:
+        cfg = SupernetTrainConfig(sandwich_random=2, sampling=sampling)
+        sizes = [size(a) for step in range(40) for a in sandwich(SPACE, cfg, step, size)[2:]]
+        return list(np.bincount([min(3, int((math.log(s) - low) / (high - low) * 4)) for s in sizes], minlength=4))
+
+    uniform, by_size = bands("uniform"), bands("by_size")
+    assert sum(by_size) == sum(uniform) == 80 and min(by_size) >= 16, by_size  # 20 per band, give or take
+    assert max(by_size) - min(by_size) < max(uniform) - min(uniform), (uniform, by_size)
+    with pytest.raises(ValueError, match="needs the size"):
+        sandwich(SPACE, SupernetTrainConfig(sampling="by_size"), 0)
+
+
+def test_distillation_waits_for_distill_after(tmp_path):
+    base = dict(steps=3, batch_size=4, seq_len=16, warmup_steps=1, checkpoint_every=10, sandwich_random=1)
+    data = load_lm_data()
+    plain = train_supernet(SPACE, SupernetTrainConfig(**base), tmp_path / "plain", data=data).model
+    waiting = train_supernet(SPACE, SupernetTrainConfig(**base, distill=0.5, distill_after=3), tmp_path / "waiting",
+                             data=data).model
+    early = train_supernet(SPACE, SupernetTrainConfig(**base, distill=0.5), tmp_path / "early", data=data).model
+    same = all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), waiting.state_dict().values()))
+    differs = any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(), early.state_dict().values()))
+    assert same and differs
