@@ -1,7 +1,8 @@
-"""Does the supernet rank sub-networks the way training them alone would? And its learning curve.
+"""Does the supernet rank sub-networks the way training them alone would? And which training helps it.
 
-    python benchmarks/bench_supernet_ranking.py [--steps 800] [--lr 1e-3] [--distill 0] [--archs 20] [--seed 0]
-                                                [--plot docs/supernet_curve.png]
+    python benchmarks/bench_supernet_ranking.py [--steps 800] [--lr 1e-3] [--distill 0] [--distill-after 0]
+                                                [--sampling uniform] [--sandwich-random 2] [--archs 20] [--seed 0]
+                                                [--compare] [--alone-cache FILE] [--plot docs/supernet_curve.png]
 
 Trains a supernet on the offline corpus (segments of `--steps / 8`, resuming from its own checkpoints, with the
 validation loss of the largest and smallest sub-networks after each segment: the learning curve against the
@@ -10,10 +11,16 @@ batches with the same schedule. The architectures: the largest, the smallest, an
 `--archs - 2` bins of equal width in log(parameters) (`supernet.ranking.spread_by_size`, seeded by `--seed`).
 Prints Kendall's tau and Spearman's rho between the inherited-weight validation losses and the stand-alone ones,
 each with a bootstrap 90% interval, and how many of the stand-alone top 5 the inherited top 5 holds.
+
+`--compare` trains one supernet per training technique instead (the default settings, then each change alone:
+in-place distillation from the first step and after warm-up, complexity-aware sampling, no random members,
+twice the learning rate) and prints one table; the stand-alone networks are the same for every row (trained at the
+default learning rate), so they are trained once, and `--alone-cache` keeps their losses for a later run.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +36,7 @@ from supernet.ranking import ranking_agreement, spread_by_size
 from supernet.space import SearchSpace
 from supernet.train import lr_factor, train_supernet
 from supernet.train_config import SupernetTrainConfig
+from userfiles import atomic_write_json
 
 SPACE = SearchSpace(depth=[1, 2, 3, 4], embed_dim=[64, 128, 192, 256], heads=[1, 2, 4],
                     ffn_dim=[128, 256, 512, 768, 1024], head_dim=64, max_seq_len=64)
@@ -59,6 +67,71 @@ def train_alone(arch, cfg: SupernetTrainConfig, data, evaluator_args) -> float:
     return total / count
 
 
+def alone_losses(archs, cfg: SupernetTrainConfig, data, evaluator_args, cache: Path | None) -> list[float]:
+    """Each architecture trained alone, from `cache` (a JSON of losses keyed by architecture and budget) where it
+    holds them."""
+    stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
+    losses = []
+    for arch in archs:
+        key = f"{arch.key}/{cfg.steps}/{cfg.lr:g}/{cfg.seed}"
+        if key not in stored:
+            stored[key] = train_alone(arch, cfg, data, evaluator_args)
+            if cache:
+                atomic_write_json(cache, stored)
+        losses.append(stored[key])
+    return losses
+
+
+def train_and_curve(cfg: SupernetTrainConfig, data, evaluator_args, unigram: float, verbose: bool):
+    """The supernet trained in segments, and the validation loss of its two ends after each."""
+    curve = []
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        done = 0
+        while done < cfg.steps:
+            result = train_supernet(SPACE, cfg, tmp, data=data, stop_after=cfg.checkpoint_every, log=lambda m: None)
+            done = result.history[-1]["step"]
+            largest, smallest = SubnetEvaluator(result.model, data, *evaluator_args).evaluate(
+                [SPACE.largest(), SPACE.smallest()])
+            curve.append((done, time.perf_counter() - start, largest["loss"], smallest["loss"]))
+            if verbose:
+                print(f"step {done:4d} ({curve[-1][1]:5.0f} s): val loss largest {largest['loss']:.3f}, "
+                      f"smallest {smallest['loss']:.3f}, unigram baseline {unigram:.3f}")
+        return result.model, curve, time.perf_counter() - start
+
+
+def compare(base: SupernetTrainConfig, args, data, evaluator_args, unigram: float) -> None:
+    variants = [("defaults (uniform, 2 random, no distillation)", {}),
+                ("in-place distillation 0.5 from the first step", {"distill": 0.5}),
+                (f"in-place distillation 0.5 after warm-up ({base.warmup_steps} steps)",
+                 {"distill": 0.5, "distill_after": base.warmup_steps}),
+                ("complexity-aware sampling (by_size)", {"sampling": "by_size"}),
+                ("largest and smallest only (0 random)", {"sandwich_random": 0}),
+                (f"learning rate {2 * base.lr:g}", {"lr": 2 * base.lr})]
+    alone = None
+    rows = []
+    for name, change in variants:
+        cfg = base.model_copy(update=change)
+        model, curve, seconds = train_and_curve(cfg, data, evaluator_args, unigram, verbose=False)
+        archs = spread_by_size(SPACE, args.archs, model.num_params, seed=args.seed)
+        if alone is None:
+            started = time.perf_counter()
+            alone = alone_losses(archs, base, data, evaluator_args, args.alone_cache)
+            print(f"stand-alone: {len(archs)} networks, {base.steps} steps each, {time.perf_counter() - started:.0f} s")
+        inherited = [r["loss"] for r in SubnetEvaluator(model, data, *evaluator_args).evaluate(archs)]
+        agreement = ranking_agreement(inherited, alone)
+        rows.append((name, agreement, curve[-1][2], curve[-1][3], seconds))
+        print(f"  {name}: {agreement.describe()}; largest {curve[-1][2]:.3f}, smallest {curve[-1][3]:.3f}; "
+              f"{seconds:.0f} s", flush=True)
+    print(f"\n| training ({base.steps} steps, {args.archs} networks) | Kendall tau [90%] | Spearman rho [90%] | "
+          "top-5 overlap | val loss largest | val loss smallest | supernet time |")
+    print("|---|---|---|---|---|---|---|")
+    for name, a, largest, smallest, seconds in rows:
+        print(f"| {name} | {a.kendall_tau:.3f} [{a.tau_interval[0]:.3f}, {a.tau_interval[1]:.3f}] | "
+              f"{a.spearman_rho:.3f} [{a.rho_interval[0]:.3f}, {a.rho_interval[1]:.3f}] | "
+              f"{a.top_k_overlap}/{a.top_k} | {largest:.3f} | {smallest:.3f} | {seconds:.0f} s |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=800)
@@ -67,40 +140,36 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--distill", type=float, default=0.0, help="in-place distillation weight")
+    parser.add_argument("--distill-after", type=int, default=0, help="steps before distillation starts")
+    parser.add_argument("--sampling", choices=("uniform", "by_size"), default="uniform")
+    parser.add_argument("--sandwich-random", type=int, default=2, help="random members per step")
+    parser.add_argument("--compare", action="store_true", help="one supernet per training technique, one table")
+    parser.add_argument("--alone-cache", type=Path, default=None, help="JSON file keeping stand-alone losses")
     args = parser.parse_args()
     if args.archs < 4:
         parser.error("--archs: at least 4 (a ranking with an interval needs 4 networks)")
     data = load_lm_data()
     cfg = SupernetTrainConfig(steps=args.steps, batch_size=16, seq_len=64, lr=args.lr, warmup_steps=args.steps // 10,
-                              checkpoint_every=max(1, args.steps // 8), sandwich_random=2, distill=args.distill)
+                              checkpoint_every=max(1, args.steps // 8), sandwich_random=args.sandwich_random,
+                              distill=args.distill, distill_after=args.distill_after, sampling=args.sampling)
     counts = np.bincount(data.train, minlength=256) + 1
     val_counts = np.bincount(data.val, minlength=256)
     unigram = float(-(val_counts * np.log(counts / counts.sum())).sum() / val_counts.sum())
     evaluator_args = (64, 32, 256)  # seq_len, batch, windows
-    curve = []
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        done = 0
-        while done < args.steps:
-            result = train_supernet(SPACE, cfg, tmp, data=data, stop_after=cfg.checkpoint_every)
-            done = result.history[-1]["step"]
-            largest, smallest = SubnetEvaluator(result.model, data, *evaluator_args).evaluate(
-                [SPACE.largest(), SPACE.smallest()])
-            curve.append((done, time.perf_counter() - start, largest["loss"], smallest["loss"]))
-            print(f"step {done:4d} ({curve[-1][1]:5.0f} s): val loss largest {largest['loss']:.3f}, "
-                  f"smallest {smallest['loss']:.3f}, unigram baseline {unigram:.3f}")
-        supernet_seconds = time.perf_counter() - start
-        model = result.model
+    if args.compare:
+        compare(cfg, args, data, evaluator_args, unigram)
+        return
+    model, curve, supernet_seconds = train_and_curve(cfg, data, evaluator_args, unigram, verbose=True)
     archs = spread_by_size(SPACE, args.archs, model.num_params, seed=args.seed)
     inherited = [r["loss"] for r in SubnetEvaluator(model, data, *evaluator_args).evaluate(archs)]
     start = time.perf_counter()
-    alone = [train_alone(a, cfg, data, evaluator_args) for a in archs]
+    alone = alone_losses(archs, cfg, data, evaluator_args, args.alone_cache)
     for a, i, s in zip(archs, inherited, alone):
         print(f"  {a.describe():70s} params {model.num_params(a):>9,}: inherited {i:.3f}, alone {s:.3f}")
     agreement = ranking_agreement(inherited, alone)
-    print(f"ranking (inherited vs trained alone, {args.steps} steps, lr {args.lr:g}, distill {args.distill:g}): "
-          f"{agreement.describe()}; supernet {supernet_seconds:.0f} s, stand-alone training "
-          f"{time.perf_counter() - start:.0f} s")
+    print(f"ranking (inherited vs trained alone, {args.steps} steps, lr {args.lr:g}, distill {args.distill:g} after "
+          f"{args.distill_after}, sampling {args.sampling}, {args.sandwich_random} random): {agreement.describe()}; "
+          f"supernet {supernet_seconds:.0f} s, stand-alone training {time.perf_counter() - start:.0f} s")
     if args.plot:
         import matplotlib
 
