@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from predictors.area import estimate_area
 from predictors.hardware import AcceleratorConfig, preset_names
 from predictors.systolic import SystolicSimulator
+from predictors.vector_ops import SHARES_UNIT_OF
 from predictors.workload import Workload
 from userfiles import UserInputError, finite_json, load_mapping, validation_message
 from supernet.space import ArchConfig, reference_arch, reference_arch_names, reference_vocab, resolve_space
@@ -207,6 +208,10 @@ def hardware_show(
                + ("" if e.static_mw is None else f" (energy.static_mw overrides it: {e.static_mw:g} mW)"))
     typer.echo(f"# SRAM access: scratchpad {sram['scratchpad']:.2f} pJ/byte at {hw.scratchpad_kib:g} KiB, "
                f"accumulator {sram['accumulator']:.2f} pJ/byte at {hw.accumulator_kib:g} KiB")
+    shared = [f"{kind.value} on {hw.unit(kind).where} ({SHARES_UNIT_OF[kind].value}'s unit)"
+              for kind in SHARES_UNIT_OF if kind not in hw.vector_units]
+    if shared:
+        typer.echo(f"# placed with their relatives: {', '.join(shared)}")
     typer.echo(yaml.safe_dump(hw.model_dump(mode="json"), sort_keys=False).rstrip())
 
 
