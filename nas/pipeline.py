@@ -261,7 +261,7 @@ class Run:
                                      f"{SUPERNET_WEIGHTS})")
             return folder, content_fingerprint(folder / SUPERNET_CARD, folder / SUPERNET_WEIGHTS)
 
-        inputs = {"space": cfg.space.fingerprint(), "train": self.train_config().model_dump(exclude={"checkpoint"})}
+        inputs = {"space": cfg.space.fingerprint(), "train": self.train_config().identity()}
 
         def work():
             self.log(f"[supernet] training {cfg.supernet.steps} steps ({cfg.supernet.task}, data {cfg.supernet.data})")

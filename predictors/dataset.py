@@ -31,10 +31,10 @@ import pandas as pd
 from predictors.hardware import AcceleratorConfig, measured_fingerprint
 from predictors.hardware_space import HardwareSpace
 from predictors.jobs import JointSimulationJob, SimulationJob, simulate_job, simulate_joint_job
-from predictors.workload import Workload
+from predictors.workload import QUANTISATION_SETTINGS, Workload
 from userfiles import UserInputError, atomic_write, atomic_write_json, output_error, validate
 from supernet.features import arch_features, feature_names
-from supernet.space import ArchConfig, LayerConfig, SearchSpace, uniform_arch
+from supernet.space import ArchConfig, SearchSpace, uniform_arch
 
 TARGETS = ("latency_ms", "energy_mj", "cycles")
 FORMAT_VERSION = 1
@@ -74,12 +74,8 @@ def sample_archs(space: SearchSpace, samples: int, seed: int) -> list[ArchConfig
 
 
 def _sample_at_depth(space: SearchSpace, rng: random.Random, depth: int) -> ArchConfig:
-    layers = []
-    for _ in range(depth):
-        heads = rng.choice(space.heads)
-        kv = rng.choice(space.kv_choices(heads)) if space.kv_heads is not None else None
-        layers.append(LayerConfig(heads, rng.choice(space.ffn_dim), kv))
-    return ArchConfig(rng.choice(space.embed_dim), tuple(layers), space.head_dim, space.family)
+    layers = tuple(space.sample_layer(rng) for _ in range(depth))
+    return ArchConfig(rng.choice(space.embed_dim), layers, space.head_dim, space.family)
 
 
 def dataset_meta(space: SearchSpace, hardware_fingerprint: str, hardware_name: str, workload: Workload,
@@ -319,6 +315,11 @@ def build_joint_dataset(space: SearchSpace, hardware_space: HardwareSpace, workl
     """Simulate `samples` (architecture, accelerator) pairs sampled jointly from the two spaces into `out`,
     resuming like `build_dataset`. The metadata records the hardware space (with its base inline, see
     `HardwareSpace.to_record`) where a plain dataset records one accelerator."""
+    quantised = [name for name in QUANTISATION_SETTINGS if getattr(workload, name) is not None]
+    if quantised:
+        raise UserInputError(f"workload: {' and '.join(quantised)} are not yet in the features of a predictor over a "
+                             "hardware space (they cost operand B at its own width); leave them out with "
+                             "--hardware-space")
     meta = dataset_meta(space, None, None, workload, seed, source="simulator")
     meta |= {"hardware_space": hardware_space.to_record(), "hardware_space_fingerprint": hardware_space.fingerprint()}
 

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from predictors.hardware import AcceleratorConfig, VectorUnit, preset_names
 from predictors.systolic import SystolicSimulator
-from predictors.vector_ops import VectorKind
+from predictors.vector_ops import SHARES_UNIT_OF, VectorKind
 from userfiles import UserInputError, load_mapping, validate, validation_message
 
 Placement = Literal["host", "accelerator", "fused"]
@@ -48,10 +48,6 @@ FUSABLE = (VectorKind.gelu, VectorKind.quantize)
 ACCELERATOR_UNIT = {
     VectorKind.softmax: {"passes": 3}, VectorKind.layernorm: {"passes": 3}, VectorKind.gelu: {"passes": 1},
     VectorKind.residual_add: {"passes": 1, "dram_bytes_per_element": 1.0}, VectorKind.quantize: {"passes": 1},
-    # Llama's ops, where a space gives them units of their own: RMSNorm needs two passes (sum of squares, then
-    # scale), the gating product streams its second operand in as a residual add does.
-    VectorKind.rmsnorm: {"passes": 2}, VectorKind.silu: {"passes": 1},
-    VectorKind.multiply: {"passes": 1, "dram_bytes_per_element": 1.0}, VectorKind.rope: {"passes": 1},
 }
 MAX_CHOICES = 64
 
@@ -116,6 +112,12 @@ class HardwareSpace(BaseModel):
         base = self.base()
         if all(n == 1 for n in self.gene_choices()):
             raise ValueError("offers a single design; list two or more choices for some field to search")
+        shared = [kind.value for kind in SHARES_UNIT_OF if kind in self.vector_units or kind in base.vector_units]
+        if shared:
+            raise ValueError(f"vector_units.{shared[0]}: in a hardware space, {', '.join(shared)} run on the unit "
+                             f"of {', '.join(SHARES_UNIT_OF[VectorKind(k)].value for k in shared)} (search that "
+                             "unit's placement); a unit of their own is not modelled by the hardware-conditioned "
+                             "predictor yet")
         for kind, choices in self.vector_units.items():
             if "fused" in choices.where and kind not in FUSABLE:
                 raise ValueError(f"vector_units.{kind.value}.where: 'fused' applies only to "

@@ -43,7 +43,7 @@ from predictors.hardware_features import pair_feature_names, pair_features
 from predictors.hardware_space import HardwareSpace
 from predictors.workload import Workload
 from userfiles import UserInputError, atomic_write, atomic_write_json, validate
-from supernet.features import arch_features, feature_names
+from supernet.features import ADDED_FEATURES, arch_features, feature_names
 from supernet.space import ArchConfig
 
 ModelKind = Literal["mlp", "gbm", "ensemble"]
@@ -174,6 +174,7 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
         if not np.all(np.isfinite(y) & (y > 0)):
             raise ValueError(f"{self.target} must be positive and finite for every architecture")
         self.max_depth_ = self.max_depth or max(a.depth for a in self._archs(X))
+        self.features_ = self._layout()
         features = self._features(X)
         if self.model == "gbm":
             members = [_gbm(self.seed)]
@@ -212,16 +213,23 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
         return [x[0] for x in X] if self.hardware_conditioned else list(X)
 
     def _features(self, X) -> np.ndarray:
+        """The feature columns this predictor was fitted on (`features_`, by name)."""
         archs = self._archs(X)
         if not self.hardware_conditioned:
-            return arch_features(archs, self.max_depth_)
-        hws = [hw for _, hw in X]
-        for hw in {id(hw): hw for hw in hws}.values():
-            self.hardware_space.check(hw)
-        return pair_features(archs, hws, self.workload, self.max_depth_)
+            full = arch_features(archs, self.max_depth_)
+        else:
+            hws = [hw for _, hw in X]
+            for hw in {id(hw): hw for hw in hws}.values():
+                self.hardware_space.check(hw)
+            full = pair_features(archs, hws, self.workload, self.max_depth_)
+        layout = self._layout()
+        return full if self.features_ == layout else full[:, [layout.index(name) for name in self.features_]]
+
+    def _layout(self) -> list[str]:
+        return (pair_feature_names if self.hardware_conditioned else feature_names)(self.max_depth_)
 
     def feature_names(self) -> list[str]:
-        return (pair_feature_names if self.hardware_conditioned else feature_names)(self.max_depth_)
+        return list(self.features_)
 
     # ---- compatibility ------------------------------------------------------------------------------------
     def check_setting(self, meta: dict) -> None:
@@ -291,6 +299,7 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
                 raise PredictorFileError(f"{exc} (a damaged predictor card; train the predictor again)") from None
         predictor = cls(card.model, card.target, card.seed, card.ensemble_size, card.max_depth, space, workload)
         predictor.max_depth_, predictor.meta_, predictor.estimators_ = card.max_depth, card.meta, estimators
+        predictor.features_ = card.features
         if hardware_conditioned is not None and hardware_conditioned != predictor.hardware_conditioned:
             raise PredictorKindError(
                 f"{folder}: a predictor conditioned on hardware (over a hardware space), where one for a single "
@@ -347,7 +356,8 @@ def _read_card(path: Path) -> _Card:
         raise PredictorFileError(f"{path}: hardware_space and workload go together (a damaged card; train the "
                                  "predictor again)")
     layout = feature_names if card.hardware_space is None else pair_feature_names
-    if card.max_depth >= len(card.features) or card.features != layout(card.max_depth):
+    if card.max_depth >= len(card.features) or card.features not in (
+            layout(card.max_depth), [name for name in layout(card.max_depth) if name not in ADDED_FEATURES]):
         raise PredictorFileError(f"{path}: features: not this hwnas's feature layout for depth {card.max_depth} "
                                  "(a damaged card, or a predictor from another version; train it again)")
     return card

@@ -23,10 +23,12 @@ class VectorKind(str, Enum):
 
 
 # The ops that a Llama-style block added run, unless a hardware file places them itself, on the unit of their
-# nearest relative: RMSNorm on the normalisation unit, SiLU on the activation unit, the gating product and the
-# rotation on the elementwise unit that adds residuals. So every accelerator described before they existed costs
-# them where it would plausibly run them (on the host for Gemmini's default, on the accelerator where a preset
-# has the units), without every preset being edited by hand.
+# nearest relative, at its cost per element: RMSNorm on the normalisation unit (its passes: three for I-BERT's,
+# where RMSNorm alone would need two), SiLU on the activation unit (fused into the write-out where GELU is), the
+# gating product and the rotation on the elementwise unit that adds residuals (streaming one operand byte per
+# element by DMA, as a residual add does). So every accelerator described before they existed costs them where it
+# would plausibly run them (on the host for Gemmini's default, on the accelerator where a preset has the units),
+# without every preset being edited by hand.
 SHARES_UNIT_OF: dict[VectorKind, VectorKind] = {
     VectorKind.rmsnorm: VectorKind.layernorm,
     VectorKind.silu: VectorKind.gelu,

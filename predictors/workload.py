@@ -196,21 +196,21 @@ _NOT_SCALAR = object()
 
 
 def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, workload: Workload, tokens: int, queries: int,
-               ctx: int, seqs: int, steps: int = 1) -> list[Op]:
+               ctx: int, seqs: int, steps: int = 1, decoding: bool = False) -> list[Op]:
     """One transformer block over `seqs` sequences of `queries` new tokens each, attending to `ctx` keys.
 
     `tokens = seqs * queries`; `steps` repeats identical work (decode steps share every shape but attention).
     The ops follow the data: GEMM outputs are rescaled to int8 (`*.requant`), and every float result of a
     non-linear op is quantised before the GEMM that reads it (`*.quant`). Grouped-query attention scores the
     `heads / kv_heads` query heads of a group against their shared keys as one GEMM, so each key and value is
-    read once per group, as a GQA kernel reads them. With one new token per sequence the keys and values come
-    from the KV cache; otherwise they are the activations just computed.
+    read once per group, as a GQA kernel reads them. While `decoding`, the keys and values come from the KV cache
+    (at `kv_cache_bits`); over a prompt they are the activations just computed.
     """
     spec = arch.layers[layer]
     d, f, hd = arch.embed_dim, spec.ffn_dim, arch.head_dim
     h, kv = spec.heads, spec.kv
     a, group = h * hd, h // kv
-    attention_b: Operand = "kv_cache" if queries == 1 else "activations"
+    attention_b: Operand = "kv_cache" if decoding else "activations"
     attention_bits = workload.kv_cache_bits if attention_b == "kv_cache" else None
     gemms = []
     for linear in block.linears(d, a, f, kv * hd):
@@ -232,17 +232,20 @@ def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, workload: 
         "attn_qk": [vector("softmax", VectorKind.softmax, queries * ctx * seqs * h * steps, "attn_qk"),
                     vector("softmax.quant", VectorKind.quantize, queries * ctx * seqs * h * steps)],
         "out_proj": [vector("residual_attn", VectorKind.residual_add, per_token),
-                     vector("norm_attn", norm, per_token, "out_proj"), vector("norm_attn.quant", VectorKind.quantize, per_token)],
+                     vector("norm_attn", norm, per_token, "out_proj"),
+                     vector("norm_attn.quant", VectorKind.quantize, per_token)],
         "ffn1": [vector(act.value, act, per_ffn, "ffn1"), vector(f"{act.value}.quant", VectorKind.quantize, per_ffn)],
         "ffn2": [vector("residual_ffn", VectorKind.residual_add, per_token),
                  vector("norm_ffn", norm, per_token, "ffn2"), vector("norm_ffn.quant", VectorKind.quantize, per_token)],
         "ffn_gate": [vector(act.value, act, per_ffn, "ffn_gate")],
-        "ffn_up": [vector("gating", VectorKind.multiply, per_ffn), vector("gating.quant", VectorKind.quantize, per_ffn)],
+        "ffn_up": [vector("gating", VectorKind.multiply, per_ffn),
+                   vector("gating.quant", VectorKind.quantize, per_ffn)],
     }
     follow["ffn_down"] = follow["ffn2"]
     if block.positions == "rope":  # queries and keys are rotated before they are scored
         rotated = tokens * (a + kv * hd) * steps
-        follow["k_proj"] = [vector("rope", VectorKind.rope, rotated), vector("rope.quant", VectorKind.quantize, rotated)]
+        follow["k_proj"] = [vector("rope", VectorKind.rope, rotated),
+                            vector("rope.quant", VectorKind.quantize, rotated)]
     ops: list[Op] = []
     for g in gemms:
         ops.append(g)
@@ -278,14 +281,15 @@ def lower_layer(arch: ArchConfig, layer: int, workload: Workload) -> list[Op]:
     if workload.phase == "prefill":
         return _layer_ops(arch, block, layer, w, tokens=b * s, queries=s, ctx=s, seqs=b)
     if workload.phase == "decode":
-        return _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=s, seqs=b)
+        return _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=s, seqs=b, decoding=True)
     # Projections, FFN and per-token vector ops have the same shape at every decode step, so they are
     # emitted once with `count` = new_tokens; attention grows with the cache and is emitted per step.
     ops = _layer_ops(arch, block, layer, w, tokens=b * s, queries=s, ctx=s, seqs=b) if s > 0 else []
-    shared = _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=1, seqs=b, steps=workload.new_tokens)
+    shared = _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=1, seqs=b, steps=workload.new_tokens,
+                        decoding=True)
     ops += [op for op in shared if not _depends_on_context(op)]
     for step in range(workload.new_tokens):
-        per_step = _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=s + step + 1, seqs=b)
+        per_step = _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=s + step + 1, seqs=b, decoding=True)
         ops += [op for op in per_step if _depends_on_context(op)]
     return ops
 

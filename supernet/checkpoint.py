@@ -32,25 +32,11 @@ def _lookup(record: dict, path: str) -> Any:
     return record
 
 
-def _filled(record: dict, defaults: dict) -> dict:
-    """`record` with every key of `defaults` it lacks, at any depth."""
-    filled = dict(record)
-    for key, value in defaults.items():
-        if key not in filled:
-            filled[key] = value
-        elif isinstance(value, dict) and isinstance(filled[key], dict):
-            filled[key] = _filled(filled[key], value)
-    return filled
-
-
 class Checkpoints:
-    """The checkpoints of one training run in `out`; `run` describes the run (space, settings, ranks).
-    `defaults` holds each setting's default value: a checkpoint written before a setting existed is read as having
-    it at its default, so adding a setting does not orphan the checkpoints of runs that leave it there."""
+    """The checkpoints of one training run in `out`; `run` describes the run (space, settings, ranks)."""
 
-    def __init__(self, out: Path, run: dict, keep: int = 2, defaults: dict | None = None):
+    def __init__(self, out: Path, run: dict, keep: int = 2):
         self.root, self.run, self.keep = out / "checkpoints", run, keep
-        self.defaults = defaults or {}
         self.latest_file = out / "latest"
 
     def save(self, step: int, model, optimizer, scheduler, history: list[dict]) -> None:
@@ -96,8 +82,8 @@ class Checkpoints:
     def _load(self, path: Path, model, optimizer, scheduler, device) -> tuple[int, list[dict]]:
         try:
             trainer = json.loads((path / "trainer.json").read_text())
-            step, history, run = trainer["step"], trainer["history"], _filled(trainer["run"], self.defaults)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            step, history, run = trainer["step"], trainer["history"], trainer["run"]
+        except (OSError, ValueError, KeyError, TypeError):
             raise UserInputError(f"{path / 'trainer.json'}: missing or corrupt") from None
         changed = [key for key in differences(run, self.run) if key.split(".")[-1] not in RESUMABLE_CHANGES]
         if changed:

@@ -1,9 +1,10 @@
 """Weight-shared modules: each holds the largest shape and computes with its leading slice.
 
 The weight-sharing scheme of HAT, AutoFormer and OFA: a sub-network with hidden size d, attention width a and FFN
-size f uses `weight[:out, :in]` of every matrix, the first d entries of every norm and embedding column, and
-the first `heads` heads of attention (and the first `kv_heads` key/value heads, where they are grouped). Called with their full sizes they are plain modules, which is what an
-exported sub-network uses them as (`supernet.layers`, `supernet.hf_modeling`). Imports only torch: exports ship it.
+size f uses `weight[:out, :in]` of every matrix, the first d entries of every norm and embedding column, and the
+first `heads` heads of attention (and the first `kv_heads` key/value heads, where they are grouped). Called with
+their full sizes they are plain modules, which is what an exported sub-network uses them as (`supernet.layers`,
+`supernet.hf_modeling`). Imports only torch: exports ship it.
 """
 from __future__ import annotations
 

@@ -162,7 +162,7 @@ def _to_llama(cfg, state: dict, arch: ArchConfig) -> tuple[PreTrainedModel, dict
         vocab_size=cfg.vocab_size, hidden_size=arch.embed_dim, intermediate_size=layer.ffn_dim,
         num_hidden_layers=arch.depth, num_attention_heads=layer.heads, num_key_value_heads=layer.kv,
         head_dim=arch.head_dim, max_position_embeddings=cfg.max_position_embeddings, rms_norm_eps=block["norm_eps"],
-        rope_parameters={"rope_type": "default", "rope_theta": block["rope_theta"]},
+        rope_theta=block["rope_theta"],
         tie_word_embeddings=block["tied_head"], attention_bias=False, mlp_bias=False, hidden_act="silu",
         bos_token_id=None, eos_token_id=None))
     mapped = {"model.embed_tokens.weight": state["model.embeddings.word.weight"],

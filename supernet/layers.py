@@ -1,13 +1,14 @@
 """The transformer, written once: embeddings, blocks and the stack, laid out by a block description.
 
 Every module computes with the leading slice of its weights (`elastic.py`), so the same classes serve the supernet
-(built at the largest shape, called with a sub-network's sizes) and an exported sub-network (built at its own
-shape and called with those same sizes, which are then all of its weights). The description is any object with the
+(built at the largest shape, called with a sub-network's sizes) and an exported sub-network (built at its own shape
+and called with those same sizes, which are then all of its weights). The description is any object with the
 attributes of `supernet.family.BlockDescription` (`norm_position`, `norm`, `activation`, `gated_ffn`, `norm_eps`,
-`positions`, `rope_theta`, `bias`, `embedding_norm`, `token_types`, `final_norm`, `causal`): the supernet passes
-the family itself, an exported model the copy in its `config.json`. Attributes that later families added are read
-with the earlier families' meaning as default, so a description written before them still builds the same model. This file and `elastic.py` import only torch; an `hf` export copies both beside
-`modeling_hwnas.py`, whose relative imports `transformers` follows when it loads the folder.
+`positions`, `rope_theta`, `bias`, `embedding_norm`, `token_types`, `final_norm`, `causal`): the supernet passes the
+family itself, an exported model the copy in its `config.json`. Attributes that later families added are read with
+the earlier families' meaning as default, so a description written before them still builds the same model. This
+file and `elastic.py` import only torch; an `hf` export copies both beside `modeling_hwnas.py`, whose relative
+imports `transformers` follows when it loads the folder.
 """
 from __future__ import annotations
 

@@ -125,7 +125,7 @@ class ArchConfig:
             raise ValueError(f"layers: {len(layers)} layers is more than the limit of {LIMITS['depth']}")
         parsed = []
         for i, layer in enumerate(layers):
-            if not isinstance(layer, dict) or not {"heads", "ffn_dim"} <= set(layer) <= {"heads", "ffn_dim", "kv_heads"}:
+            if not isinstance(layer, dict) or not {"heads", "ffn_dim"} <= set(layer) <= set(LayerConfig.__annotations__):
                 raise ValueError(f"layers[{i}]: expected the keys 'heads' and 'ffn_dim' (and optionally 'kv_heads')")
             kv = layer.get("kv_heads")
             parsed.append(LayerConfig(_as_int(layer["heads"], f"layers[{i}].heads"),
@@ -294,6 +294,12 @@ class SearchSpace(BaseModel):
                 if not self.kv_choices(heads):
                     raise ValueError(f"kv_heads: none of {list(self.kv_heads)} divides heads={heads}; every head "
                                      "count needs a key/value head count that divides it (1 always does)")
+            unused = [kv for kv in self.kv_heads if not any(heads % kv == 0 for heads in self.heads)]
+            if unused:
+                raise ValueError(f"kv_heads: {unused} divide none of the head counts {list(self.heads)}")
+        if self.family is not None and FAMILIES[self.family].positions == "rope" and self.head_dim % 2:
+            raise ValueError(f"head_dim={self.head_dim}: rotary positions (family {self.family}) rotate pairs of "
+                             "features, so head_dim must be even")
         return self
 
     def kv_choices(self, heads: int) -> tuple[int | None, ...]:
@@ -308,14 +314,21 @@ class SearchSpace(BaseModel):
         pick = _picker(rng)
         depth = pick(self.depth)
         embed_dim = pick(self.embed_dim)
-        layers = []
-        for _ in range(depth):
-            heads = pick(self.heads)
-            kv = pick(self.kv_choices(heads)) if self.kv_heads is not None else None
-            layers.append(LayerConfig(heads, pick(self.ffn_dim), kv))
-        return ArchConfig(embed_dim, tuple(layers), self.head_dim, self.family)
+        layers = tuple(self.sample_layer(rng) for _ in range(depth))
+        return ArchConfig(embed_dim, layers, self.head_dim, self.family)
+
+    def sample_layer(self, rng: random.Random | np.random.Generator) -> LayerConfig:
+        """One block: heads, then (with grouped-query attention) a key/value head count that divides them, then
+        the FFN size."""
+        pick = _picker(rng)
+        heads = pick(self.heads)
+        kv = pick(self.kv_choices(heads)) if self.kv_heads is not None else None
+        return LayerConfig(heads, pick(self.ffn_dim), kv)
 
     def largest(self) -> ArchConfig:
+        """Every choice at its largest; with grouped-query attention, the most key/value heads that divide the
+        most heads (with heads [4, 6] and kv_heads [1, 2, 4], 6 heads over 2: a 4-head layer may use more key/value
+        heads than the largest network, whose weights then train only as members of smaller networks)."""
         heads = self.heads[-1]
         return uniform_arch(self.depth[-1], self.embed_dim[-1], heads, self.ffn_dim[-1], self.head_dim,
                             self.kv_choices(heads)[-1], self.family)
@@ -329,7 +342,8 @@ class SearchSpace(BaseModel):
     def violation(self, arch: ArchConfig) -> str | None:
         """Why `arch` is outside this space (naming the layer and field), or None when it is inside."""
         if arch.family != self.family:
-            return f"family={arch.family} is not this space's family={self.family}"
+            name = lambda family: family or "none (the task's own)"  # noqa: E731
+            return f"family={name(arch.family)} is not this space's family={name(self.family)}"
         if arch.head_dim != self.head_dim:
             return f"head_dim={arch.head_dim} is not this space's head_dim={self.head_dim}"
         if arch.depth not in self.depth:

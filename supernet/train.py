@@ -118,9 +118,8 @@ def train_supernet(space: SearchSpace, cfg: SupernetTrainConfig, out: str | Path
     model = build_supernet(space, cfg, data).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
-    settings = cfg.model_dump(include=set(SupernetTrainConfig.model_fields))
-    defaults = {"train": SupernetTrainConfig().model_dump(include=set(SupernetTrainConfig.model_fields))}
-    checkpoints = Checkpoints(out, {"space": space.to_dict(), "train": settings, "ranks": world}, defaults=defaults)
+    settings = cfg.identity()
+    checkpoints = Checkpoints(out, {"space": space.to_dict(), "train": settings, "ranks": world})
     start, history = checkpoints.resume(model, optimizer, scheduler, device, say)
     if start == 0 and cfg.init_from:
         from supernet.pretrained import init_from_bert

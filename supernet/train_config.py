@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +41,16 @@ class SupernetTrainConfig(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="0 to 2^32 - 1")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     eval_windows: int = Field(64, ge=1, description="validation windows (or examples) per evaluation")
+
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ("distill_after", "sampling")
+
+    def identity(self) -> dict:
+        """The training settings as a run's stage fingerprint and a checkpoint record them. A setting added after
+        runs were first recorded is left out while it is at its default, so those runs and their checkpoints
+        stay valid; set to anything else, it counts."""
+        fields = SupernetTrainConfig.model_fields
+        later = {name for name in self.ADDED_LATER if getattr(self, name) == fields[name].default}
+        return self.model_dump(include=set(SupernetTrainConfig.model_fields) - later)
 
 
 PATH_KEYS = ("data", "tokenizer", "init_from")

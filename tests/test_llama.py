@@ -111,7 +111,7 @@ def test_space_with_kv_heads_samples_encodes_and_counts_only_dividing_choices():
     mha = ArchConfig(64, (LayerConfig(4, 128, 4), LayerConfig(4, 128, 4)), 16, "llama")
     assert SPACE.violation(mha) is None  # kv 4 of 4 heads is plain multi-head attention, and a choice
     gpt2 = uniform_arch(2, 64, 4, 128, 16)
-    assert "family=None is not this space's family=llama" in SPACE.violation(gpt2)
+    assert "family=none (the task's own) is not this space's family=llama" in SPACE.violation(gpt2)
 
 
 def test_space_refuses_a_head_count_without_a_dividing_kv_choice():
@@ -226,3 +226,27 @@ def test_an_untied_head_is_a_weight_of_its_own_in_the_supernet_and_the_stock_exp
     record = export_subnet(model, arch, tmp_path / "untied")
     config = json.loads((tmp_path / "untied" / "config.json").read_text())
     assert record["stock"] and record["max_abs_diff"] <= 1e-5 and config["tie_word_embeddings"] is False
+
+
+def test_space_refuses_unusable_kv_choices_and_odd_rotary_heads():
+    base = {"family": "llama", "depth": [2], "embed_dim": [64], "heads": [2, 4], "ffn_dim": [128]}
+    with pytest.raises(UserInputError, match=r"kv_heads: \[16\] divide none of the head counts \[2, 4\]"):
+        validate(SearchSpace, {**base, "kv_heads": [1, 16]}, source="space")
+    with pytest.raises(UserInputError, match="head_dim=15: rotary positions .* must be even"):
+        validate(SearchSpace, {**base, "head_dim": 15}, source="space")
+
+
+def test_a_one_token_prompt_is_not_read_from_the_kv_cache():
+    arch = reference_arch("smollm-135m")
+    prompt = SystolicSimulator(AcceleratorConfig.preset("gemmini-32x32")).simulate(
+        arch, Workload(phase="prefill", seq_len=1, causal=True, kv_cache_bits=4))
+    assert prompt.dram_kv_cache_bytes == 0
+
+
+def test_hardware_spaces_refuse_units_for_ops_that_share_one(tmp_path):
+    from predictors.hardware_space import HardwareSpace
+
+    with pytest.raises(UserInputError, match="vector_units.rmsnorm: in a hardware space, rmsnorm run on the unit of "
+                                             "layernorm"):
+        HardwareSpace.from_mapping({"extends": "gemmini-default", "rows": [8, 16],
+                                    "vector_units": {"rmsnorm": {"where": ["host", "accelerator"]}}}, "space.yaml")
