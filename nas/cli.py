@@ -27,6 +27,7 @@ from predictors.systolic import SystolicSimulator
 from predictors.vector_ops import SHARES_UNIT_OF
 from predictors.workload import Workload
 from userfiles import UserInputError, finite_json, load_mapping, validation_message
+from supernet.family import FAMILIES
 from supernet.space import ArchConfig, reference_arch, reference_arch_names, reference_vocab, resolve_space
 
 
@@ -137,6 +138,8 @@ def simulate(
     if model is not None and model not in reference_arch_names():
         raise UserInputError(f"--model: unknown model {model!r}; expected one of: {', '.join(reference_arch_names())}")
     architecture = reference_arch(model) if model else load_arch(arch)
+    if causal is None and architecture.family is not None:
+        causal = FAMILIES[architecture.family].causal  # a decoder family's prompt is causal unless told otherwise
     if vocab_size is None:
         vocab_size = reference_vocab(model) if model else 50257
     hw = AcceleratorConfig.resolve(hardware)
@@ -539,7 +542,7 @@ def export(
     try:
         model.check(chosen)
     except ValueError as exc:
-        raise UserInputError(str(exc)) from None
+        raise UserInputError(f"{arch or f'--pick {pick}'}: {exc}") from None
     if stock and (fmt != "hf" or stock_incompatibility(chosen)):
         raise UserInputError(f"--stock: {stock_incompatibility(chosen) or 'only with --format hf'}")
     train = resolve_paths(run_config.supernet, run_dir).model_dump(exclude={"checkpoint"})

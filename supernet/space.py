@@ -85,7 +85,9 @@ class ArchConfig:
             _at_most(f"layers[{i}].heads", layer.heads, LIMITS["heads"])
             _at_most(f"layers[{i}].ffn_dim", layer.ffn_dim, LIMITS["ffn_dim"])
             if layer.kv_heads is not None:
-                if layer.kv_heads <= 0 or layer.heads % layer.kv_heads:
+                if layer.kv_heads <= 0:
+                    raise ValueError(f"layers[{i}].kv_heads={layer.kv_heads} must be at least 1")
+                if layer.heads % layer.kv_heads:
                     raise ValueError(f"layers[{i}].kv_heads={layer.kv_heads} must divide heads={layer.heads}")
 
     @property
