@@ -21,10 +21,11 @@ store stay exposed) and add to it when not. Vector ops cost what their placement
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
 from predictors.area import estimate_area
+from predictors.attribution import CycleSplit, EnergyParts, Limit, memory_limit
 from predictors.hardware import AcceleratorConfig
 from predictors.vector_ops import VectorKind
 from predictors.workload import Gemm, Op, VectorWork, Workload, lower_head, lower_layer
@@ -55,9 +56,11 @@ class TilingCost:
 
     cycles: float
     compute_cycles: float
+    transfer_cycles: float  # DMA cycles of all tiles at the sustained rate, whether hidden under compute or not
+    bus_transfer_cycles: float  # the same bytes at the bus width alone
     dram_reads: float
     dram_writes: float
-    energy_pj: float
+    energy: EnergyParts
     mapping: Mapping
 
     @property
@@ -68,7 +71,8 @@ class TilingCost:
 
 @dataclass(frozen=True)
 class GemmReport:
-    """One GEMM shape run `count` times; cycles, bytes and energy are totals over the `count` runs."""
+    """One GEMM shape run `count` times; cycles, bytes and energy are totals over the `count` runs. `limit`
+    names what bounds it (see `predictors.attribution`)."""
 
     m: int
     n: int
@@ -78,9 +82,14 @@ class GemmReport:
     compute_cycles: float
     dram_read_bytes: float
     dram_write_bytes: float
-    energy_pj: float
+    energy: EnergyParts
     utilization: float
     mapping: Mapping
+    limit: Limit
+
+    @property
+    def energy_pj(self) -> float:
+        return self.energy.total
 
     @property
     def stall_cycles(self) -> float:
@@ -90,11 +99,15 @@ class GemmReport:
     def macs(self) -> int:
         return self.m * self.n * self.k * self.count
 
+    @property
+    def dram_bytes(self) -> float:
+        return self.dram_read_bytes + self.dram_write_bytes
+
     def times(self, count: int) -> "GemmReport":
         scale = count / self.count
         return GemmReport(self.m, self.n, self.k, count, self.cycles * scale, self.compute_cycles * scale,
-                          self.dram_read_bytes * scale, self.dram_write_bytes * scale, self.energy_pj * scale,
-                          self.utilization, self.mapping)
+                          self.dram_read_bytes * scale, self.dram_write_bytes * scale, self.energy.scaled(scale),
+                          self.utilization, self.mapping, self.limit)
 
 
 @dataclass(frozen=True)
@@ -104,9 +117,21 @@ class OpCost:
     name: str
     group: str  # matmul | softmax | layernorm | gelu | residual_add | quantize
     cycles: float
-    energy_pj: float
+    compute_cycles: float  # the unit doing the work is busy; the rest of `cycles` it waits for data
+    energy: EnergyParts
     dram_bytes: float
+    limit: Limit
     macs: int = 0
+    elements: int = 0  # of a vector op
+    gemm: GemmReport | None = None  # the GEMM's shape, mapping and traffic; None for vector ops
+
+    @property
+    def energy_pj(self) -> float:
+        return self.energy.total
+
+    @property
+    def stall_cycles(self) -> float:
+        return self.cycles - self.compute_cycles
 
 
 BREAKDOWN_GROUPS = ("matmul",) + tuple(kind.value for kind in VectorKind)
@@ -131,6 +156,23 @@ class BlockCost:
             breakdown[c.group] += c.cycles
         return cls(ops, sum(breakdown.values()), sum(c.energy_pj for c in ops), sum(c.macs for c in ops),
                    sum(c.dram_bytes for c in ops), breakdown)
+
+
+@dataclass(frozen=True)
+class GemmSummary:
+    """Every run of one GEMM of a model (one name and shape): where it runs and its totals over all runs."""
+
+    name: str
+    layers: tuple[int | None, ...]
+    report: GemmReport
+
+    def to_dict(self) -> dict:
+        g = self.report
+        return {"name": self.name, "layers": list(self.layers), "m": g.m, "n": g.n, "k": g.k, "count": g.count,
+                "cycles": g.cycles, "compute_cycles": g.compute_cycles, "stall_cycles": g.stall_cycles,
+                "limit": g.limit.value, "utilization": g.utilization, "dram_read_bytes": g.dram_read_bytes,
+                "dram_write_bytes": g.dram_write_bytes, "dram_bytes_per_cycle": g.dram_bytes / g.cycles,
+                "energy_pj": g.energy.to_dict(), "mapping": asdict(g.mapping)}
 
 
 @dataclass
@@ -202,6 +244,49 @@ class SimReport:
     def shares(self) -> dict[str, float]:
         return {group: cycles / self.cycles for group, cycles in self.breakdown.items()} if self.cycles else {}
 
+    # ---- attribution: computed on demand, so that a warm simulation stays cheap ----------------------------
+    @property
+    def effective_dram_bytes_per_cycle(self) -> float:
+        """DRAM bytes over the whole run's cycles: the bandwidth the workload actually drew."""
+        return self.dram_bytes / self.cycles if self.cycles else 0.0
+
+    def cycle_split(self) -> dict[str, CycleSplit]:
+        """Compute and stall cycles per op group."""
+        split = dict.fromkeys(BREAKDOWN_GROUPS, CycleSplit())
+        for _, op in self.ops:
+            split[op.group] += CycleSplit(op.compute_cycles, op.stall_cycles)
+        return split
+
+    def layer_split(self) -> list[CycleSplit]:
+        """Compute and stall cycles per layer (`blocks`, then the head last)."""
+        return [sum((CycleSplit(op.compute_cycles, op.stall_cycles) for op in part.ops), CycleSplit())
+                for part in self.blocks + [self.head]]
+
+    def limits(self) -> dict[Limit, float]:
+        """Cycles per binding limit, over every op."""
+        cycles: dict[Limit, float] = {}
+        for _, op in self.ops:
+            cycles[op.limit] = cycles.get(op.limit, 0.0) + op.cycles
+        return dict(sorted(cycles.items(), key=lambda item: -item[1]))
+
+    def energy_parts(self) -> EnergyParts:
+        """Energy in pJ by component (MAC, scratchpad, accumulator, DRAM, host, static, vector units)."""
+        return sum((op.energy for _, op in self.ops), EnergyParts())
+
+    def gemms(self) -> list[GemmSummary]:
+        """Each distinct GEMM (name and shape), in model order, with its mapping, limit and totals."""
+        runs: dict[tuple, tuple[list, GemmReport, int]] = {}
+        for layer, op in self.ops:
+            g = op.gemm
+            if g is None:
+                continue
+            key = (op.name, g.m, g.n, g.k)
+            layers, first, count = runs.get(key, ([], g, 0))
+            if layer not in layers:
+                layers.append(layer)
+            runs[key] = (layers, first, count + g.count)
+        return [GemmSummary(key[0], tuple(layers), first.times(count)) for key, (layers, first, count) in runs.items()]
+
     def to_dict(self) -> dict:
         return {
             "cycles": self.cycles,
@@ -215,6 +300,12 @@ class SimReport:
             "breakdown_cycles": self.breakdown,
             "breakdown_share": self.shares(),
             "per_layer_cycles": self.per_layer,
+            "compute_stall_by_group": {g: split.to_dict() for g, split in self.cycle_split().items()},
+            "compute_stall_by_layer": [split.to_dict() for split in self.layer_split()],
+            "cycles_by_limit": {limit.value: cycles for limit, cycles in self.limits().items()},
+            "effective_dram_bytes_per_cycle": self.effective_dram_bytes_per_cycle,
+            "energy_pj_by_component": self.energy_parts().to_dict(),
+            "gemms": [g.to_dict() for g in self.gemms()],
         }
 
 
@@ -273,8 +364,12 @@ class SystolicSimulator:
                 f"hardware {hw.name!r}: one {hw.rows}x{hw.cols} tile does not fit the scratchpad "
                 f"({hw.scratchpad_kib} KiB) and accumulator ({hw.accumulator_kib} KiB)")
         util = m * n * k / (hw.peak_macs_per_cycle * best.cycles)
+        traffic = best.dram_reads + best.dram_writes
+        compulsory = (m * k + k * n + m * n) * hw.input_bytes
+        limit = memory_limit(best.compute_cycles, best.transfer_cycles, best.bus_transfer_cycles, traffic,
+                             compulsory)
         return GemmReport(m, n, k, 1, best.cycles, best.compute_cycles, best.dram_reads, best.dram_writes,
-                          best.energy_pj, util, best.mapping)
+                          best.energy, util, best.mapping, limit)
 
     def _fits(self, tm: int, tn: int, tk: int) -> bool:
         hw = self.hw
@@ -342,6 +437,7 @@ class SystolicSimulator:
         c_bytes_per_elem = hw.input_bytes + 2 * spilled
         compute = 0.0
         busy = 0.0
+        moved = 0.0
         for tm_, ni in _edge_split(m, tm):
             for tn_, nj in _edge_split(n, tn):
                 for tk_, nk in _edge_split(k, tk):
@@ -350,6 +446,7 @@ class SystolicSimulator:
                     transfer = self._transfer_cycles(tm_ * tk_ * a_loads / j0, tk_, tk_ * tn_ * b_loads / i0, tn_,
                                                      tm_ * tn_ * c_bytes_per_elem / k0)
                     compute += n_tiles * tile_compute
+                    moved += n_tiles * transfer
                     if hw.double_buffered:
                         busy += n_tiles * max(tile_compute, transfer)
                     else:
@@ -360,7 +457,8 @@ class SystolicSimulator:
         cycles = max(busy, compute)
         energy = self._gemm_energy(m, n, k, k0, i0, reads, writes, cycles)
         mapping = Mapping(hw.dataflow, min(tm, m), min(tn, n), min(tk, k), order, i0 * j0 * k0)
-        return TilingCost(cycles, compute, reads, writes, energy, mapping)
+        return TilingCost(cycles, compute, moved, (reads + writes) / hw.dram_bytes_per_cycle, reads, writes, energy,
+                          mapping)
 
     def _transfer_cycles(self, a_elems: float, a_row: int, b_elems: float, b_row: int, c_bytes: float) -> float:
         """DMA cycles for one tile's A and B loads (in elements, with their row lengths) and its C bytes."""
@@ -371,7 +469,7 @@ class SystolicSimulator:
                 + c_bytes / hw.dma_bytes_per_cycle(b_row * in_b))
 
     def _gemm_energy(self, m: int, n: int, k: int, k0: int, i0: int, reads: float, writes: float,
-                     cycles: float) -> float:
+                     cycles: float) -> EnergyParts:
         hw, e = self.hw, self.hw.energy
         r, c = hw.rows, hw.cols
         if hw.dataflow == "ws":
@@ -382,9 +480,9 @@ class SystolicSimulator:
             sp_reads = m * k * math.ceil(n / c) + k * n * math.ceil(m / r)
             acc_traffic = 2 * m * n * k0
         sp_bytes = (sp_reads + reads / hw.input_bytes) * hw.input_bytes
-        return (m * n * k * e.mac_pj + sp_bytes * self.scratchpad_pj_per_byte
-                + acc_traffic * hw.acc_bytes * self.accumulator_pj_per_byte
-                + (reads + writes) * e.dram_pj_per_byte + self._static_pj(cycles))
+        return EnergyParts(mac=m * n * k * e.mac_pj, scratchpad=sp_bytes * self.scratchpad_pj_per_byte,
+                           accumulator=acc_traffic * hw.acc_bytes * self.accumulator_pj_per_byte,
+                           dram=(reads + writes) * e.dram_pj_per_byte, static=self._static_pj(cycles))
 
     def _static_pj(self, cycles: float) -> float:
         return self.static_mw * cycles / self.hw.clock_mhz * 1e3
@@ -396,23 +494,30 @@ class SystolicSimulator:
         e = hw.energy
         if unit.where == "accelerator":
             dram = op.elements * unit.dram_bytes_per_element
-            cycles = 0.0 if unit.fused else op.elements * unit.passes / unit.lanes
+            busy = 0.0 if unit.fused else op.elements * unit.passes / unit.lanes
+            limit = Limit.vector_unit
+            cycles = busy
             if dram:  # rows of the array's width arrive by DMA while the unit works on earlier rows
-                cycles = max(cycles, dram / hw.dma_bytes_per_cycle(hw.cols * unit.dram_bytes_per_element))
-            energy = (op.elements * unit.passes * e.vector_pj_per_element + dram * e.dram_pj_per_byte
-                      + self._static_pj(cycles))
-            return OpCost(op.name, op.kind.value, cycles, energy, dram)
+                transfer = dram / hw.dma_bytes_per_cycle(hw.cols * unit.dram_bytes_per_element)
+                limit = memory_limit(busy, transfer, dram / hw.dram_bytes_per_cycle, dram, dram)
+                limit = Limit.vector_unit if limit is Limit.array else limit
+                cycles = max(busy, transfer)
+            energy = EnergyParts(vector=op.elements * unit.passes * e.vector_pj_per_element,
+                                 dram=dram * e.dram_pj_per_byte, static=self._static_pj(cycles))
+            return OpCost(op.name, op.kind.value, cycles, busy, energy, dram, limit, elements=op.elements)
         dram = op.elements * (hw.acc_bytes + hw.input_bytes)
         host_cycles = op.elements * unit.host_cycles_per_element
-        cycles = host_cycles + dram / hw.dram_bytes_per_cycle
-        energy = host_cycles * e.host_pj_per_cycle + dram * e.dram_pj_per_byte + self._static_pj(cycles)
-        return OpCost(op.name, op.kind.value, cycles, energy, dram)
+        transfer = dram / hw.dram_bytes_per_cycle
+        cycles = host_cycles + transfer
+        energy = EnergyParts(host=host_cycles * e.host_pj_per_cycle, dram=dram * e.dram_pj_per_byte,
+                             static=self._static_pj(cycles))
+        return OpCost(op.name, op.kind.value, cycles, host_cycles, energy, dram,
+                      Limit.host if host_cycles >= transfer else Limit.dram_bus, elements=op.elements)
 
     def op(self, op: Op) -> OpCost:
         if isinstance(op, Gemm):
             g = self.gemm(op.m, op.n, op.k, op.count)
-            return OpCost(op.name, "matmul", g.cycles, g.energy_pj,
-                          g.dram_read_bytes + g.dram_write_bytes, g.macs)
+            return OpCost(op.name, "matmul", g.cycles, g.compute_cycles, g.energy, g.dram_bytes, g.limit, g.macs, gemm=g)
         return self.vector(op)
 
     # ---- whole models -------------------------------------------------------------------------------------

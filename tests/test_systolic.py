@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from predictors.attribution import Limit
 from predictors.hardware import AcceleratorConfig, EnergyModel
 from predictors.systolic import SystolicSimulator
 from predictors.workload import Workload
@@ -208,3 +209,60 @@ def test_static_power_defaults_to_the_leakage_of_the_area():
         assert gemm.energy_pj == pytest.approx(gemm.cycles * static_mw)  # mW at 1 GHz = pJ per cycle
     assert estimate_area(AcceleratorConfig.preset("gemmini-32x32")).static_mw > \
         estimate_area(AcceleratorConfig.preset("gemmini-default")).static_mw
+
+
+def dma_bound_os32() -> AcceleratorConfig:
+    """The issue's case: a 32x32 output-stationary Gemmini issued by the host (no double buffering), I-BERT
+    units, the default DMA queue of 16 requests of 64 B with a 160-cycle round trip (6.4 B/cycle)."""
+    return AcceleratorConfig.preset("gemmini-ibert").model_copy(update={
+        "rows": 32, "cols": 32, "dataflow": "os", "double_buffered": False})
+
+
+def test_dma_queue_named_as_the_limit_when_it_binds():
+    bert, work = reference_arch("bert-base"), Workload(seq_len=512)
+    hw = dma_bound_os32()
+    base = SystolicSimulator(hw).simulate(bert, work)
+    wider_bus = SystolicSimulator(hw.model_copy(update={"dram_bytes_per_cycle": 32})).simulate(bert, work)
+    deeper_queue = SystolicSimulator(hw.model_copy(update={"dma_inflight_requests": 64})).simulate(bert, work)
+    assert wider_bus.cycles == pytest.approx(base.cycles, rel=1e-3)
+    assert base.cycles / deeper_queue.cycles == pytest.approx(1.54, abs=0.02)
+    assert next(iter(base.limits())) is Limit.dma_queue
+    assert {g.report.limit for g in base.gemms()} == {Limit.dma_queue}
+    assert next(iter(deeper_queue.limits())) is Limit.array
+
+
+def test_limits_array_bus_and_sram_capacity():
+    assert SystolicSimulator(unlimited()).gemm(512, 768, 768).limit is Limit.array
+    # no round trip: the bus alone; a 0.25 B/cycle bus cannot feed even the compulsory traffic
+    narrow = unlimited(dram_bytes_per_cycle=0.25)
+    assert SystolicSimulator(narrow).gemm(512, 768, 768).limit is Limit.dram_bus
+    # 8 KiB of scratchpad and accumulator: a 4 B/cycle bus would carry A + B + C once under compute, but tiles
+    # this small re-read A and B for every tile of the other operand (12x the compulsory bytes)
+    small = unlimited(fold_overlap=True, scratchpad_kib=8.0, accumulator_kib=8.0, dram_bytes_per_cycle=4.0)
+    g = SystolicSimulator(small).gemm(512, 768, 768)
+    assert g.dram_bytes == pytest.approx(12.25 * (512 * 768 + 2 * 768 * 768))
+    assert g.cycles > 3 * g.compute_cycles
+    assert g.limit is Limit.sram_capacity
+
+
+def test_attribution_adds_up():
+    sim = SystolicSimulator(AcceleratorConfig.preset("gemmini-default"))
+    arch = uniform_arch(3, 384, 6, 1536)
+    r = sim.simulate(arch, Workload(seq_len=256, head="lm", vocab_size=8000))
+    for group, split in r.cycle_split().items():
+        assert split.total == pytest.approx(r.breakdown[group])
+        assert split.compute >= 0 and split.stall >= 0
+    assert [s.total for s in r.layer_split()] == pytest.approx(r.per_layer + [r.head.cycles])
+    assert sum(r.limits().values()) == pytest.approx(r.cycles)
+    parts = r.energy_parts()
+    assert parts.total == pytest.approx(r.energy_pj)
+    assert parts.host > 0 and parts.vector == 0  # every vector op on the host
+    assert r.effective_dram_bytes_per_cycle == pytest.approx(r.dram_bytes / r.cycles)
+    gemms = r.gemms()
+    assert [g.name for g in gemms] == ["q_proj", "k_proj", "v_proj", "attn_qk", "attn_av", "out_proj", "ffn1", "ffn2",
+                                       "lm_head"]
+    qk = gemms[3]
+    assert qk.layers == (0, 1, 2) and qk.report.count == 3 * 6
+    assert sum(g.report.cycles for g in gemms) == pytest.approx(r.breakdown["matmul"])
+    as_json = r.to_dict()["gemms"][0]
+    assert as_json["mapping"]["loop_order"] == "ijk" and as_json["limit"] in {limit.value for limit in Limit}
