@@ -207,6 +207,10 @@ def _print_report(report, hw: AcceleratorConfig, title: str) -> None:
         f"latency {report.latency_ms:.3f} ms | energy {report.energy_mj:.3f} mJ | EDP {report.edp:.4g} mJ*ms | "
         f"utilisation {report.utilization:.1%} end to end, {report.matmul_utilization:.1%} in matmuls | "
         f"DRAM {report.dram_bytes / 2**20:,.1f} MiB at {report.effective_dram_bytes_per_cycle:.2f} B/cycle effective")
+    if report.output_tokens:
+        console.print(f"prefill (time to first token) {report.time_to_first_token_ms:.3f} ms | decode "
+                      f"{report.ms_per_output_token:.4f} ms per output token over {report.output_tokens:,} "
+                      f"token{'s' if report.output_tokens > 1 else ''}")
 
 
 @hardware_app.command("list")

@@ -28,7 +28,7 @@ from predictors.area import estimate_area
 from predictors.attribution import CycleSplit, EnergyParts, Limit, memory_limit
 from predictors.hardware import AcceleratorConfig
 from predictors.vector_ops import VectorKind
-from predictors.workload import Gemm, Op, VectorWork, Workload, lower_head, lower_layer
+from predictors.workload import Gemm, Op, Phase, VectorWork, Workload, lower_head_phases, lower_layer_phases
 from supernet.space import ArchConfig
 
 # Tile loop orders. "ijk": K innermost, each C tile accumulates in the accumulator and is written once (Gemmini's
@@ -147,15 +147,21 @@ class BlockCost:
     macs: int
     dram_bytes: float
     breakdown: dict[str, float]
+    phase_cycles: dict[Phase, float]  # the prompt (prefill) and the decode steps
 
     @classmethod
-    def of(cls, ops: Iterable[OpCost]) -> "BlockCost":
-        ops = tuple(ops)
+    def of(cls, phases: Iterable[tuple[Phase, Iterable[OpCost]]]) -> "BlockCost":
+        ops: list[OpCost] = []
+        phase_cycles = {}
+        for phase, costs in phases:
+            costs = list(costs)
+            phase_cycles[phase] = sum(c.cycles for c in costs)
+            ops += costs
         breakdown = dict.fromkeys(BREAKDOWN_GROUPS, 0.0)
         for c in ops:
             breakdown[c.group] += c.cycles
-        return cls(ops, sum(breakdown.values()), sum(c.energy_pj for c in ops), sum(c.macs for c in ops),
-                   sum(c.dram_bytes for c in ops), breakdown)
+        return cls(tuple(ops), sum(breakdown.values()), sum(c.energy_pj for c in ops), sum(c.macs for c in ops),
+                   sum(c.dram_bytes for c in ops), breakdown, phase_cycles)
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,7 @@ class SimReport:
     head: BlockCost
     clock_mhz: float
     peak_macs_per_cycle: int
+    output_tokens: int = 0  # decode steps per sequence: 1 for phase decode, new_tokens for generate
     cycles: float = field(init=False)
     energy_pj: float = field(init=False)
     macs: int = field(init=False)
@@ -240,6 +247,22 @@ class SimReport:
     @property
     def dram_bytes(self) -> float:
         return sum(b.dram_bytes for b in self.blocks) + self.head.dram_bytes
+
+    def phase_ms(self, phase: Phase) -> float:
+        """Milliseconds spent in one phase: the prompt with its first logits, or all decode steps."""
+        cycles = sum(p.phase_cycles.get(phase, 0.0) for p in self.blocks + [self.head])
+        return cycles / (self.clock_mhz * 1e3)
+
+    @property
+    def time_to_first_token_ms(self) -> float:
+        """The prompt's prefill and the head on its last position; with no prompt, the first decode step is
+        where the first token comes from and this is 0."""
+        return self.phase_ms("prefill")
+
+    @property
+    def ms_per_output_token(self) -> float:
+        """Decode time over the tokens decoded (0 for a prefill)."""
+        return self.phase_ms("decode") / self.output_tokens if self.output_tokens else 0.0
 
     def shares(self) -> dict[str, float]:
         return {group: cycles / self.cycles for group, cycles in self.breakdown.items()} if self.cycles else {}
@@ -300,6 +323,10 @@ class SimReport:
             "breakdown_cycles": self.breakdown,
             "breakdown_share": self.shares(),
             "per_layer_cycles": self.per_layer,
+            "prefill_ms": self.phase_ms("prefill"),
+            "decode_ms": self.phase_ms("decode"),
+            "time_to_first_token_ms": self.time_to_first_token_ms,
+            "ms_per_output_token": self.ms_per_output_token,
             "compute_stall_by_group": {g: split.to_dict() for g, split in self.cycle_split().items()},
             "compute_stall_by_layer": [split.to_dict() for split in self.layer_split()],
             "cycles_by_limit": {limit.value: cycles for limit, cycles in self.limits().items()},
@@ -527,11 +554,15 @@ class SystolicSimulator:
             key = (arch.embed_dim, arch.head_dim, spec.heads, spec.ffn_dim, workload)
             block = self._layers.get(key)
             if block is None:
-                block = BlockCost.of(self.op(op) for op in lower_layer(arch, layer, workload))
+                block = self._block(lower_layer_phases(arch, layer, workload))
                 self._layers[key] = block
             blocks.append(block)
-        head = BlockCost.of(self.op(op) for op in lower_head(arch, workload))
-        return SimReport(blocks, head, self.hw.clock_mhz, self.hw.peak_macs_per_cycle)
+        head = self._block(lower_head_phases(arch, workload))
+        tokens = {"prefill": 0, "decode": 1, "generate": workload.new_tokens}[workload.phase]
+        return SimReport(blocks, head, self.hw.clock_mhz, self.hw.peak_macs_per_cycle, tokens)
+
+    def _block(self, phases: list[tuple[Phase, list[Op]]]) -> BlockCost:
+        return BlockCost.of((phase, [self.op(op) for op in ops]) for phase, ops in phases)
 
 
 def _tile_candidates(size: int, unit: int) -> list[int]:

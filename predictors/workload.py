@@ -203,41 +203,59 @@ def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, tokens: in
     return ops
 
 
-def lower_head(arch: ArchConfig, workload: Workload) -> list[Op]:
-    """The output head, if the workload has one: logits for every prompt position when scoring a prefill,
-    for the newest token only when decoding or generating."""
+Phase = Literal["prefill", "decode"]
+
+
+def lower_head_phases(arch: ArchConfig, workload: Workload) -> list[tuple[Phase, list[Op]]]:
+    """The output head by phase, if the workload has one: logits for every prompt position when scoring a
+    prefill, for the newest token only when decoding or generating (once after the prompt, once per step)."""
     if workload.head is None:
         return []
     b, s = workload.batch, workload.seq_len
     if workload.phase == "prefill":
-        rows, count = b * s, 1
+        runs = [("prefill", b * s, 1)]
+    elif workload.phase == "decode":
+        runs = [("decode", b, 1)]
     else:
-        rows, count = b, 1 if workload.phase == "decode" else workload.new_tokens + (1 if s else 0)
-    if workload.head == "lm":
-        gemm = Gemm("lm_head", rows, workload.vocab_size, arch.embed_dim, count, None, "head")
-    else:
-        gemm = Gemm("classifier", b, workload.num_classes, arch.embed_dim, count, None, "head")
-    return [gemm, VectorWork(f"{gemm.name}.requant", VectorKind.quantize, gemm.m * gemm.n * count, None,
-                             after=gemm.name)]
+        runs = ([("prefill", b, 1)] if s else []) + [("decode", b, workload.new_tokens)]
+    phases = []
+    for phase, rows, count in runs:
+        if workload.head == "lm":
+            gemm = Gemm("lm_head", rows, workload.vocab_size, arch.embed_dim, count, None, "head")
+        else:
+            gemm = Gemm("classifier", b, workload.num_classes, arch.embed_dim, count, None, "head")
+        phases.append((phase, [gemm, VectorWork(f"{gemm.name}.requant", VectorKind.quantize, gemm.m * gemm.n * count,
+                                                None, after=gemm.name)]))
+    return phases
+
+
+def lower_head(arch: ArchConfig, workload: Workload) -> list[Op]:
+    """The output head's ops, phases in order."""
+    return [op for _, ops in lower_head_phases(arch, workload) for op in ops]
+
+
+def lower_layer_phases(arch: ArchConfig, layer: int, workload: Workload) -> list[tuple[Phase, list[Op]]]:
+    """The ops of block `layer` under `workload` by phase: the prompt (prefill), then every decode step."""
+    b, s = workload.batch, workload.seq_len
+    block = family_for("causal_lm" if workload.is_causal else "classification")
+    if workload.phase == "prefill":
+        return [("prefill", _layer_ops(arch, block, layer, tokens=b * s, queries=s, ctx=s, seqs=b))]
+    if workload.phase == "decode":
+        return [("decode", _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=s, seqs=b))]
+    # Projections, FFN and per-token vector ops have the same shape at every decode step, so they are
+    # emitted once with `count` = new_tokens; attention grows with the cache and is emitted per step.
+    prompt = _layer_ops(arch, block, layer, tokens=b * s, queries=s, ctx=s, seqs=b) if s > 0 else []
+    shared = _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=1, seqs=b, steps=workload.new_tokens)
+    steps = [op for op in shared if not _depends_on_context(op)]
+    for step in range(workload.new_tokens):
+        per_step = _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=s + step + 1, seqs=b)
+        steps += [op for op in per_step if _depends_on_context(op)]
+    return ([("prefill", prompt)] if prompt else []) + [("decode", steps)]
 
 
 def lower_layer(arch: ArchConfig, layer: int, workload: Workload) -> list[Op]:
     """The ops of block `layer` under `workload` (for `generate`: the prompt, then every decode step)."""
-    b, s = workload.batch, workload.seq_len
-    block = family_for("causal_lm" if workload.is_causal else "classification")
-    if workload.phase == "prefill":
-        return _layer_ops(arch, block, layer, tokens=b * s, queries=s, ctx=s, seqs=b)
-    if workload.phase == "decode":
-        return _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=s, seqs=b)
-    # Projections, FFN and per-token vector ops have the same shape at every decode step, so they are
-    # emitted once with `count` = new_tokens; attention grows with the cache and is emitted per step.
-    ops = _layer_ops(arch, block, layer, tokens=b * s, queries=s, ctx=s, seqs=b) if s > 0 else []
-    shared = _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=1, seqs=b, steps=workload.new_tokens)
-    ops += [op for op in shared if not _depends_on_context(op)]
-    for step in range(workload.new_tokens):
-        per_step = _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=s + step + 1, seqs=b)
-        ops += [op for op in per_step if _depends_on_context(op)]
-    return ops
+    return [op for _, ops in lower_layer_phases(arch, layer, workload) for op in ops]
 
 
 def lower(arch: ArchConfig, workload: Workload) -> list[Op]:

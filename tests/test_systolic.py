@@ -266,3 +266,19 @@ def test_attribution_adds_up():
     assert sum(g.report.cycles for g in gemms) == pytest.approx(r.breakdown["matmul"])
     as_json = r.to_dict()["gemms"][0]
     assert as_json["mapping"]["loop_order"] == "ijk" and as_json["limit"] in {limit.value for limit in Limit}
+
+
+def test_generate_reports_prefill_and_decode_apart():
+    sim = SystolicSimulator(AcceleratorConfig.preset("gemmini-ibert"))
+    gpt2 = reference_arch("gpt2")
+    run = sim.simulate(gpt2, Workload(phase="generate", seq_len=128, new_tokens=16, head="lm"))
+    prompt = sim.simulate(gpt2, Workload(phase="prefill", seq_len=128, causal=True))
+    first, last = (sim.simulate(gpt2, Workload(phase="decode", seq_len=s, head="lm")) for s in (129, 144))
+    last_logits = first.head.cycles  # one row of logits, as after the prompt
+    assert run.time_to_first_token_ms == pytest.approx(prompt.latency_ms + last_logits / 1e6)
+    assert run.phase_ms("prefill") + run.phase_ms("decode") == pytest.approx(run.latency_ms)
+    assert first.ms_per_output_token <= run.ms_per_output_token <= last.ms_per_output_token
+    assert first.ms_per_output_token == pytest.approx(first.latency_ms)
+    assert prompt.ms_per_output_token == 0 and prompt.time_to_first_token_ms == pytest.approx(prompt.latency_ms)
+    as_json = run.to_dict()
+    assert as_json["ms_per_output_token"] == pytest.approx(as_json["decode_ms"] / 16)

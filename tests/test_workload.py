@@ -73,7 +73,7 @@ def test_lm_head_and_generate_steps():
     qk = [op for op in ops if isinstance(op, Gemm) and op.name == "attn_qk" and op.layer == 0]
     assert [(g.m, g.n) for g in qk] == [(4, 4), (1, 5), (1, 6), (1, 7)]
     head = [op for op in ops if isinstance(op, Gemm) and op.name == "lm_head"]
-    assert head[0].count == 4 and head[0].n == 1000
+    assert [(g.m, g.count, g.n) for g in head] == [(1, 1, 1000), (1, 3, 1000)]  # after the prompt, then per step
 
 
 @pytest.mark.parametrize("bad", [dict(phase="decode", causal=False), dict(phase="generate"),
