@@ -169,6 +169,9 @@ def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, tokens: in
     """One transformer block over `seqs` sequences of `queries` new tokens each, attending to `ctx` keys.
 
     `tokens = seqs * queries`; `steps` repeats identical work (decode steps share every shape but attention).
+    The projections and the FFN take every sequence's tokens as rows of one GEMM, so a batched decode step
+    reads each weight once for the whole batch; attention runs per sequence and head (`count`), so each
+    sequence reads its own KV cache.
     The ops follow the data: GEMM outputs are rescaled to int8 (`*.requant`), and every float result of a
     non-linear op is quantised before the GEMM that reads it (`*.quant`).
     """

@@ -282,3 +282,21 @@ def test_generate_reports_prefill_and_decode_apart():
     assert prompt.ms_per_output_token == 0 and prompt.time_to_first_token_ms == pytest.approx(prompt.latency_ms)
     as_json = run.to_dict()
     assert as_json["ms_per_output_token"] == pytest.approx(as_json["decode_ms"] / 16)
+
+
+@pytest.mark.parametrize("phase", ["decode", "generate"])
+def test_batched_decode_reads_weights_once_per_step_and_kv_per_sequence(phase):
+    sim = SystolicSimulator(AcceleratorConfig.preset("survey-analytical"))
+    gpt2 = reference_arch("gpt2")
+    extra = {"new_tokens": 4, "seq_len": 128} if phase == "generate" else {"seq_len": 512}
+    steps = extra.get("new_tokens", 1)
+    one, eight = ({g.name: g.report for g in sim.simulate(gpt2, Workload(phase=phase, batch=b, **extra)).gemms()}
+                  for b in (1, 8))
+    weights = 12 * steps * 768 * 3072  # ffn1's weights, once per step per layer
+    for gemms, batch in ((one, 1), (eight, 8)):
+        activations = 12 * steps * batch * (768 + 3072)  # each row in once, out once
+        assert weights <= gemms["ffn1"].dram_bytes <= 1.01 * (weights + activations)
+    # the KV cache is per sequence: eight sequences read eight caches
+    assert eight["attn_qk"].dram_read_bytes == pytest.approx(8 * one["attn_qk"].dram_read_bytes)
+    assert eight["attn_av"].dram_read_bytes == pytest.approx(8 * one["attn_av"].dram_read_bytes)
+    assert eight["ffn1"].cycles < 1.1 * one["ffn1"].cycles  # eight tokens for the price of one weight read
