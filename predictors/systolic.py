@@ -20,6 +20,7 @@ store stay exposed) and add to it when not. Vector ops cost what their placement
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
@@ -60,6 +61,7 @@ class TilingCost:
     bus_transfer_cycles: float  # the same bytes at the bus width alone
     dram_reads: float
     dram_writes: float
+    compulsory_bytes: float  # A + B + C once (their unmasked tiles under a causal mask)
     energy: EnergyParts
     mapping: Mapping
 
@@ -86,6 +88,7 @@ class GemmReport:
     utilization: float
     mapping: Mapping
     limit: Limit
+    macs_per_run: int  # the useful ones: under a causal mask, those of the unmasked products only
 
     @property
     def energy_pj(self) -> float:
@@ -97,7 +100,7 @@ class GemmReport:
 
     @property
     def macs(self) -> int:
-        return self.m * self.n * self.k * self.count
+        return self.macs_per_run * self.count
 
     @property
     def dram_bytes(self) -> float:
@@ -107,7 +110,7 @@ class GemmReport:
         scale = count / self.count
         return GemmReport(self.m, self.n, self.k, count, self.cycles * scale, self.compute_cycles * scale,
                           self.dram_read_bytes * scale, self.dram_write_bytes * scale, self.energy.scaled(scale),
-                          self.utilization, self.mapping, self.limit)
+                          self.utilization, self.mapping, self.limit, self.macs_per_run)
 
 
 @dataclass(frozen=True)
@@ -346,7 +349,7 @@ class SystolicSimulator:
     def __init__(self, hw: AcceleratorConfig):
         self.hw = hw
         self.fingerprint = hw.fingerprint()
-        self._gemms: dict[tuple[int, int, int], GemmReport] = {}
+        self._gemms: dict[tuple[int, int, int, str | None], GemmReport] = {}
         self._layers: dict[tuple, BlockCost] = {}
         self._sp_usable = hw.scratchpad_kib * 1024 / (2 if hw.double_buffered else 1)
         self._acc_usable = hw.accumulator_kib * 1024 / (2 if hw.double_buffered else 1)
@@ -357,24 +360,25 @@ class SystolicSimulator:
         self.static_mw = estimate_area(hw).static_mw if e.static_mw is None else e.static_mw
 
     # ---- single GEMMs -------------------------------------------------------------------------------------
-    def gemm(self, m: int, n: int, k: int, count: int = 1) -> GemmReport:
-        """(m x k) @ (k x n), `count` times: m = output rows, n = output columns, k = reduction."""
+    def gemm(self, m: int, n: int, k: int, count: int = 1, causal_axis: str | None = None) -> GemmReport:
+        """(m x k) @ (k x n), `count` times: m = output rows, n = output columns, k = reduction. `causal_axis`
+        ("n" or "k"): the axis of the keys under a causal mask (see `workload.Gemm`)."""
         if min(m, n, k, count) < 1:
             raise ValueError(f"GEMM dimensions must be positive, got m={m} n={n} k={k} count={count}")
-        key = (m, n, k)
+        key = (m, n, k, causal_axis)
         report = self._gemms.get(key)
         if report is None:
-            report = self._map_gemm(m, n, k)
+            report = self._map_gemm(m, n, k, causal_axis)
             self._gemms[key] = report
         return report if count == 1 else report.times(count)
 
-    def _map_gemm(self, m: int, n: int, k: int) -> GemmReport:
+    def _map_gemm(self, m: int, n: int, k: int, axis: str | None) -> GemmReport:
         hw = self.hw
         best: TilingCost | None = None
         if hw.mapper == "gemmini":
             tiling = self._gemmini_tiling(m, n, k)
             if tiling is not None:
-                best = self._time_tiling(m, n, k, *tiling, "ijk")
+                best = self._time_tiling(m, n, k, *tiling, "ijk", axis)
         for tm in _tile_candidates(m, hw.rows) if best is None else ():
             for tn in _tile_candidates(n, hw.cols):
                 if tm * tn * hw.acc_bytes > self._acc_usable:
@@ -383,20 +387,23 @@ class SystolicSimulator:
                 if tk is None:
                     continue
                 for order in LOOP_ORDERS:
-                    result = self._time_tiling(m, n, k, tm, tn, tk, order)
+                    result = self._time_tiling(m, n, k, tm, tn, tk, order, axis)
                     if best is None or result.rank < best.rank:
                         best = result
         if best is None:
             raise ValueError(
                 f"hardware {hw.name!r}: one {hw.rows}x{hw.cols} tile does not fit the scratchpad "
                 f"({hw.scratchpad_kib} KiB) and accumulator ({hw.accumulator_kib} KiB)")
-        util = m * n * k / (hw.peak_macs_per_cycle * best.cycles)
+        macs = m * n * k
+        if axis is not None:  # the m queries are the last m of the keys: query i sees keys - m + i + 1 of them
+            keys = n if axis == "n" else k
+            macs = macs // (m * keys) * (m * (keys - m) + m * (m + 1) // 2)
+        util = macs / (hw.peak_macs_per_cycle * best.cycles)
         traffic = best.dram_reads + best.dram_writes
-        compulsory = (m * k + k * n + m * n) * hw.input_bytes
         limit = memory_limit(best.compute_cycles, best.transfer_cycles, best.bus_transfer_cycles, traffic,
-                             compulsory)
+                             best.compulsory_bytes)
         return GemmReport(m, n, k, 1, best.cycles, best.compute_cycles, best.dram_reads, best.dram_writes,
-                          best.energy, util, best.mapping, limit)
+                          best.energy, util, best.mapping, limit, macs)
 
     def _fits(self, tm: int, tn: int, tk: int) -> bool:
         hw = self.hw
@@ -453,25 +460,39 @@ class SystolicSimulator:
         fill_drain = (2 * r + c - 2) if self.hw.dataflow == "ws" else (r + c - 2)
         return folds * max(streamed, r) + fill_drain
 
-    def _time_tiling(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, order: str) -> TilingCost:
+    def _time_tiling(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, order: str,
+                     axis: str | None = None) -> TilingCost:
         hw = self.hw
         i0, j0, k0 = math.ceil(m / tm), math.ceil(n / tn), math.ceil(k / tk)
         a_loads = 1 if i0 * k0 <= 2 else j0
         b_loads = (1 if j0 * k0 <= 2 else i0) if order == "ijk" else 1
         spilled = (k0 - 1) * hw.acc_bytes if order == "jki" else 0.0  # per C element, each way
-        reads = (m * k * a_loads + k * n * b_loads) * hw.input_bytes + m * n * spilled
-        writes = m * n * (hw.input_bytes + spilled)
-        c_bytes_per_elem = hw.input_bytes + 2 * spilled
+        # Under a causal mask only the live (row tile, key tile) pairs run: a fraction `live` of them. What is
+        # loaded per pair shrinks with it (C of QK^T, A of attention x V, and any operand re-read per pair).
+        live_tiles, live = _live_tiles(m, tm, n, tn) if axis == "n" else _live_tiles(m, tm, k, tk) if axis else ({}, 1.0)
+        a_live = live if axis == "k" or a_loads > 1 else 1.0
+        b_live = live if b_loads > 1 else 1.0
+        c_live = live if axis == "n" else 1.0
+        in_b = hw.input_bytes
+        reads = (m * k * a_loads * a_live + k * n * b_loads * b_live) * in_b + m * n * spilled * live
+        writes = m * n * (in_b * c_live + spilled * live)
+        compulsory = (m * k * (live if axis == "k" else 1.0) + k * n + m * n * c_live) * in_b
         compute = 0.0
         busy = 0.0
         moved = 0.0
+        tiles = 0
         for tm_, ni in _edge_split(m, tm):
             for tn_, nj in _edge_split(n, tn):
                 for tk_, nk in _edge_split(k, tk):
-                    n_tiles = ni * nj * nk
+                    if axis is None:
+                        n_tiles = ni * nj * nk
+                    else:
+                        n_tiles = live_tiles.get((tm_, tn_), 0) * nk if axis == "n" else live_tiles.get((tm_, tk_), 0) * nj
                     tile_compute = self._fold_cycles(tm_, tn_, tk_)
-                    transfer = self._transfer_cycles(tm_ * tk_ * a_loads / j0, tk_, tk_ * tn_ * b_loads / i0, tn_,
-                                                     tm_ * tn_ * c_bytes_per_elem / k0)
+                    transfer = self._transfer_cycles(tm_ * tk_ * a_loads / j0 * a_live / live, tk_,
+                                                     tk_ * tn_ * b_loads / i0 * b_live / live, tn_,
+                                                     tm_ * tn_ * (in_b * c_live + 2 * spilled * live) / k0 / live)
+                    tiles += n_tiles
                     compute += n_tiles * tile_compute
                     moved += n_tiles * transfer
                     if hw.double_buffered:
@@ -482,10 +503,10 @@ class SystolicSimulator:
             tm_, tn_, tk_ = min(tm, m), min(tn, n), min(tk, k)
             busy += self._transfer_cycles(tm_ * tk_, tk_, tk_ * tn_, tn_, tm_ * tn_ * hw.input_bytes)
         cycles = max(busy, compute)
-        energy = self._gemm_energy(m, n, k, k0, i0, reads, writes, cycles)
-        mapping = Mapping(hw.dataflow, min(tm, m), min(tn, n), min(tk, k), order, i0 * j0 * k0)
-        return TilingCost(cycles, compute, moved, (reads + writes) / hw.dram_bytes_per_cycle, reads, writes, energy,
-                          mapping)
+        energy = self._gemm_energy(m, n, k, k0, i0, reads, writes, cycles, live)
+        mapping = Mapping(hw.dataflow, min(tm, m), min(tn, n), min(tk, k), order, tiles)
+        return TilingCost(cycles, compute, moved, (reads + writes) / hw.dram_bytes_per_cycle, reads, writes,
+                          compulsory, energy, mapping)
 
     def _transfer_cycles(self, a_elems: float, a_row: int, b_elems: float, b_row: int, c_bytes: float) -> float:
         """DMA cycles for one tile's A and B loads (in elements, with their row lengths) and its C bytes."""
@@ -496,7 +517,8 @@ class SystolicSimulator:
                 + c_bytes / hw.dma_bytes_per_cycle(b_row * in_b))
 
     def _gemm_energy(self, m: int, n: int, k: int, k0: int, i0: int, reads: float, writes: float,
-                     cycles: float) -> EnergyParts:
+                     cycles: float, live: float = 1.0) -> EnergyParts:
+        """Energy of the events; `live` is the share of tiles that run (under a causal mask)."""
         hw, e = self.hw, self.hw.energy
         r, c = hw.rows, hw.cols
         if hw.dataflow == "ws":
@@ -506,9 +528,9 @@ class SystolicSimulator:
         else:
             sp_reads = m * k * math.ceil(n / c) + k * n * math.ceil(m / r)
             acc_traffic = 2 * m * n * k0
-        sp_bytes = (sp_reads + reads / hw.input_bytes) * hw.input_bytes
-        return EnergyParts(mac=m * n * k * e.mac_pj, scratchpad=sp_bytes * self.scratchpad_pj_per_byte,
-                           accumulator=acc_traffic * hw.acc_bytes * self.accumulator_pj_per_byte,
+        sp_bytes = (sp_reads * live + reads / hw.input_bytes) * hw.input_bytes
+        return EnergyParts(mac=m * n * k * live * e.mac_pj, scratchpad=sp_bytes * self.scratchpad_pj_per_byte,
+                           accumulator=acc_traffic * live * hw.acc_bytes * self.accumulator_pj_per_byte,
                            dram=(reads + writes) * e.dram_pj_per_byte, static=self._static_pj(cycles))
 
     def _static_pj(self, cycles: float) -> float:
@@ -543,7 +565,7 @@ class SystolicSimulator:
 
     def op(self, op: Op) -> OpCost:
         if isinstance(op, Gemm):
-            g = self.gemm(op.m, op.n, op.k, op.count)
+            g = self.gemm(op.m, op.n, op.k, op.count, op.causal_axis)
             return OpCost(op.name, "matmul", g.cycles, g.compute_cycles, g.energy, g.dram_bytes, g.limit, g.macs, gemm=g)
         return self.vector(op)
 
@@ -576,6 +598,24 @@ def _tile_candidates(size: int, unit: int) -> list[int]:
         q = blocks // (count - 1) + (blocks % (count - 1) > 0) if count > 1 else blocks + 1
         # the smallest q' with ceil(blocks / q') < count is ceil(blocks / (count - 1))
     return [min(b * unit, size) for b in sorted(counts)]
+
+
+@functools.lru_cache(maxsize=65_536)
+def _live_tiles(rows: int, row_tile: int, keys: int, key_tile: int) -> tuple[dict[tuple[int, int], int], float]:
+    """Under a causal mask, the (row tile, key tile) pairs not wholly masked, counted by their sizes, and
+    their share of all pairs. The rows are the last `rows` positions of the `keys`; a tile is live when its
+    first key is not after its last query."""
+    key_tiles, key_edge = math.ceil(keys / key_tile), keys % key_tile
+    counts: dict[tuple[int, int], int] = {}
+    for start in range(0, rows, row_tile):
+        size = min(row_tile, rows - start)
+        live = min(key_tiles, (keys - rows + start + size - 1) // key_tile + 1)
+        edge = 1 if key_edge and live == key_tiles else 0
+        if live > edge:
+            counts[(size, key_tile)] = counts.get((size, key_tile), 0) + live - edge
+        if edge:
+            counts[(size, key_edge)] = counts.get((size, key_edge), 0) + 1
+    return counts, sum(counts.values()) / (math.ceil(rows / row_tile) * key_tiles)
 
 
 def _edge_split(size: int, tile: int) -> list[tuple[int, int]]:

@@ -34,7 +34,13 @@ MOPS_PER_ELEMENT = {VectorKind.softmax: 2, VectorKind.layernorm: 2, VectorKind.g
 
 @dataclass(frozen=True)
 class Gemm:
-    """`count` independent (m x k) @ (k x n) products. `group` is the survey's op group."""
+    """`count` independent (m x k) @ (k x n) products. `group` is the survey's op group.
+
+    `causal_axis` marks attention under a causal mask: the m rows are the last m of the keys' positions, and
+    the keys run along `n` (QK^T's columns) or `k` (attention x V's reduction); a key after its query is
+    masked, so a causal kernel skips the tiles that are wholly masked. `macs` counts the full product all the
+    same (the survey's convention, see `count_work`).
+    """
 
     name: str
     m: int
@@ -43,6 +49,7 @@ class Gemm:
     count: int
     layer: int | None
     group: str
+    causal_axis: Literal["n", "k"] | None = None
 
     @property
     def macs(self) -> int:
@@ -165,7 +172,7 @@ _NOT_SCALAR = object()
 
 
 def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, tokens: int, queries: int, ctx: int, seqs: int,
-               steps: int = 1) -> list[Op]:
+               steps: int = 1, causal: bool = False) -> list[Op]:
     """One transformer block over `seqs` sequences of `queries` new tokens each, attending to `ctx` keys.
 
     `tokens = seqs * queries`; `steps` repeats identical work (decode steps share every shape but attention).
@@ -182,8 +189,11 @@ def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, tokens: in
     for linear in block.linears(d, a, f):
         gemms.append(Gemm(linear.name, tokens, linear.fan_out, linear.fan_in, steps, layer, linear.group))
         if linear.name == "v_proj":
-            gemms.append(Gemm("attn_qk", queries, ctx, hd, seqs * h * steps, layer, "attention_matmuls"))
-            gemms.append(Gemm("attn_av", queries, hd, ctx, seqs * h * steps, layer, "attention_matmuls"))
+            masked = causal and queries > 1  # one new query sees the whole cache
+            gemms.append(Gemm("attn_qk", queries, ctx, hd, seqs * h * steps, layer, "attention_matmuls",
+                              "n" if masked else None))
+            gemms.append(Gemm("attn_av", queries, hd, ctx, seqs * h * steps, layer, "attention_matmuls",
+                              "k" if masked else None))
     ops: list[Op] = []
     for g in gemms:
         ops.append(g)
@@ -242,12 +252,13 @@ def lower_layer_phases(arch: ArchConfig, layer: int, workload: Workload) -> list
     b, s = workload.batch, workload.seq_len
     block = family_for("causal_lm" if workload.is_causal else "classification")
     if workload.phase == "prefill":
-        return [("prefill", _layer_ops(arch, block, layer, tokens=b * s, queries=s, ctx=s, seqs=b))]
+        return [("prefill", _layer_ops(arch, block, layer, tokens=b * s, queries=s, ctx=s, seqs=b,
+                                       causal=workload.is_causal))]
     if workload.phase == "decode":
         return [("decode", _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=s, seqs=b))]
     # Projections, FFN and per-token vector ops have the same shape at every decode step, so they are
     # emitted once with `count` = new_tokens; attention grows with the cache and is emitted per step.
-    prompt = _layer_ops(arch, block, layer, tokens=b * s, queries=s, ctx=s, seqs=b) if s > 0 else []
+    prompt = _layer_ops(arch, block, layer, tokens=b * s, queries=s, ctx=s, seqs=b, causal=True) if s > 0 else []
     shared = _layer_ops(arch, block, layer, tokens=b, queries=1, ctx=1, seqs=b, steps=workload.new_tokens)
     steps = [op for op in shared if not _depends_on_context(op)]
     for step in range(workload.new_tokens):
@@ -292,6 +303,8 @@ def count_work(arch: ArchConfig, workload: Workload) -> dict[str, GroupWork]:
 
     A GEMM moves its A, B and C once each (the survey's unlimited-local-memory upper bound on intensity);
     in decode/generate every weight is re-read for every token, which is what makes decoding memory-bound.
+    Causal attention is counted as the full matrices, as the survey counts it: the masked half of QK^T and
+    attention x V is in these FLOPs and bytes, although the simulator skips its wholly masked tiles.
     """
     flops = dict.fromkeys(GROUPS, 0.0)
     mops = dict.fromkeys(GROUPS, 0.0)

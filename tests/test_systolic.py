@@ -300,3 +300,17 @@ def test_batched_decode_reads_weights_once_per_step_and_kv_per_sequence(phase):
     assert eight["attn_qk"].dram_read_bytes == pytest.approx(8 * one["attn_qk"].dram_read_bytes)
     assert eight["attn_av"].dram_read_bytes == pytest.approx(8 * one["attn_av"].dram_read_bytes)
     assert eight["ffn1"].cycles < 1.1 * one["ffn1"].cycles  # eight tokens for the price of one weight read
+
+
+def test_causal_prefill_skips_masked_attention_tiles():
+    sim = SystolicSimulator(AcceleratorConfig.preset("survey-analytical"))
+    gpt2 = reference_arch("gpt2")
+    qk = sim.gemm(512, 512, 64, causal_axis="n")
+    assert qk.macs == 64 * 512 * 513 // 2  # query i sees keys 0..i
+    assert qk.dram_write_bytes < 0.6 * sim.gemm(512, 512, 64).dram_write_bytes  # masked scores never written
+    for seq, (low, high) in ((512, (0.5, 0.72)), (2048, (0.5, 0.6))):
+        attention = {causal: sum(g.report.cycles for g in sim.simulate(gpt2, Workload(seq_len=seq, causal=causal))
+                                 .gemms() if g.name.startswith("attn_")) for causal in (True, False)}
+        assert low < attention[True] / attention[False] < high, seq
+    decode = sim.simulate(gpt2, Workload(phase="decode", seq_len=512))
+    assert all(g.report.macs == g.report.m * g.report.n * g.report.k * g.report.count for g in decode.gemms())

@@ -109,3 +109,12 @@ def test_workload_spec_is_refused_in_one_line(spec, message):
 def test_workload_spec_scalars_still_parse():
     w = Workload.parse("phase=generate, seq_len=0, new_tokens=8192, causal=true, head=lm, vocab_size=4194304")
     assert (w.phase, w.new_tokens, w.causal, w.head, w.vocab_size) == ("generate", 8192, True, "lm", 4194304)
+
+
+def test_count_work_counts_causal_attention_in_full():
+    # the survey's convention: masked or not, QK^T and attention x V are counted as full matrices
+    gpt2 = reference_arch("gpt2")
+    causal, encoder = (count_work(gpt2, Workload(seq_len=512, causal=c)) for c in (True, False))
+    assert causal["attention_matmuls"].flops == encoder["attention_matmuls"].flops == 12 * 2 * 2 * 512 * 512 * 768
+    qk = next(op for op in lower(gpt2, Workload(seq_len=512, causal=True)) if isinstance(op, Gemm) and op.name == "attn_qk")
+    assert qk.causal_axis == "n" and qk.macs == 512 * 512 * 64 * 12
