@@ -23,6 +23,8 @@ from userfiles import UserInputError, load_mapping, validate
 
 MAX_SRAM_KIB = 2**20  # 1 GiB per SRAM
 MAX_EXTENDS = 32  # files in one `extends` chain
+# Settings added after hardware fingerprints were first recorded, with the defaults that change nothing.
+LATER_SETTINGS = {"mapper_objective": "cycles"}
 
 class VectorUnit(BaseModel):
     """Where one kind of vector op runs and what each element costs there.
@@ -116,6 +118,9 @@ class AcceleratorConfig(BaseModel):
     mapper: Literal["search", "gemmini"] = Field(
         "search", description="search: the fastest tiling that fits; gemmini: the tiling Gemmini's software "
         "picks (tiled_matmul_auto: square-ish output tile first, then grow J, I, K in turn), loop order ijk")
+    mapper_objective: Literal["cycles", "energy", "edp"] = Field(
+        "cycles", description="what the search mapper minimises per GEMM: cycles (ties: DRAM bytes), energy, or "
+        "their product (Timeloop's default); the gemmini mapper ignores it")
     fold_overlap: bool = Field(
         True, description="the next fold's weights/operands shift in while the current fold drains")
     dram_bytes_per_cycle: float = Field(16.0, ge=1e-3, le=1e12,
@@ -184,8 +189,13 @@ class AcceleratorConfig(BaseModel):
         return min(self.dram_bytes_per_cycle, self.dma_inflight_requests * per_request / self.dram_latency_cycles)
 
     def fingerprint(self) -> str:
-        """Hash of everything that changes a simulated number (not the name or description)."""
+        """Hash of everything that changes a simulated number (not the name or description). Settings added
+        after fingerprints were first recorded count only when they differ from their defaults, so that the
+        accelerators described before keep their fingerprints."""
         payload = self.model_dump(mode="json", exclude={"name", "description"})
+        for key, default in LATER_SETTINGS.items():
+            if payload[key] == default:
+                del payload[key]
         return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
     # ---- loading ------------------------------------------------------------------------------------------

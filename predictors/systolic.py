@@ -1,8 +1,11 @@
 """How the problem is laid onto the accelerator and what it costs (Timeloop's "mapping", plus the cost model).
 
-`SystolicSimulator(hw).gemm(m, n, k)` maps one GEMM: a small mapper tries tile sizes (in units of the array's
-rows and columns) and two tile loop orders that fit the scratchpad and accumulator (halves of each when
-double-buffered), and keeps the fastest (ties: fewer DRAM bytes). Each tile is timed fold by fold:
+`SystolicSimulator(hw).gemm(m, n, k)` maps one GEMM. The mapspace is every tiling (tile sizes in units of the
+array's rows and columns, each splitting its dimension into a distinct number of tiles) that fits the
+scratchpad and accumulator (halves of each when double-buffered), with every tile loop order that differs in
+cost; the search mapper keeps the best for `mapper_objective` (cycles, energy or EDP) without visiting all of
+it (see `search_mapping`; `benchmarks/bench_mapper.py` measures it against `mapspace`). Each tile is timed
+fold by fold:
 
 * weight-stationary (WS): a fold preloads one rows x cols block of B and streams the tile's rows of A through
   it: `2*rows + cols + t - 2` cycles for `t` streamed rows when folds run back to back (SCALE-Sim v3's count);
@@ -12,8 +15,8 @@ double-buffered), and keeps the fastest (ties: fewer DRAM bytes). Each tile is t
   reduction: `rows + cols + t - 2` cycles back to back; with `fold_overlap` the finished outputs drain while
   the next block streams, so a fold costs `max(t, rows)` plus one fill/drain per tile.
 
-DRAM traffic follows the tile loop order (K innermost, partial sums kept in the accumulator, C written once),
-so it never falls below the compulsory A + B + C and equals it when the operands fit on chip. Transfers
+DRAM traffic follows the tile loop order (see `_reuse`), so it never falls below the compulsory A + B + C and
+equals it when the operands fit on chip. Transfers
 overlap compute tile by tile at `dram_bytes_per_cycle` when double-buffered (the first load and the last
 store stay exposed) and add to it when not. Vector ops cost what their placement says (see `hardware.py`).
 `simulate` sums a whole model; results are memoised per op shape and per layer, so warm calls are cheap.
@@ -21,9 +24,10 @@ store stay exposed) and add to it when not. Vector ops cost what their placement
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 from predictors.area import estimate_area
 from predictors.attribution import CycleSplit, EnergyParts, Limit, memory_limit
@@ -32,11 +36,14 @@ from predictors.vector_ops import VectorKind
 from predictors.workload import Gemm, Op, Phase, VectorWork, Workload, lower_head_phases, lower_layer_phases
 from supernet.space import ArchConfig
 
-# Tile loop orders. "ijk": K innermost, each C tile accumulates in the accumulator and is written once (Gemmini's
-# order); A and B are re-read for every tile of the other operand unless the whole operand fits in the two
-# double-buffered tiles (REFERENCE.md section 2). "jki": a column of B tiles is loaded once and stays while every
-# row tile of A streams past it; when K spans several tiles the partial sums spill to DRAM at accumulator width.
-LOOP_ORDERS = ("ijk", "jki")
+# Tile loop orders, outermost loop first: i over row tiles of A and C, j over column tiles of B and C, k over the
+# reduction. "ijk" is Gemmini's (K innermost: each C tile accumulates in the accumulator and is written once).
+LOOP_ORDERS = tuple("".join(p) for p in itertools.permutations("ijk"))
+# The search mapper's second pass tries every K tile for this many of the best (M tile, N tile) pairs.
+REFINED_PAIRS = 2
+# Its last pass skips a tiling unless a lower bound on its objective beats the best found by this margin, so the
+# result is within this share of the mapspace's optimum.
+MAPPER_TOLERANCE = 0.005
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,16 @@ class TilingCost:
     mapping: Mapping
 
     @property
-    def rank(self) -> tuple[float, float]:
-        """Fewest cycles first, then least DRAM traffic."""
-        return self.cycles, self.dram_reads + self.dram_writes
+    def edp(self) -> float:
+        return self.energy.total * self.cycles
+
+
+# What the search mapper minimises, per `AcceleratorConfig.mapper_objective`; ties go to the second term.
+OBJECTIVES: dict[str, Callable[[TilingCost], tuple[float, float]]] = {
+    "cycles": lambda t: (t.cycles, t.dram_reads + t.dram_writes),
+    "energy": lambda t: (t.energy.total, t.cycles),
+    "edp": lambda t: (t.edp, t.cycles),
+}
 
 
 @dataclass(frozen=True)
@@ -351,6 +365,8 @@ class SystolicSimulator:
         self.fingerprint = hw.fingerprint()
         self._gemms: dict[tuple[int, int, int, str | None], GemmReport] = {}
         self._layers: dict[tuple, BlockCost] = {}
+        self._tilings: dict[tuple, tuple] = {}
+        self._dma_rate = functools.lru_cache(maxsize=None)(hw.dma_bytes_per_cycle)
         self._sp_usable = hw.scratchpad_kib * 1024 / (2 if hw.double_buffered else 1)
         self._acc_usable = hw.accumulator_kib * 1024 / (2 if hw.double_buffered else 1)
         # what this design's events cost: SRAM energy at its capacities, leakage of its area (or the override)
@@ -379,25 +395,13 @@ class SystolicSimulator:
             tiling = self._gemmini_tiling(m, n, k)
             if tiling is not None:
                 best = self._time_tiling(m, n, k, *tiling, "ijk", axis)
-        for tm in _tile_candidates(m, hw.rows) if best is None else ():
-            for tn in _tile_candidates(n, hw.cols):
-                if tm * tn * hw.acc_bytes > self._acc_usable:
-                    continue
-                tk = self._largest_k_tile(k, tm, tn)
-                if tk is None:
-                    continue
-                for order in LOOP_ORDERS:
-                    result = self._time_tiling(m, n, k, tm, tn, tk, order, axis)
-                    if best is None or result.rank < best.rank:
-                        best = result
+        if best is None:
+            best, _ = self.search_mapping(m, n, k, axis)
         if best is None:
             raise ValueError(
                 f"hardware {hw.name!r}: one {hw.rows}x{hw.cols} tile does not fit the scratchpad "
                 f"({hw.scratchpad_kib} KiB) and accumulator ({hw.accumulator_kib} KiB)")
-        macs = m * n * k
-        if axis is not None:  # the m queries are the last m of the keys: query i sees keys - m + i + 1 of them
-            keys = n if axis == "n" else k
-            macs = macs // (m * keys) * (m * (keys - m) + m * (m + 1) // 2)
+        macs = self._useful_macs(m, n, k, axis)
         util = macs / (hw.peak_macs_per_cycle * best.cycles)
         traffic = best.dram_reads + best.dram_writes
         limit = memory_limit(best.compute_cycles, best.transfer_cycles, best.bus_transfer_cycles, traffic,
@@ -440,11 +444,120 @@ class SystolicSimulator:
                     tiles, grown = trial, True
         return size(tiles)
 
-    def _largest_k_tile(self, k: int, tm: int, tn: int) -> int | None:
-        for tk in _tile_candidates(k, self.hw.rows)[::-1]:
-            if (tm * tk + tk * tn) * self.hw.input_bytes <= self._sp_usable:
-                return tk
-        return None
+    def _output_tiles(self, m: int, n: int) -> Iterator[tuple[int, int]]:
+        """(M tile, N tile) pairs whose partial sums fit the accumulator."""
+        for tm in _tile_candidates(m, self.hw.rows)[::-1]:  # largest first: the likeliest to be fast
+            for tn in _tile_candidates(n, self.hw.cols)[::-1]:
+                if tm * tn * self.hw.acc_bytes <= self._acc_usable:
+                    yield tm, tn
+
+    def _k_tiles(self, k: int, tm: int, tn: int) -> list[int]:
+        """K tiles, deepest first, with which an A and a B tile fit the scratchpad."""
+        return [tk for tk in _tile_candidates(k, self.hw.rows)[::-1]
+                if (tm * tk + tk * tn) * self.hw.input_bytes <= self._sp_usable]
+
+    def _orders(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, axis: str | None) -> list[TilingCost]:
+        """One tiling under each loop order that differs in cost (orders with the same reuse cost the same)."""
+        i0, j0, k0 = math.ceil(m / tm), math.ceil(n / tn), math.ceil(k / tk)
+        orders = {}
+        for order in LOOP_ORDERS:
+            orders.setdefault(_reuse(order, i0, j0, k0), order)
+        return [self._time_tiling(m, n, k, tm, tn, tk, order, axis) for order in orders.values()]
+
+    def mapspace(self, m: int, n: int, k: int, causal_axis: str | None = None) -> Iterator[TilingCost]:
+        """Every mapping the search mapper chooses from: each tiling that fits, under each loop order that
+        differs in cost. Exhaustive, for measuring the search (benchmarks/bench_mapper.py)."""
+        for tm, tn in self._output_tiles(m, n):
+            for tk in self._k_tiles(k, tm, tn):
+                yield from self._orders(m, n, k, tm, tn, tk, causal_axis)
+
+    def search_mapping(self, m: int, n: int, k: int, causal_axis: str | None = None) -> tuple[TilingCost | None, int]:
+        """The best mapping for `mapper_objective` and how many mappings were costed to find it.
+
+        First pass: every output tile that fits, with the deepest K tile that then fits (fewest partial-sum
+        round trips and fill/drains), under each loop order that differs in cost. Second pass: every K tile for
+        the best few output tiles, since a shallower K tile can pay off (it skips more masked tiles under a
+        causal mask, or exposes a smaller first load). Last, branch and bound: every other tiling whose lower bound
+        (`_bound`) beats the best so far by `MAPPER_TOLERANCE` is costed, so the result is within that share
+        of the optimum of the whole mapspace.
+        """
+        objective = OBJECTIVES[self.hw.mapper_objective]
+        # pruned by compute cycles only where the deepest K tile bounds them (a causal mask along K favours shallow ones)
+        by_cycles = self.hw.mapper_objective == "cycles" and causal_axis != "k"
+        firsts: list[TilingCost] = []
+        evaluated = 0
+        costed = set()
+        fastest = math.inf
+        for tm, tn in self._output_tiles(m, n):
+            tks = self._k_tiles(k, tm, tn)
+            if tks:
+                if by_cycles and self._compute_cycles(m, n, k, tm, tn, tks[0], causal_axis) >= fastest:
+                    continue  # no loop order makes it faster than its compute
+                costs = self._orders(m, n, k, tm, tn, tks[0], causal_axis)
+                costed.add((tm, tn, tks[0]))
+                fastest = min(fastest, min(c.cycles for c in costs))
+                evaluated += len(costs)
+                firsts.append(min(costs, key=objective))
+        if not firsts:
+            return None, evaluated
+        firsts.sort(key=objective)
+        best = firsts[0]
+        for first in firsts[:REFINED_PAIRS]:
+            tm, tn = first.mapping.tile_m, first.mapping.tile_n
+            for tk in self._k_tiles(k, tm, tn)[1:]:
+                costed.add((tm, tn, tk))
+                costs = self._orders(m, n, k, tm, tn, tk, causal_axis)
+                evaluated += len(costs)
+                best = min([best] + costs, key=objective)
+        primary = {"cycles": lambda c, e: c, "energy": lambda c, e: e, "edp": lambda c, e: c * e}[self.hw.mapper_objective]
+        e, hw = self.hw.energy, self.hw
+        useful = self._useful_macs(m, n, k, causal_axis)
+        floor_cycles = useful / hw.peak_macs_per_cycle
+        floor_pj = useful * e.mac_pj + (m * k + k * n + m * n) * hw.input_bytes * e.dram_pj_per_byte / 2
+        for tm, tn in self._output_tiles(m, n):
+            for tk in self._k_tiles(k, tm, tn):
+                if (tm, tn, tk) in costed:
+                    continue
+                # a coarse bound first (no tile walk): ideal compute plus the first load, MACs plus half the
+                # compulsory DRAM energy (a causal mask saves at most half of it)
+                cycles = floor_cycles + self._first_load(m, n, k, tm, tn, tk)
+                if primary(cycles, floor_pj + self._static_pj(cycles)) * (1 + MAPPER_TOLERANCE) >= objective(best)[0]:
+                    continue
+                if primary(*self._bound(m, n, k, tm, tn, tk, causal_axis)) * (1 + MAPPER_TOLERANCE) < objective(best)[0]:
+                    costs = self._orders(m, n, k, tm, tn, tk, causal_axis)
+                    evaluated += len(costs)
+                    best = min([best] + costs, key=objective)
+        return best, evaluated
+
+    @staticmethod
+    def _useful_macs(m: int, n: int, k: int, axis: str | None) -> int:
+        """MACs of the product, less those of masked entries under a causal mask: the m queries are the last m
+        of the keys, so query i sees keys - m + i + 1 of them."""
+        if axis is None:
+            return m * n * k
+        keys = n if axis == "n" else k
+        return m * n * k // (m * keys) * (m * (keys - m) + m * (m + 1) // 2)
+
+    def _bound(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, axis: str | None) -> tuple[float, float]:
+        """Lower bounds on a tiling's cycles and energy under any loop order: its compute and its transfers with
+        each operand moved once (overlapped when double-buffered, after the exposed first load), and the
+        energy of those cycles and bytes."""
+        classes, first_load, live = self._tile_classes(m, n, k, tm, tn, tk, axis)
+        i0, j0, k0 = math.ceil(m / tm), math.ceil(n / tn), math.ceil(k / tk)
+        in_b = self.hw.input_bytes
+        a_share = (1.0 if axis == "k" else 1 / live) / j0
+        b_share, c_share = 1 / live / i0, in_b * (1.0 if axis == "n" else 1 / live) / k0
+        compute = sum(c[0] * c[1] for c in classes)
+        transfer = sum(c[0] * (c[2] * a_share + c[3] * b_share + c[4] * c_share) for c in classes)
+        cycles = max(compute, transfer) + first_load if self.hw.double_buffered else compute + transfer
+        reads = (m * k * (live if axis == "k" else 1.0) + k * n) * in_b
+        writes = m * n * (live if axis == "n" else 1.0) * in_b
+        energy = self._gemm_energy(m, n, k, k0, i0, reads, writes, cycles, live)
+        return cycles, energy.total
+
+    def _compute_cycles(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, axis: str | None) -> float:
+        """The array's cycles under a tiling: a lower bound on its cycles whatever the loop order."""
+        return sum(c[0] * c[1] for c in self._tile_classes(m, n, k, tm, tn, tk, axis)[0])
 
     def _fold_cycles(self, tm: int, tn: int, tk: int) -> float:
         """Compute cycles of one tile, fold by fold."""
@@ -464,12 +577,14 @@ class SystolicSimulator:
                      axis: str | None = None) -> TilingCost:
         hw = self.hw
         i0, j0, k0 = math.ceil(m / tm), math.ceil(n / tn), math.ceil(k / tk)
-        a_loads = 1 if i0 * k0 <= 2 else j0
-        b_loads = (1 if j0 * k0 <= 2 else i0) if order == "ijk" else 1
-        spilled = (k0 - 1) * hw.acc_bytes if order == "jki" else 0.0  # per C element, each way
+        if hw.mapper == "gemmini":  # its software reloads A for every column tile, even when K is one tile
+            a_loads, b_loads, c_visits = (1 if i0 * k0 <= 2 else j0), (1 if j0 * k0 <= 2 else i0), 1
+        else:
+            a_loads, b_loads, c_visits = _reuse(order, i0, j0, k0)
+        spilled = (c_visits - 1) * hw.acc_bytes  # per C element, each way: partial sums out and back in
+        classes, first_load, live = self._tile_classes(m, n, k, tm, tn, tk, axis)
         # Under a causal mask only the live (row tile, key tile) pairs run: a fraction `live` of them. What is
         # loaded per pair shrinks with it (C of QK^T, A of attention x V, and any operand re-read per pair).
-        live_tiles, live = _live_tiles(m, tm, n, tn) if axis == "n" else _live_tiles(m, tm, k, tk) if axis else ({}, 1.0)
         a_live = live if axis == "k" or a_loads > 1 else 1.0
         b_live = live if b_loads > 1 else 1.0
         c_live = live if axis == "n" else 1.0
@@ -477,10 +592,35 @@ class SystolicSimulator:
         reads = (m * k * a_loads * a_live + k * n * b_loads * b_live) * in_b + m * n * spilled * live
         writes = m * n * (in_b * c_live + spilled * live)
         compulsory = (m * k * (live if axis == "k" else 1.0) + k * n + m * n * c_live) * in_b
-        compute = 0.0
-        busy = 0.0
-        moved = 0.0
+        # per live tile, the cycles of its share of each operand's traffic, as multiples of `classes`' units
+        a_share, b_share = a_loads / j0 * a_live / live, b_loads / i0 * b_live / live
+        c_share = (in_b * c_live + 2 * spilled * live) / k0 / live
+        compute = busy = moved = 0.0
         tiles = 0
+        for n_tiles, tile_compute, a_unit, b_unit, c_unit in classes:
+            transfer = a_unit * a_share + b_unit * b_share + c_unit * c_share
+            tiles += n_tiles
+            compute += n_tiles * tile_compute
+            moved += n_tiles * transfer
+            busy += n_tiles * (max(tile_compute, transfer) if hw.double_buffered else tile_compute + transfer)
+        cycles = max(busy + first_load, compute)
+        energy = self._gemm_energy(m, n, k, k0, i0, reads, writes, cycles, live)
+        mapping = Mapping(hw.dataflow, min(tm, m), min(tn, n), min(tk, k), order, tiles)
+        return TilingCost(cycles, compute, moved, (reads + writes) / hw.dram_bytes_per_cycle, reads, writes,
+                          compulsory, energy, mapping)
+
+    def _tile_classes(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, axis: str | None
+                      ) -> tuple[list[tuple[int, float, float, float, float]], float, float]:
+        """What a tiling costs whatever its loop order, memoised: per class of tile (full or edge in each
+        dimension) how many run, their compute cycles, and the DMA cycles of one whole A tile, one whole B tile
+        and one byte per C element; then the exposed first load (double-buffered) and the live share."""
+        key = (m, n, k, tm, tn, tk, axis)
+        found = self._tilings.get(key)
+        if found is not None:
+            return found
+        rate, in_b = self._dma_rate, self.hw.input_bytes
+        live_tiles, live = _live_tiles(m, tm, n, tn) if axis == "n" else _live_tiles(m, tm, k, tk) if axis else ({}, 1.0)
+        classes = []
         for tm_, ni in _edge_split(m, tm):
             for tn_, nj in _edge_split(n, tn):
                 for tk_, nk in _edge_split(k, tk):
@@ -488,33 +628,21 @@ class SystolicSimulator:
                         n_tiles = ni * nj * nk
                     else:
                         n_tiles = live_tiles.get((tm_, tn_), 0) * nk if axis == "n" else live_tiles.get((tm_, tk_), 0) * nj
-                    tile_compute = self._fold_cycles(tm_, tn_, tk_)
-                    transfer = self._transfer_cycles(tm_ * tk_ * a_loads / j0 * a_live / live, tk_,
-                                                     tk_ * tn_ * b_loads / i0 * b_live / live, tn_,
-                                                     tm_ * tn_ * (in_b * c_live + 2 * spilled * live) / k0 / live)
-                    tiles += n_tiles
-                    compute += n_tiles * tile_compute
-                    moved += n_tiles * transfer
-                    if hw.double_buffered:
-                        busy += n_tiles * max(tile_compute, transfer)
-                    else:
-                        busy += n_tiles * (tile_compute + transfer)
-        if hw.double_buffered:
-            tm_, tn_, tk_ = min(tm, m), min(tn, n), min(tk, k)
-            busy += self._transfer_cycles(tm_ * tk_, tk_, tk_ * tn_, tn_, tm_ * tn_ * hw.input_bytes)
-        cycles = max(busy, compute)
-        energy = self._gemm_energy(m, n, k, k0, i0, reads, writes, cycles, live)
-        mapping = Mapping(hw.dataflow, min(tm, m), min(tn, n), min(tk, k), order, tiles)
-        return TilingCost(cycles, compute, moved, (reads + writes) / hw.dram_bytes_per_cycle, reads, writes,
-                          compulsory, energy, mapping)
+                    if n_tiles:
+                        b_rate = rate(tn_ * in_b)
+                        classes.append((n_tiles, self._fold_cycles(tm_, tn_, tk_), tm_ * tk_ * in_b / rate(tk_ * in_b),
+                                        tk_ * tn_ * in_b / b_rate, tm_ * tn_ / b_rate))
+        found = self._tilings[key] = (classes, self._first_load(m, n, k, tm, tn, tk), live)
+        return found
 
-    def _transfer_cycles(self, a_elems: float, a_row: int, b_elems: float, b_row: int, c_bytes: float) -> float:
-        """DMA cycles for one tile's A and B loads (in elements, with their row lengths) and its C bytes."""
-        hw = self.hw
-        in_b = hw.input_bytes
-        return (a_elems * in_b / hw.dma_bytes_per_cycle(a_row * in_b)
-                + b_elems * in_b / hw.dma_bytes_per_cycle(b_row * in_b)
-                + c_bytes / hw.dma_bytes_per_cycle(b_row * in_b))
+    def _first_load(self, m: int, n: int, k: int, tm: int, tn: int, tk: int) -> float:
+        """The DMA cycles of the first tile, which nothing hides when double-buffered (0 when not: then every
+        tile's transfer is counted in full)."""
+        if not self.hw.double_buffered:
+            return 0.0
+        rate, in_b = self._dma_rate, self.hw.input_bytes
+        tm, tn, tk = min(tm, m), min(tn, n), min(tk, k)
+        return tm * tk * in_b / rate(tk * in_b) + (tk * tn + tm * tn) * in_b / rate(tn * in_b)
 
     def _gemm_energy(self, m: int, n: int, k: int, k0: int, i0: int, reads: float, writes: float,
                      cycles: float, live: float = 1.0) -> EnergyParts:
@@ -587,7 +715,8 @@ class SystolicSimulator:
         return BlockCost.of((phase, [self.op(op) for op in ops]) for phase, ops in phases)
 
 
-def _tile_candidates(size: int, unit: int) -> list[int]:
+@functools.lru_cache(maxsize=65_536)
+def _tile_candidates(size: int, unit: int) -> tuple[int, ...]:
     """Tile sizes (multiples of `unit`, the last one clipped to `size`) that split `size` into q even parts."""
     blocks = math.ceil(size / unit)
     counts = set()
@@ -597,7 +726,30 @@ def _tile_candidates(size: int, unit: int) -> list[int]:
         counts.add(count)
         q = blocks // (count - 1) + (blocks % (count - 1) > 0) if count > 1 else blocks + 1
         # the smallest q' with ceil(blocks / q') < count is ceil(blocks / (count - 1))
-    return [min(b * unit, size) for b in sorted(counts)]
+    return tuple(min(b * unit, size) for b in sorted(counts))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _reuse(order: str, i0: int, j0: int, k0: int) -> tuple[int, int, int]:
+    """How often each element of A and of B is loaded, and each C tile visited, under a tile loop `order`
+    (outermost first) with i0 x j0 x k0 tiles.
+
+    An operand's tile changes whenever one of its own loops steps, so it is reloaded once per iteration of
+    every loop out to the innermost of its own that takes more than one step; loops inside that one reuse
+    it. An operand of at most two tiles stays in the two double-buffered halves and is loaded once
+    (REFERENCE.md section 2). A C tile visited more than once spills its partial sums to DRAM in between.
+    """
+    trips = {"i": i0, "j": j0, "k": k0}
+    stepping = [d for d in order if trips[d] > 1]
+
+    def times(dims: str) -> int:
+        own = trips[dims[0]] * trips[dims[1]]
+        inner = max((stepping.index(d) for d in dims if d in stepping), default=-1)
+        if own <= 2 or inner < 0:
+            return 1
+        return math.prod(trips[d] for d in stepping[:inner + 1]) // own
+
+    return times("ik"), times("kj"), times("ij")
 
 
 @functools.lru_cache(maxsize=65_536)
