@@ -24,7 +24,7 @@ from userfiles import UserInputError, load_mapping, validate
 MAX_SRAM_KIB = 2**20  # 1 GiB per SRAM
 MAX_EXTENDS = 32  # files in one `extends` chain
 # Settings added after hardware fingerprints were first recorded, with the defaults that change nothing.
-LATER_SETTINGS = {"mapper_objective": "cycles"}
+LATER_SETTINGS = {"mapper_objective": "cycles", "fusion": {"attention": False, "projection_layernorm": False}}
 
 class VectorUnit(BaseModel):
     """Where one kind of vector op runs and what each element costs there.
@@ -53,6 +53,23 @@ class VectorUnit(BaseModel):
         if self.where == "host" and self.fused:
             raise ValueError("an op on the host cannot be fused with an accelerator GEMM")
         return self
+
+
+class Fusion(BaseModel):
+    """Which producer-consumer chains the accelerator runs without a round trip through DRAM.
+
+    `attention`: QK^T, softmax and attention x V per head, the scores kept on chip; the softmax unit works on
+    one block of rows while the array computes the next, and when a block of rows of scores does not fit the
+    accumulator it is an online softmax (FlashAttention) that rescales the partial output once per block of
+    keys. `projection_layernorm`: a projection's output rows normalised as they leave the accumulator, which
+    needs output tiles that span whole rows (the survey found it harmful: the mapping it forces costs more
+    than the LayerNorm's pass saves). Each needs its vector ops, and the (de)quantisation, on the accelerator.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attention: bool = False
+    projection_layernorm: bool = False
 
 
 class EnergyModel(BaseModel):
@@ -135,6 +152,7 @@ class AcceleratorConfig(BaseModel):
     node_nm: Literal[12, 22, 45] = Field(12, description="process node for area and leakage (12, 22 or 45 nm; "
                                          "the area constants were synthesised at 12 nm)")
     vector_units: dict[VectorKind, VectorUnit] = Field(description="where each non-linear op runs")
+    fusion: Fusion = Field(default_factory=Fusion, description="producer-consumer chains kept on chip")
     energy: EnergyModel = Field(default_factory=EnergyModel)
 
     @field_validator("vector_units")
@@ -144,6 +162,18 @@ class AcceleratorConfig(BaseModel):
         if missing:
             raise ValueError(f"no placement for {', '.join(missing)}")
         return units
+
+    @model_validator(mode="after")
+    def _fused_ops_on_the_accelerator(self) -> "AcceleratorConfig":
+        needs = {"attention": (VectorKind.softmax, VectorKind.quantize),
+                 "projection_layernorm": (VectorKind.layernorm, VectorKind.quantize)}
+        for chain, kinds in needs.items():
+            on_host = [kind.value for kind in kinds if getattr(self.fusion, chain)
+                       and self.vector_units[kind].where == "host"]
+            if on_host:
+                raise ValueError(f"fusion.{chain} needs {' and '.join(on_host)} on the accelerator "
+                                 f"(vector_units.{on_host[0]}.where: host)")
+        return self
 
     @model_validator(mode="after")
     def _one_tile_fits(self) -> "AcceleratorConfig":

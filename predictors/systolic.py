@@ -27,10 +27,12 @@ import functools
 import itertools
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 from predictors.area import estimate_area
 from predictors.attribution import CycleSplit, EnergyParts, Limit, memory_limit
+from predictors.fusion import FusedGemm, HiddenVector
+from predictors.fusion import plan as fusion_plan
 from predictors.hardware import AcceleratorConfig
 from predictors.vector_ops import VectorKind
 from predictors.workload import Gemm, Op, Phase, VectorWork, Workload, lower_head_phases, lower_layer_phases
@@ -44,6 +46,20 @@ REFINED_PAIRS = 2
 # Its last pass skips a tiling unless a lower bound on its objective beats the best found by this margin, so the
 # result is within this share of the mapspace's optimum.
 MAPPER_TOLERANCE = 0.005
+
+
+class Problem(NamedTuple):
+    """One GEMM to map: (m x k) @ (k x n), m = output rows, n = output columns, k = reduction. `causal_axis`
+    ("n" or "k"): the axis of the keys under a causal mask (see `workload.Gemm`). `on_chip` ("a" or "c"): an
+    operand that a fused chain keeps on chip, never read from or written to DRAM. `full_rows`: output tiles
+    must span whole rows (a fused LayerNorm reads complete rows). See `predictors.fusion`."""
+
+    m: int
+    n: int
+    k: int
+    causal_axis: str | None = None
+    on_chip: str | None = None
+    full_rows: bool = False
 
 
 @dataclass(frozen=True)
@@ -363,7 +379,7 @@ class SystolicSimulator:
     def __init__(self, hw: AcceleratorConfig):
         self.hw = hw
         self.fingerprint = hw.fingerprint()
-        self._gemms: dict[tuple[int, int, int, str | None], GemmReport] = {}
+        self._gemms: dict[Problem, GemmReport] = {}
         self._layers: dict[tuple, BlockCost] = {}
         self._tilings: dict[tuple, tuple] = {}
         self._dma_rate = functools.lru_cache(maxsize=None)(hw.dma_bytes_per_cycle)
@@ -376,32 +392,33 @@ class SystolicSimulator:
         self.static_mw = estimate_area(hw).static_mw if e.static_mw is None else e.static_mw
 
     # ---- single GEMMs -------------------------------------------------------------------------------------
-    def gemm(self, m: int, n: int, k: int, count: int = 1, causal_axis: str | None = None) -> GemmReport:
-        """(m x k) @ (k x n), `count` times: m = output rows, n = output columns, k = reduction. `causal_axis`
-        ("n" or "k"): the axis of the keys under a causal mask (see `workload.Gemm`)."""
+    def gemm(self, m: int, n: int, k: int, count: int = 1, causal_axis: str | None = None,
+             on_chip: str | None = None, full_rows: bool = False) -> GemmReport:
+        """(m x k) @ (k x n), `count` times; the other arguments as in `Problem`."""
         if min(m, n, k, count) < 1:
             raise ValueError(f"GEMM dimensions must be positive, got m={m} n={n} k={k} count={count}")
-        key = (m, n, k, causal_axis)
+        key = Problem(m, n, k, causal_axis, on_chip, full_rows)
         report = self._gemms.get(key)
         if report is None:
-            report = self._map_gemm(m, n, k, causal_axis)
+            report = self._map_gemm(key)
             self._gemms[key] = report
         return report if count == 1 else report.times(count)
 
-    def _map_gemm(self, m: int, n: int, k: int, axis: str | None) -> GemmReport:
+    def _map_gemm(self, p: Problem) -> GemmReport:
         hw = self.hw
+        m, n, k = p.m, p.n, p.k
         best: TilingCost | None = None
-        if hw.mapper == "gemmini":
+        if hw.mapper == "gemmini" and not p.full_rows:  # its software has no tiling of whole rows
             tiling = self._gemmini_tiling(m, n, k)
             if tiling is not None:
-                best = self._time_tiling(m, n, k, *tiling, "ijk", axis)
+                best = self._time_tiling(p, *tiling, "ijk")
         if best is None:
-            best, _ = self.search_mapping(m, n, k, axis)
+            best, _ = self._search(p)
         if best is None:
             raise ValueError(
                 f"hardware {hw.name!r}: one {hw.rows}x{hw.cols} tile does not fit the scratchpad "
                 f"({hw.scratchpad_kib} KiB) and accumulator ({hw.accumulator_kib} KiB)")
-        macs = self._useful_macs(m, n, k, axis)
+        macs = self._useful_macs(m, n, k, p.causal_axis)
         util = macs / (hw.peak_macs_per_cycle * best.cycles)
         traffic = best.dram_reads + best.dram_writes
         limit = memory_limit(best.compute_cycles, best.transfer_cycles, best.bus_transfer_cycles, traffic,
@@ -444,10 +461,10 @@ class SystolicSimulator:
                     tiles, grown = trial, True
         return size(tiles)
 
-    def _output_tiles(self, m: int, n: int) -> Iterator[tuple[int, int]]:
-        """(M tile, N tile) pairs whose partial sums fit the accumulator."""
-        for tm in _tile_candidates(m, self.hw.rows)[::-1]:  # largest first: the likeliest to be fast
-            for tn in _tile_candidates(n, self.hw.cols)[::-1]:
+    def _output_tiles(self, p: Problem) -> Iterator[tuple[int, int]]:
+        """(M tile, N tile) pairs whose partial sums fit the accumulator (N whole when `full_rows`)."""
+        for tm in _tile_candidates(p.m, self.hw.rows)[::-1]:  # largest first: the likeliest to be fast
+            for tn in (p.n,) if p.full_rows else _tile_candidates(p.n, self.hw.cols)[::-1]:
                 if tm * tn * self.hw.acc_bytes <= self._acc_usable:
                     yield tm, tn
 
@@ -456,22 +473,29 @@ class SystolicSimulator:
         return [tk for tk in _tile_candidates(k, self.hw.rows)[::-1]
                 if (tm * tk + tk * tn) * self.hw.input_bytes <= self._sp_usable]
 
-    def _orders(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, axis: str | None) -> list[TilingCost]:
+    def _orders(self, p: Problem, tm: int, tn: int, tk: int) -> list[TilingCost]:
         """One tiling under each loop order that differs in cost (orders with the same reuse cost the same)."""
-        i0, j0, k0 = math.ceil(m / tm), math.ceil(n / tn), math.ceil(k / tk)
+        i0, j0, k0 = math.ceil(p.m / tm), math.ceil(p.n / tn), math.ceil(p.k / tk)
         orders = {}
         for order in LOOP_ORDERS:
             orders.setdefault(_reuse(order, i0, j0, k0), order)
-        return [self._time_tiling(m, n, k, tm, tn, tk, order, axis) for order in orders.values()]
+        return [self._time_tiling(p, tm, tn, tk, order) for order in orders.values()]
 
-    def mapspace(self, m: int, n: int, k: int, causal_axis: str | None = None) -> Iterator[TilingCost]:
+    def mapspace(self, m: int, n: int, k: int, causal_axis: str | None = None, on_chip: str | None = None,
+                 full_rows: bool = False) -> Iterator[TilingCost]:
         """Every mapping the search mapper chooses from: each tiling that fits, under each loop order that
         differs in cost. Exhaustive, for measuring the search (benchmarks/bench_mapper.py)."""
-        for tm, tn in self._output_tiles(m, n):
+        p = Problem(m, n, k, causal_axis, on_chip, full_rows)
+        for tm, tn in self._output_tiles(p):
             for tk in self._k_tiles(k, tm, tn):
-                yield from self._orders(m, n, k, tm, tn, tk, causal_axis)
+                yield from self._orders(p, tm, tn, tk)
 
-    def search_mapping(self, m: int, n: int, k: int, causal_axis: str | None = None) -> tuple[TilingCost | None, int]:
+    def search_mapping(self, m: int, n: int, k: int, causal_axis: str | None = None, on_chip: str | None = None,
+                       full_rows: bool = False) -> tuple[TilingCost | None, int]:
+        """The search mapper's choice for `mapper_objective` and how many mappings it costed (see `_search`)."""
+        return self._search(Problem(m, n, k, causal_axis, on_chip, full_rows))
+
+    def _search(self, p: Problem) -> tuple[TilingCost | None, int]:
         """The best mapping for `mapper_objective` and how many mappings were costed to find it.
 
         First pass: every output tile that fits, with the deepest K tile that then fits (fewest partial-sum
@@ -482,18 +506,19 @@ class SystolicSimulator:
         of the optimum of the whole mapspace.
         """
         objective = OBJECTIVES[self.hw.mapper_objective]
+        m, n, k, causal_axis = p.m, p.n, p.k, p.causal_axis
         # pruned by compute cycles only where the deepest K tile bounds them (a causal mask along K favours shallow ones)
         by_cycles = self.hw.mapper_objective == "cycles" and causal_axis != "k"
         firsts: list[TilingCost] = []
         evaluated = 0
         costed = set()
         fastest = math.inf
-        for tm, tn in self._output_tiles(m, n):
+        for tm, tn in self._output_tiles(p):
             tks = self._k_tiles(k, tm, tn)
             if tks:
-                if by_cycles and self._compute_cycles(m, n, k, tm, tn, tks[0], causal_axis) >= fastest:
+                if by_cycles and self._compute_cycles(p, tm, tn, tks[0]) >= fastest:
                     continue  # no loop order makes it faster than its compute
-                costs = self._orders(m, n, k, tm, tn, tks[0], causal_axis)
+                costs = self._orders(p, tm, tn, tks[0])
                 costed.add((tm, tn, tks[0]))
                 fastest = min(fastest, min(c.cycles for c in costs))
                 evaluated += len(costs)
@@ -506,15 +531,16 @@ class SystolicSimulator:
             tm, tn = first.mapping.tile_m, first.mapping.tile_n
             for tk in self._k_tiles(k, tm, tn)[1:]:
                 costed.add((tm, tn, tk))
-                costs = self._orders(m, n, k, tm, tn, tk, causal_axis)
+                costs = self._orders(p, tm, tn, tk)
                 evaluated += len(costs)
                 best = min([best] + costs, key=objective)
         primary = {"cycles": lambda c, e: c, "energy": lambda c, e: e, "edp": lambda c, e: c * e}[self.hw.mapper_objective]
         e, hw = self.hw.energy, self.hw
         useful = self._useful_macs(m, n, k, causal_axis)
         floor_cycles = useful / hw.peak_macs_per_cycle
-        floor_pj = useful * e.mac_pj + (m * k + k * n + m * n) * hw.input_bytes * e.dram_pj_per_byte / 2
-        for tm, tn in self._output_tiles(m, n):
+        moved_once = m * k * (p.on_chip != "a") + k * n + m * n * (p.on_chip != "c")
+        floor_pj = useful * e.mac_pj + moved_once * hw.input_bytes * e.dram_pj_per_byte / 2
+        for tm, tn in self._output_tiles(p):
             for tk in self._k_tiles(k, tm, tn):
                 if (tm, tn, tk) in costed:
                     continue
@@ -523,8 +549,8 @@ class SystolicSimulator:
                 cycles = floor_cycles + self._first_load(m, n, k, tm, tn, tk)
                 if primary(cycles, floor_pj + self._static_pj(cycles)) * (1 + MAPPER_TOLERANCE) >= objective(best)[0]:
                     continue
-                if primary(*self._bound(m, n, k, tm, tn, tk, causal_axis)) * (1 + MAPPER_TOLERANCE) < objective(best)[0]:
-                    costs = self._orders(m, n, k, tm, tn, tk, causal_axis)
+                if primary(*self._bound(p, tm, tn, tk)) * (1 + MAPPER_TOLERANCE) < objective(best)[0]:
+                    costs = self._orders(p, tm, tn, tk)
                     evaluated += len(costs)
                     best = min([best] + costs, key=objective)
         return best, evaluated
@@ -538,26 +564,28 @@ class SystolicSimulator:
         keys = n if axis == "n" else k
         return m * n * k // (m * keys) * (m * (keys - m) + m * (m + 1) // 2)
 
-    def _bound(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, axis: str | None) -> tuple[float, float]:
+    def _bound(self, p: Problem, tm: int, tn: int, tk: int) -> tuple[float, float]:
         """Lower bounds on a tiling's cycles and energy under any loop order: its compute and its transfers with
         each operand moved once (overlapped when double-buffered, after the exposed first load), and the
         energy of those cycles and bytes."""
+        m, n, k, axis = p.m, p.n, p.k, p.causal_axis
         classes, first_load, live = self._tile_classes(m, n, k, tm, tn, tk, axis)
         i0, j0, k0 = math.ceil(m / tm), math.ceil(n / tn), math.ceil(k / tk)
         in_b = self.hw.input_bytes
-        a_share = (1.0 if axis == "k" else 1 / live) / j0
-        b_share, c_share = 1 / live / i0, in_b * (1.0 if axis == "n" else 1 / live) / k0
+        a_on, c_on = (0.0 if p.on_chip == "a" else 1.0), (0.0 if p.on_chip == "c" else 1.0)
+        a_share = (1.0 if axis == "k" else 1 / live) / j0 * a_on
+        b_share, c_share = 1 / live / i0, in_b * (1.0 if axis == "n" else 1 / live) / k0 * c_on
         compute = sum(c[0] * c[1] for c in classes)
         transfer = sum(c[0] * (c[2] * a_share + c[3] * b_share + c[4] * c_share) for c in classes)
         cycles = max(compute, transfer) + first_load if self.hw.double_buffered else compute + transfer
-        reads = (m * k * (live if axis == "k" else 1.0) + k * n) * in_b
-        writes = m * n * (live if axis == "n" else 1.0) * in_b
+        reads = (m * k * (live if axis == "k" else 1.0) * a_on + k * n) * in_b
+        writes = m * n * (live if axis == "n" else 1.0) * in_b * c_on
         energy = self._gemm_energy(m, n, k, k0, i0, reads, writes, cycles, live)
         return cycles, energy.total
 
-    def _compute_cycles(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, axis: str | None) -> float:
+    def _compute_cycles(self, p: Problem, tm: int, tn: int, tk: int) -> float:
         """The array's cycles under a tiling: a lower bound on its cycles whatever the loop order."""
-        return sum(c[0] * c[1] for c in self._tile_classes(m, n, k, tm, tn, tk, axis)[0])
+        return sum(c[0] * c[1] for c in self._tile_classes(p.m, p.n, p.k, tm, tn, tk, p.causal_axis)[0])
 
     def _fold_cycles(self, tm: int, tn: int, tk: int) -> float:
         """Compute cycles of one tile, fold by fold."""
@@ -573,9 +601,9 @@ class SystolicSimulator:
         fill_drain = (2 * r + c - 2) if self.hw.dataflow == "ws" else (r + c - 2)
         return folds * max(streamed, r) + fill_drain
 
-    def _time_tiling(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, order: str,
-                     axis: str | None = None) -> TilingCost:
+    def _time_tiling(self, p: Problem, tm: int, tn: int, tk: int, order: str) -> TilingCost:
         hw = self.hw
+        m, n, k, axis = p.m, p.n, p.k, p.causal_axis
         i0, j0, k0 = math.ceil(m / tm), math.ceil(n / tn), math.ceil(k / tk)
         if hw.mapper == "gemmini":  # its software reloads A for every column tile, even when K is one tile
             a_loads, b_loads, c_visits = (1 if i0 * k0 <= 2 else j0), (1 if j0 * k0 <= 2 else i0), 1
@@ -589,9 +617,11 @@ class SystolicSimulator:
         b_live = live if b_loads > 1 else 1.0
         c_live = live if axis == "n" else 1.0
         in_b = hw.input_bytes
+        a_live *= 0.0 if p.on_chip == "a" else 1.0  # a fused chain's operand never crosses to DRAM
+        c_live *= 0.0 if p.on_chip == "c" else 1.0
         reads = (m * k * a_loads * a_live + k * n * b_loads * b_live) * in_b + m * n * spilled * live
         writes = m * n * (in_b * c_live + spilled * live)
-        compulsory = (m * k * (live if axis == "k" else 1.0) + k * n + m * n * c_live) * in_b
+        compulsory = (m * k * (live if axis == "k" else 1.0) * (p.on_chip != "a") + k * n + m * n * c_live) * in_b
         # per live tile, the cycles of its share of each operand's traffic, as multiples of `classes`' units
         a_share, b_share = a_loads / j0 * a_live / live, b_loads / i0 * b_live / live
         c_share = (in_b * c_live + 2 * spilled * live) / k0 / live
@@ -691,11 +721,35 @@ class SystolicSimulator:
         return OpCost(op.name, op.kind.value, cycles, host_cycles, energy, dram,
                       Limit.host if host_cycles >= transfer else Limit.dram_bus, elements=op.elements)
 
-    def op(self, op: Op) -> OpCost:
+    def op(self, op: Op, role: FusedGemm | None = None) -> OpCost:
+        """The cost of one op run alone, or of a GEMM in the fused `role`."""
         if isinstance(op, Gemm):
-            g = self.gemm(op.m, op.n, op.k, op.count, op.causal_axis)
+            role = role or FusedGemm()
+            g = self.gemm(op.m, op.n, op.k, op.count, op.causal_axis, role.on_chip, role.full_rows)
             return OpCost(op.name, "matmul", g.cycles, g.compute_cycles, g.energy, g.dram_bytes, g.limit, g.macs, gemm=g)
         return self.vector(op)
+
+    def _hidden(self, op: VectorWork, role: HiddenVector, ops: list[Op], costs: list[OpCost]) -> OpCost:
+        """A vector op fused behind GEMMs: it works on one block of rows while the array computes the next, so
+        what the GEMMs' cycles do not cover is exposed, plus the last block, which nothing follows. An attention
+        softmax whose block of rows of scores does not fit the accumulator is an online softmax: it rescales
+        the partial attention x V outputs once per further block of keys, one more pass over them."""
+        hw, alone = self.hw, self.vector(op)
+        producer = costs[role.producer].gemm
+        unit = hw.vector_units[op.kind]
+        extra = 0
+        if role.rescaled_by is not None:
+            av = ops[role.rescaled_by]
+            if producer.mapping.tile_m * producer.n * hw.acc_bytes > self._acc_usable:
+                extra = av.count * av.m * av.n * (math.ceil(producer.n / producer.mapping.tile_n) - 1)
+        work = alone.compute_cycles + extra / unit.lanes
+        blocks = math.ceil(producer.m / producer.mapping.tile_m)
+        behind = sum(costs[i].cycles for i in role.behind)
+        exposed = min(work, max(work - behind, 0.0) + work / blocks)
+        energy = EnergyParts(vector=alone.energy.vector + extra * hw.energy.vector_pj_per_element,
+                             dram=alone.energy.dram, static=self._static_pj(exposed))
+        return OpCost(op.name, op.kind.value, exposed, exposed, energy, alone.dram_bytes, Limit.vector_unit,
+                      elements=op.elements + extra)
 
     # ---- whole models -------------------------------------------------------------------------------------
     def simulate(self, arch: ArchConfig, workload: Workload) -> SimReport:
@@ -712,7 +766,19 @@ class SystolicSimulator:
         return SimReport(blocks, head, self.hw.clock_mhz, self.hw.peak_macs_per_cycle, tokens)
 
     def _block(self, phases: list[tuple[Phase, list[Op]]]) -> BlockCost:
-        return BlockCost.of((phase, [self.op(op) for op in ops]) for phase, ops in phases)
+        return BlockCost.of((phase, self._costs(ops)) for phase, ops in phases)
+
+    def _costs(self, ops: list[Op]) -> list[OpCost]:
+        """Each op's cost, fused where the hardware fuses (`predictors.fusion`)."""
+        roles = fusion_plan(ops, self.hw.fusion)
+        if not roles:
+            return [self.op(op) for op in ops]
+        costs = [None if isinstance(roles.get(i), HiddenVector) else self.op(op, roles.get(i))
+                 for i, op in enumerate(ops)]
+        for i, role in roles.items():
+            if isinstance(role, HiddenVector):
+                costs[i] = self._hidden(ops[i], role, ops, costs)
+        return costs
 
 
 @functools.lru_cache(maxsize=65_536)
