@@ -233,7 +233,8 @@ class SimReport:
         self.cycles = sum(p.cycles for p in parts)
         self.energy_pj = sum(p.energy_pj for p in parts)
         self.macs = sum(p.macs for p in parts)
-        self.breakdown = {g: sum(p.breakdown[g] for p in parts) for g in BREAKDOWN_GROUPS}
+        # every breakdown lists BREAKDOWN_GROUPS in order, so the groups' sums are the columns' sums
+        self.breakdown = dict(zip(BREAKDOWN_GROUPS, map(sum, zip(*(p.breakdown.values() for p in parts)))))
 
     @property
     def per_layer(self) -> list[float]:
@@ -378,18 +379,23 @@ class SystolicSimulator:
 
     def __init__(self, hw: AcceleratorConfig):
         self.hw = hw
-        self.fingerprint = hw.fingerprint()
         self._gemms: dict[Problem, GemmReport] = {}
-        self._layers: dict[tuple, BlockCost] = {}
+        self._layers: dict[tuple, dict[tuple[int, int], BlockCost]] = {}
         self._tilings: dict[tuple, tuple] = {}
         self._dma_rate = functools.lru_cache(maxsize=None)(hw.dma_bytes_per_cycle)
         self._sp_usable = hw.scratchpad_kib * 1024 / (2 if hw.double_buffered else 1)
         self._acc_usable = hw.accumulator_kib * 1024 / (2 if hw.double_buffered else 1)
+        self._acc_elements, self._sp_elements = self._acc_usable / hw.acc_bytes, self._sp_usable / hw.input_bytes
         # what this design's events cost: SRAM energy at its capacities, leakage of its area (or the override)
         e = hw.energy
         self.scratchpad_pj_per_byte = e.sram_pj_per_byte(e.scratchpad_pj_per_byte, hw.scratchpad_kib)
         self.accumulator_pj_per_byte = e.sram_pj_per_byte(e.accumulator_pj_per_byte, hw.accumulator_kib)
         self.static_mw = estimate_area(hw).static_mw if e.static_mw is None else e.static_mw
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The hardware's fingerprint, computed when asked (hashing the settings costs as much as mapping a GEMM)."""
+        return self.hw.fingerprint()
 
     # ---- single GEMMs -------------------------------------------------------------------------------------
     def gemm(self, m: int, n: int, k: int, count: int = 1, causal_axis: str | None = None,
@@ -427,9 +433,7 @@ class SystolicSimulator:
                           best.energy, util, best.mapping, limit, macs)
 
     def _fits(self, tm: int, tn: int, tk: int) -> bool:
-        hw = self.hw
-        return (tm * tn * hw.acc_bytes <= self._acc_usable
-                and (tm * tk + tk * tn) * hw.input_bytes <= self._sp_usable)
+        return tm * tn <= self._acc_elements and (tm * tk + tk * tn) <= self._sp_elements
 
     def _gemmini_tiling(self, m: int, n: int, k: int) -> tuple[int, int, int] | None:
         """Gemmini's `tiled_matmul_auto` (REFERENCE.md section 2), in blocks of the array: start from the
@@ -567,7 +571,8 @@ class SystolicSimulator:
     def _bound(self, p: Problem, tm: int, tn: int, tk: int) -> tuple[float, float]:
         """Lower bounds on a tiling's cycles and energy under any loop order: its compute and its transfers with
         each operand moved once (overlapped when double-buffered, after the exposed first load), and the
-        energy of those cycles and bytes."""
+        energy of those cycles with the DRAM bytes of its most frugal loop order (0 when cycles are the
+        objective)."""
         m, n, k, axis = p.m, p.n, p.k, p.causal_axis
         classes, first_load, live = self._tile_classes(m, n, k, tm, tn, tk, axis)
         i0, j0, k0 = math.ceil(m / tm), math.ceil(n / tn), math.ceil(k / tk)
@@ -578,8 +583,10 @@ class SystolicSimulator:
         compute = sum(c[0] * c[1] for c in classes)
         transfer = sum(c[0] * (c[2] * a_share + c[3] * b_share + c[4] * c_share) for c in classes)
         cycles = max(compute, transfer) + first_load if self.hw.double_buffered else compute + transfer
-        reads = (m * k * (live if axis == "k" else 1.0) * a_on + k * n) * in_b
-        writes = m * n * (live if axis == "n" else 1.0) * in_b * c_on
+        if self.hw.mapper_objective == "cycles":
+            return cycles, 0.0
+        reuses = {_reuse(order, i0, j0, k0) for order in LOOP_ORDERS}
+        reads, writes = min((self._dram_bytes(p, reuse, live) for reuse in reuses), key=sum)
         energy = self._gemm_energy(m, n, k, k0, i0, reads, writes, cycles, live)
         return cycles, energy.total
 
@@ -619,8 +626,7 @@ class SystolicSimulator:
         in_b = hw.input_bytes
         a_live *= 0.0 if p.on_chip == "a" else 1.0  # a fused chain's operand never crosses to DRAM
         c_live *= 0.0 if p.on_chip == "c" else 1.0
-        reads = (m * k * a_loads * a_live + k * n * b_loads * b_live) * in_b + m * n * spilled * live
-        writes = m * n * (in_b * c_live + spilled * live)
+        reads, writes = self._dram_bytes(p, (a_loads, b_loads, c_visits), live)
         compulsory = (m * k * (live if axis == "k" else 1.0) * (p.on_chip != "a") + k * n + m * n * c_live) * in_b
         # per live tile, the cycles of its share of each operand's traffic, as multiples of `classes`' units
         a_share, b_share = a_loads / j0 * a_live / live, b_loads / i0 * b_live / live
@@ -638,6 +644,17 @@ class SystolicSimulator:
         mapping = Mapping(hw.dataflow, min(tm, m), min(tn, n), min(tk, k), order, tiles)
         return TilingCost(cycles, compute, moved, (reads + writes) / hw.dram_bytes_per_cycle, reads, writes,
                           compulsory, energy, mapping)
+
+    def _dram_bytes(self, p: Problem, reuse: tuple[int, int, int], live: float) -> tuple[float, float]:
+        """DRAM bytes read and written with each element of A and B loaded, and each C tile visited, as often
+        as `reuse` says (`_reuse`), when a share `live` of the tiles runs (a causal mask)."""
+        m, n, k, axis = p.m, p.n, p.k, p.causal_axis
+        a_loads, b_loads, c_visits = reuse
+        in_b, spilled = self.hw.input_bytes, (c_visits - 1) * self.hw.acc_bytes
+        a = 0.0 if p.on_chip == "a" else m * k * a_loads * (live if axis == "k" or a_loads > 1 else 1.0)
+        b = k * n * b_loads * (live if b_loads > 1 else 1.0)
+        c = 0.0 if p.on_chip == "c" else m * n * (live if axis == "n" else 1.0)
+        return (a + b) * in_b + m * n * spilled * live, c * in_b + m * n * spilled * live
 
     def _tile_classes(self, m: int, n: int, k: int, tm: int, tn: int, tk: int, axis: str | None
                       ) -> tuple[list[tuple[int, float, float, float, float]], float, float]:
@@ -754,12 +771,13 @@ class SystolicSimulator:
     # ---- whole models -------------------------------------------------------------------------------------
     def simulate(self, arch: ArchConfig, workload: Workload) -> SimReport:
         blocks = []
+        # blocks memoised per width and workload (hashed once per call), then per layer shape
+        known = self._layers.setdefault((arch.embed_dim, arch.head_dim, workload), {})
         for layer, spec in enumerate(arch.layers):
-            key = (arch.embed_dim, arch.head_dim, spec.heads, spec.ffn_dim, workload)
-            block = self._layers.get(key)
+            key = (spec.heads, spec.ffn_dim)
+            block = known.get(key)
             if block is None:
-                block = self._block(lower_layer_phases(arch, layer, workload))
-                self._layers[key] = block
+                block = known[key] = self._block(lower_layer_phases(arch, layer, workload))
             blocks.append(block)
         head = self._block(lower_head_phases(arch, workload))
         tokens = {"prefill": 0, "decode": 1, "generate": workload.new_tokens}[workload.phase]
