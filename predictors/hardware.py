@@ -23,6 +23,8 @@ from userfiles import UserInputError, load_mapping, validate
 
 MAX_SRAM_KIB = 2**20  # 1 GiB per SRAM
 MAX_EXTENDS = 32  # files in one `extends` chain
+# Settings added after hardware fingerprints were first recorded, with the defaults that change nothing.
+LATER_SETTINGS = {"mapper_objective": "cycles", "fusion": {"attention": False, "projection_layernorm": False}}
 
 class VectorUnit(BaseModel):
     """Where one kind of vector op runs and what each element costs there.
@@ -51,6 +53,23 @@ class VectorUnit(BaseModel):
         if self.where == "host" and self.fused:
             raise ValueError("an op on the host cannot be fused with an accelerator GEMM")
         return self
+
+
+class Fusion(BaseModel):
+    """Which producer-consumer chains the accelerator runs without a round trip through DRAM.
+
+    `attention`: QK^T, softmax and attention x V per head, the scores kept on chip; the softmax unit works on
+    one block of rows while the array computes the next, and when a block of rows of scores does not fit the
+    accumulator it is an online softmax (FlashAttention) that rescales the partial output once per block of
+    keys. `projection_layernorm`: a projection's output rows normalised as they leave the accumulator, which
+    needs output tiles that span whole rows (the survey found it harmful: the mapping it forces costs more
+    than the LayerNorm's pass saves). Each needs its vector ops, and the (de)quantisation, on the accelerator.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attention: bool = False
+    projection_layernorm: bool = False
 
 
 class EnergyModel(BaseModel):
@@ -116,6 +135,9 @@ class AcceleratorConfig(BaseModel):
     mapper: Literal["search", "gemmini"] = Field(
         "search", description="search: the fastest tiling that fits; gemmini: the tiling Gemmini's software "
         "picks (tiled_matmul_auto: square-ish output tile first, then grow J, I, K in turn), loop order ijk")
+    mapper_objective: Literal["cycles", "energy", "edp"] = Field(
+        "cycles", description="what the search mapper minimises per GEMM: cycles (ties: DRAM bytes), energy, or "
+        "their product (Timeloop's default); the gemmini mapper ignores it")
     fold_overlap: bool = Field(
         True, description="the next fold's weights/operands shift in while the current fold drains")
     dram_bytes_per_cycle: float = Field(16.0, ge=1e-3, le=1e12,
@@ -132,6 +154,7 @@ class AcceleratorConfig(BaseModel):
     vector_units: dict[VectorKind, VectorUnit] = Field(
         description="where each non-linear op runs (rmsnorm, silu, multiply and rope default to the unit of "
         "layernorm, gelu, residual_add and residual_add)")
+    fusion: Fusion = Field(default_factory=Fusion, description="producer-consumer chains kept on chip")
     energy: EnergyModel = Field(default_factory=EnergyModel)
 
     @field_validator("vector_units")
@@ -149,6 +172,18 @@ class AcceleratorConfig(BaseModel):
     def units(self) -> list[VectorKind]:
         """The kinds that have a unit of their own here, in a fixed order."""
         return [kind for kind in VectorKind if kind in self.vector_units]
+
+    @model_validator(mode="after")
+    def _fused_ops_on_the_accelerator(self) -> "AcceleratorConfig":
+        needs = {"attention": (VectorKind.softmax, VectorKind.quantize),
+                 "projection_layernorm": (VectorKind.layernorm, VectorKind.quantize)}
+        for chain, kinds in needs.items():
+            on_host = [kind.value for kind in kinds if getattr(self.fusion, chain)
+                       and self.vector_units[kind].where == "host"]
+            if on_host:
+                raise ValueError(f"fusion.{chain} needs {' and '.join(on_host)} on the accelerator "
+                                 f"(vector_units.{on_host[0]}.where: host)")
+        return self
 
     @model_validator(mode="after")
     def _one_tile_fits(self) -> "AcceleratorConfig":
@@ -194,8 +229,13 @@ class AcceleratorConfig(BaseModel):
         return min(self.dram_bytes_per_cycle, self.dma_inflight_requests * per_request / self.dram_latency_cycles)
 
     def fingerprint(self) -> str:
-        """Hash of everything that changes a simulated number (not the name or description)."""
+        """Hash of everything that changes a simulated number (not the name or description). Settings added
+        after fingerprints were first recorded count only when they differ from their defaults, so that the
+        accelerators described before keep their fingerprints."""
         payload = self.model_dump(mode="json", exclude={"name", "description"})
+        for key, default in LATER_SETTINGS.items():
+            if payload[key] == default:
+                del payload[key]
         return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
     # ---- loading ------------------------------------------------------------------------------------------

@@ -50,6 +50,11 @@ class Gemm:
     decoding), or activations computed just before (attention over a prompt). `b_bits` is its width in memory
     (None: the accelerator's input width), which is how weight-only quantisation and a narrower KV cache cut
     traffic; A and C stay at the input width.
+
+    `causal_axis` marks attention under a causal mask: the m rows are the last m of the keys' positions, and
+    the keys run along `n` (QK^T's columns) or `k` (attention x V's reduction); a key after its query is
+    masked, so a causal kernel skips the tiles that are wholly masked. `macs` counts the full product all the
+    same (the survey's convention, see `count_work`).
     """
 
     name: str
@@ -61,6 +66,7 @@ class Gemm:
     group: str
     b_operand: Operand = "weights"
     b_bits: int | None = None
+    causal_axis: Literal["n", "k"] | None = None
 
     @property
     def macs(self) -> int:
@@ -196,10 +202,13 @@ _NOT_SCALAR = object()
 
 
 def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, workload: Workload, tokens: int, queries: int,
-               ctx: int, seqs: int, steps: int = 1, decoding: bool = False) -> list[Op]:
+               ctx: int, seqs: int, steps: int = 1, decoding: bool = False, causal: bool = False) -> list[Op]:
     """One transformer block over `seqs` sequences of `queries` new tokens each, attending to `ctx` keys.
 
     `tokens = seqs * queries`; `steps` repeats identical work (decode steps share every shape but attention).
+    The projections and the FFN take every sequence's tokens as rows of one GEMM, so a batched decode step
+    reads each weight once for the whole batch; attention runs per sequence and head (`count`), so each
+    sequence reads its own KV cache.
     The ops follow the data: GEMM outputs are rescaled to int8 (`*.requant`), and every float result of a
     non-linear op is quantised before the GEMM that reads it (`*.quant`). Grouped-query attention scores the
     `heads / kv_heads` query heads of a group against their shared keys as one GEMM, so each key and value is
@@ -217,11 +226,14 @@ def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, workload: 
         gemms.append(Gemm(linear.name, tokens, linear.fan_out, linear.fan_in, steps, layer, linear.group,
                           b_bits=workload.weight_bits))
         if linear.name == "v_proj":
-            pairs = seqs * kv * steps
-            gemms.append(Gemm("attn_qk", queries * group, ctx, hd, pairs, layer, "attention_matmuls",
-                              attention_b, attention_bits))
-            gemms.append(Gemm("attn_av", queries * group, hd, ctx, pairs, layer, "attention_matmuls",
-                              attention_b, attention_bits))
+            # Under a causal mask the rows must be positions, so a prompt is scored head by head; one new query
+            # sees the whole cache, and a decode step stacks the group's query heads against their shared keys.
+            masked = causal and queries > 1
+            rows, pairs = (queries, seqs * h * steps) if masked else (queries * group, seqs * kv * steps)
+            gemms.append(Gemm("attn_qk", rows, ctx, hd, pairs, layer, "attention_matmuls", attention_b,
+                              attention_bits, causal_axis="n" if masked else None))
+            gemms.append(Gemm("attn_av", rows, hd, ctx, pairs, layer, "attention_matmuls", attention_b,
+                              attention_bits, causal_axis="k" if masked else None))
     norm, act = NORM_KIND[block.norm], ACTIVATION_KIND[block.activation]
     per_token, per_ffn = tokens * d * steps, tokens * f * steps
 
@@ -232,11 +244,11 @@ def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, workload: 
         "attn_qk": [vector("softmax", VectorKind.softmax, queries * ctx * seqs * h * steps, "attn_qk"),
                     vector("softmax.quant", VectorKind.quantize, queries * ctx * seqs * h * steps)],
         "out_proj": [vector("residual_attn", VectorKind.residual_add, per_token),
-                     vector("norm_attn", norm, per_token, "out_proj"),
-                     vector("norm_attn.quant", VectorKind.quantize, per_token)],
+                     vector("ln_attn", norm, per_token, "out_proj"),
+                     vector("ln_attn.quant", VectorKind.quantize, per_token)],
         "ffn1": [vector(act.value, act, per_ffn, "ffn1"), vector(f"{act.value}.quant", VectorKind.quantize, per_ffn)],
         "ffn2": [vector("residual_ffn", VectorKind.residual_add, per_token),
-                 vector("norm_ffn", norm, per_token, "ffn2"), vector("norm_ffn.quant", VectorKind.quantize, per_token)],
+                 vector("ln_ffn", norm, per_token, "ffn2"), vector("ln_ffn.quant", VectorKind.quantize, per_token)],
         "ffn_gate": [vector(act.value, act, per_ffn, "ffn_gate")],
         "ffn_up": [vector("gating", VectorKind.multiply, per_ffn),
                    vector("gating.quant", VectorKind.quantize, per_ffn)],
@@ -254,44 +266,65 @@ def _layer_ops(arch: ArchConfig, block: BlockDescription, layer: int, workload: 
     return ops
 
 
-def lower_head(arch: ArchConfig, workload: Workload) -> list[Op]:
-    """The output head, if the workload has one: logits for every prompt position when scoring a prefill,
-    for the newest token only when decoding or generating."""
+Phase = Literal["prefill", "decode"]
+
+
+def lower_head_phases(arch: ArchConfig, workload: Workload) -> list[tuple[Phase, list[Op]]]:
+    """The output head by phase, if the workload has one: logits for every prompt position when scoring a
+    prefill, for the newest token only when decoding or generating (once after the prompt, once per step)."""
     if workload.head is None:
         return []
     b, s = workload.batch, workload.seq_len
     if workload.phase == "prefill":
-        rows, count = b * s, 1
+        runs = [("prefill", b * s, 1)]
+    elif workload.phase == "decode":
+        runs = [("decode", b, 1)]
     else:
-        rows, count = b, 1 if workload.phase == "decode" else workload.new_tokens + (1 if s else 0)
-    if workload.head == "lm":
-        gemm = Gemm("lm_head", rows, workload.vocab_size, arch.embed_dim, count, None, "head",
-                    b_bits=workload.weight_bits)
-    else:
-        gemm = Gemm("classifier", b, workload.num_classes, arch.embed_dim, count, None, "head",
-                    b_bits=workload.weight_bits)
-    return [gemm, VectorWork(f"{gemm.name}.requant", VectorKind.quantize, gemm.m * gemm.n * count, None,
-                             after=gemm.name)]
+        runs = ([("prefill", b, 1)] if s else []) + [("decode", b, workload.new_tokens)]
+    phases = []
+    for phase, rows, count in runs:
+        if workload.head == "lm":
+            gemm = Gemm("lm_head", rows, workload.vocab_size, arch.embed_dim, count, None, "head",
+                        b_bits=workload.weight_bits)
+        else:
+            gemm = Gemm("classifier", b, workload.num_classes, arch.embed_dim, count, None, "head",
+                        b_bits=workload.weight_bits)
+        phases.append((phase, [gemm, VectorWork(f"{gemm.name}.requant", VectorKind.quantize, gemm.m * gemm.n * count,
+                                                None, after=gemm.name)]))
+    return phases
+
+
+def lower_head(arch: ArchConfig, workload: Workload) -> list[Op]:
+    """The output head's ops, phases in order."""
+    return [op for _, ops in lower_head_phases(arch, workload) for op in ops]
+
+
+def lower_layer_phases(arch: ArchConfig, layer: int, workload: Workload) -> list[tuple[Phase, list[Op]]]:
+    """The ops of block `layer` under `workload` by phase: the prompt (prefill), then every decode step. A
+    family's own attention decides whether a prompt is masked; an architecture without one follows the workload."""
+    b, s, w = workload.batch, workload.seq_len, workload
+    block = block_of(arch, workload)
+    causal = block.causal if arch.family is not None else workload.is_causal
+    if workload.phase == "prefill":
+        return [("prefill", _layer_ops(arch, block, layer, w, tokens=b * s, queries=s, ctx=s, seqs=b,
+                                       causal=causal))]
+    if workload.phase == "decode":
+        return [("decode", _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=s, seqs=b, decoding=True))]
+    # Projections, FFN and per-token vector ops have the same shape at every decode step, so they are
+    # emitted once with `count` = new_tokens; attention grows with the cache and is emitted per step.
+    prompt = _layer_ops(arch, block, layer, w, tokens=b * s, queries=s, ctx=s, seqs=b, causal=True) if s > 0 else []
+    shared = _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=1, seqs=b, steps=workload.new_tokens,
+                        decoding=True)
+    steps = [op for op in shared if not _depends_on_context(op)]
+    for step in range(workload.new_tokens):
+        per_step = _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=s + step + 1, seqs=b, decoding=True)
+        steps += [op for op in per_step if _depends_on_context(op)]
+    return ([("prefill", prompt)] if prompt else []) + [("decode", steps)]
 
 
 def lower_layer(arch: ArchConfig, layer: int, workload: Workload) -> list[Op]:
     """The ops of block `layer` under `workload` (for `generate`: the prompt, then every decode step)."""
-    b, s, w = workload.batch, workload.seq_len, workload
-    block = block_of(arch, workload)
-    if workload.phase == "prefill":
-        return _layer_ops(arch, block, layer, w, tokens=b * s, queries=s, ctx=s, seqs=b)
-    if workload.phase == "decode":
-        return _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=s, seqs=b, decoding=True)
-    # Projections, FFN and per-token vector ops have the same shape at every decode step, so they are
-    # emitted once with `count` = new_tokens; attention grows with the cache and is emitted per step.
-    ops = _layer_ops(arch, block, layer, w, tokens=b * s, queries=s, ctx=s, seqs=b) if s > 0 else []
-    shared = _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=1, seqs=b, steps=workload.new_tokens,
-                        decoding=True)
-    ops += [op for op in shared if not _depends_on_context(op)]
-    for step in range(workload.new_tokens):
-        per_step = _layer_ops(arch, block, layer, w, tokens=b, queries=1, ctx=s + step + 1, seqs=b, decoding=True)
-        ops += [op for op in per_step if _depends_on_context(op)]
-    return ops
+    return [op for _, ops in lower_layer_phases(arch, layer, workload) for op in ops]
 
 
 def block_of(arch: ArchConfig, workload: Workload) -> BlockDescription:
@@ -333,6 +366,8 @@ def count_work(arch: ArchConfig, workload: Workload) -> dict[str, GroupWork]:
 
     A GEMM moves its A, B and C once each (the survey's unlimited-local-memory upper bound on intensity);
     in decode/generate every weight is re-read for every token, which is what makes decoding memory-bound.
+    Causal attention is counted as the full matrices, as the survey counts it: the masked half of QK^T and
+    attention x V is in these FLOPs and bytes, although the simulator skips its wholly masked tiles.
     """
     flops = dict.fromkeys(GROUPS, 0.0)
     mops = dict.fromkeys(GROUPS, 0.0)

@@ -117,3 +117,18 @@ def test_usage_mistakes_are_one_line_too():
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: Invalid value for '--seq-len'")
     assert CliRunner().invoke(app, ["--help"]).exit_code == 0
+
+
+def test_simulate_names_the_dma_queue_and_draws_a_roofline(tmp_path):
+    (tmp_path / "os32.yaml").write_text("extends: gemmini-ibert\nrows: 32\ncols: 32\ndataflow: os\n"
+                                        "double_buffered: false\n")
+    out = run("simulate", "--model", "bert-base", "--hardware", "os32.yaml", "--plot", "roof.png", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "bound by: the DMA queue" in " ".join(out.stdout.split())
+    assert "16 requests x 64 B / 160 cycles = 6.40 B/cycle" in " ".join(out.stdout.split())
+    assert (tmp_path / "roof.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    as_json = json.loads(run("simulate", "--model", "bert-base", "--hardware", "os32.yaml", "--json",
+                             cwd=tmp_path).stdout)
+    ffn2 = next(g for g in as_json["gemms"] if g["name"] == "ffn2")
+    assert ffn2["limit"] == "dma_queue" and ffn2["layers"] == list(range(12))
+    assert ffn2["mapping"]["tile_k"] > 0 and sum(as_json["energy_pj_by_component"].values()) > 0

@@ -73,7 +73,7 @@ def test_lm_head_and_generate_steps():
     qk = [op for op in ops if isinstance(op, Gemm) and op.name == "attn_qk" and op.layer == 0]
     assert [(g.m, g.n) for g in qk] == [(4, 4), (1, 5), (1, 6), (1, 7)]
     head = [op for op in ops if isinstance(op, Gemm) and op.name == "lm_head"]
-    assert head[0].count == 4 and head[0].n == 1000
+    assert [(g.m, g.count, g.n) for g in head] == [(1, 1, 1000), (1, 3, 1000)]  # after the prompt, then per step
 
 
 @pytest.mark.parametrize("bad", [dict(phase="decode", causal=False), dict(phase="generate"),
@@ -109,3 +109,12 @@ def test_workload_spec_is_refused_in_one_line(spec, message):
 def test_workload_spec_scalars_still_parse():
     w = Workload.parse("phase=generate, seq_len=0, new_tokens=8192, causal=true, head=lm, vocab_size=4194304")
     assert (w.phase, w.new_tokens, w.causal, w.head, w.vocab_size) == ("generate", 8192, True, "lm", 4194304)
+
+
+def test_count_work_counts_causal_attention_in_full():
+    # the survey's convention: masked or not, QK^T and attention x V are counted as full matrices
+    gpt2 = reference_arch("gpt2")
+    causal, encoder = (count_work(gpt2, Workload(seq_len=512, causal=c)) for c in (True, False))
+    assert causal["attention_matmuls"].flops == encoder["attention_matmuls"].flops == 12 * 2 * 2 * 512 * 512 * 768
+    qk = next(op for op in lower(gpt2, Workload(seq_len=512, causal=True)) if isinstance(op, Gemm) and op.name == "attn_qk")
+    assert qk.causal_axis == "n" and qk.macs == 512 * 512 * 64 * 12
