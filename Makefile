@@ -23,6 +23,7 @@ bench: install
 	$(PY) benchmarks/bench_simulator.py
 	$(PY) benchmarks/bench_mapper.py
 	$(PY) benchmarks/bench_fusion.py
+	$(PY) benchmarks/bench_llama.py
 	$(PY) benchmarks/bench_predictor.py
 	$(PY) benchmarks/bench_hw_predictor.py
 	$(PY) benchmarks/bench_supernet.py
