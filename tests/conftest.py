@@ -1,4 +1,7 @@
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,24 @@ def tmp_yaml(tmp_path):
         return path
 
     return write
+
+
+def load_without_hwnas(folder: Path, ids: list, auto: str = "AutoModelForCausalLM",
+                       trust_remote_code: bool = False) -> dict:
+    """Load an export with plain `transformers` in a fresh process that never imports hwnas, and run it on `ids`:
+    its logits, its class name, and which hwnas modules it loaded (`leaked`, which should be none)."""
+    script = f"""
+import json, sys, torch, transformers
+model = transformers.{auto}.from_pretrained({str(folder)!r}, trust_remote_code={trust_remote_code})
+logits = model(torch.tensor({ids})).logits
+leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('nas', 'supernet', 'predictors'))
+print(json.dumps({{"logits": logits.tolist(), "leaked": leaked, "cls": type(model).__name__}}))
+"""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH="")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=folder.parent, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def one_line_error(args) -> str:

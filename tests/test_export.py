@@ -1,9 +1,6 @@
 import importlib.util
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +8,7 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
+from conftest import load_without_hwnas
 from nas.cli import app
 from supernet.export import export_subnet, extract_subnet, stock_incompatibility, to_stock
 from supernet.finetune import finetune
@@ -45,19 +43,7 @@ def test_hf_export_loads_in_a_process_that_never_imported_hwnas(supernet, tmp_pa
     with torch.no_grad():
         expected = supernet(torch.tensor(ids), ARCH)
     auto = "AutoModelForCausalLM" if supernet.task == "causal_lm" else "AutoModelForSequenceClassification"
-    script = f"""
-import json, sys, torch
-import transformers
-model = transformers.{auto}.from_pretrained({str(tmp_path / 'hf')!r}, trust_remote_code=True)
-logits = model(torch.tensor({ids})).logits
-leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('nas', 'supernet', 'predictors'))
-print(json.dumps({{"logits": logits.tolist(), "leaked": leaked, "cls": type(model).__name__}}))
-"""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH="")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = load_without_hwnas(tmp_path / "hf", ids, auto, trust_remote_code=True)
     assert result["leaked"] == [] and result["cls"].startswith("Hwnas")
     assert torch.allclose(torch.tensor(result["logits"]), expected, atol=1e-5)
 

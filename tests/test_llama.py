@@ -2,15 +2,13 @@
 supernet against stock `LlamaForCausalLM`, and what grouped-query attention and quantisation do to decoding."""
 import importlib.util
 import json
-import os
 import random
-import subprocess
-import sys
 
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from conftest import load_without_hwnas
 from nas.config import RunConfig
 from predictors.hardware import AcceleratorConfig
 from predictors.systolic import SystolicSimulator
@@ -178,18 +176,7 @@ def test_stock_llama_export_loads_without_hwnas(supernet, tmp_path):
     ids = [[5, 17, 99, 3, 42, 7]]
     with torch.no_grad():
         expected = supernet(torch.tensor(ids), arch)
-    script = f"""
-import json, sys, torch, transformers
-model = transformers.AutoModelForCausalLM.from_pretrained({str(tmp_path / 'stock')!r})
-logits = model(torch.tensor({ids})).logits
-leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('nas', 'supernet', 'predictors'))
-print(json.dumps({{"logits": logits.tolist(), "leaked": leaked, "cls": type(model).__name__}}))
-"""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH="")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = load_without_hwnas(tmp_path / "stock", ids)
     assert result["leaked"] == [] and result["cls"] == "LlamaForCausalLM"
     assert (torch.tensor(result["logits"]) - expected).abs().max() < 1e-5
     mixed_record = export_subnet(supernet, ArchConfig(96, (LayerConfig(6, 192, 2), LayerConfig(4, 128, 1)), 16,
