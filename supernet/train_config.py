@@ -34,6 +34,9 @@ class SupernetTrainConfig(BaseModel):
                            "other members' loss (the rest is the task loss); 0 trains every member on the labels")
     distill_after: int = Field(0, ge=0, description="steps before distillation starts (the teacher is no help "
                                "while it is itself untrained); 0: from the first step")
+    distill_divergence: Literal["kl", "alpha"] = Field(
+        "kl", description="what distillation minimises: kl (KL from the largest's predictions) or alpha "
+        "(AlphaNet's adaptive alpha-divergence, alpha -1 and +1)")
     sampling: Literal["uniform", "by_size"] = Field(
         "uniform", description="how the random members are drawn: uniformly from the space, or by_size (each from "
         "the next of four bands of log parameter count in turn, as ElasticViT's complexity-aware sampling)")
@@ -42,7 +45,7 @@ class SupernetTrainConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     eval_windows: int = Field(64, ge=1, description="validation windows (or examples) per evaluation")
 
-    ADDED_LATER: ClassVar[tuple[str, ...]] = ("distill_after", "sampling")
+    ADDED_LATER: ClassVar[tuple[str, ...]] = ("distill_after", "sampling", "distill_divergence")
 
     def identity(self) -> dict:
         """The training settings as a run's stage fingerprint and a checkpoint record them. A setting added after

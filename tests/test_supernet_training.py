@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+import torch.nn.functional as F
 
 from supernet.data import LMData, load_lm_data
 from supernet.model import SuperTransformer
@@ -50,6 +51,32 @@ def test_distillation_mixes_the_label_loss_with_the_largests_predictions():
         assert losses[1] == pytest.approx((1 - weight) * labels_only + weight * kl, rel=1e-5)
         model.zero_grad()
         assert losses[0] == pytest.approx(float(task_loss(teacher, batch, DATA)), rel=1e-5)  # teacher: labels
+
+
+def test_alpha_divergence_is_the_larger_side_with_its_own_gradient():
+    """AlphaNet's divergence: per prediction, max(KL(p || q), (sum q^2 / p - 1) / 2); where the ratio stays under
+    the clip, its surrogate gradient is exactly the gradient of that maximum."""
+    torch.manual_seed(0)
+    student = (0.4 * torch.randn(6, 5, 11)).requires_grad_()
+    teacher = 0.4 * torch.randn(6, 5, 11)
+    p, log_p = F.softmax(teacher, -1), F.log_softmax(teacher, -1)
+    q, log_q = F.softmax(student, -1), F.log_softmax(student, -1)
+    assert float((q.detach() / p).max()) < 5  # under the clip
+    exact = torch.maximum((p * (log_p - log_q)).sum(-1), ((q * q / p).sum(-1) - 1) / 2).mean()
+    (want,) = torch.autograd.grad(exact, student)
+    loss = distill_loss(student, teacher, "alpha")
+    (got,) = torch.autograd.grad(loss, student)
+    assert loss.item() == pytest.approx(exact.item(), rel=1e-5) and loss.item() > 0
+    assert torch.allclose(got, want, atol=1e-6)
+    both_sides = ((p * (log_p - log_q)).sum(-1) > ((q * q / p).sum(-1) - 1) / 2)
+    assert 0 < int(both_sides.sum()) < both_sides.numel()  # the test exercises both sides of the maximum
+    assert float(distill_loss(teacher, teacher, "alpha")) == pytest.approx(0, abs=1e-6)
+    sure, unsure = torch.zeros(1, 11), torch.zeros(1, 11, requires_grad=True)
+    sure[0, 0] = 30.0  # where the teacher is sure and the student is not, q/p is e^30: clipped to 5, the
+    clipped = distill_loss(unsure, sure, "alpha")  # alpha = -1 side stays at 1.8 and KL (log 11) is the larger
+    assert float(clipped) == pytest.approx(math.log(11), rel=1e-4)
+    clipped.backward()
+    assert torch.isfinite(unsure.grad).all()
 
 
 def _rank_gradients(rank: int, world: int, port: int, queue) -> None:
@@ -112,6 +139,14 @@ def test_distillation_waits_for_distill_after(tmp_path):
     waiting = train_supernet(SPACE, SupernetTrainConfig(**base, distill=0.5, distill_after=3), tmp_path / "waiting",
                              data=data).model
     early = train_supernet(SPACE, SupernetTrainConfig(**base, distill=0.5), tmp_path / "early", data=data).model
-    same = all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), waiting.state_dict().values()))
-    differs = any(not torch.equal(a, b) for a, b in zip(plain.state_dict().values(), early.state_dict().values()))
-    assert same and differs
+    alpha = train_supernet(SPACE, SupernetTrainConfig(**base, distill=0.5, distill_divergence="alpha"),
+                           tmp_path / "alpha", data=data).model
+    same = lambda x, y: all(torch.equal(a, b) for a, b in zip(x.state_dict().values(), y.state_dict().values()))  # noqa: E731
+    assert same(plain, waiting) and not same(plain, early) and not same(early, alpha)
+
+
+def test_settings_added_later_leave_old_fingerprints_alone():
+    """Runs recorded before a setting existed keep their supernet fingerprint while it sits at its default."""
+    assert not set(SupernetTrainConfig.ADDED_LATER) & set(SupernetTrainConfig().identity())
+    for name, value in (("distill_after", 5), ("sampling", "by_size"), ("distill_divergence", "alpha")):
+        assert SupernetTrainConfig(**{name: value}).identity()[name] == value
