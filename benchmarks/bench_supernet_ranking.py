@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from supernet.data import LMData, load_classification_data, load_lm_data
 from supernet.evaluate import SubnetEvaluator
@@ -56,6 +57,7 @@ from supernet.train import lr_factor, train_supernet
 from supernet.train_config import SupernetTrainConfig
 from userfiles import atomic_write_json
 
+LM_LR, MINILM_LR = 1e-3, 1e-4  # from scratch; fine-tuning a pretrained checkpoint
 SPACE = SearchSpace(depth=[1, 2, 3, 4], embed_dim=[64, 128, 192, 256], heads=[1, 2, 4],
                     ffn_dim=[128, 256, 512, 768, 1024], head_dim=64, max_seq_len=64)
 
@@ -86,7 +88,7 @@ def lm_study(args) -> Study:
     counts = np.bincount(data.train, minlength=256) + 1
     val_counts = np.bincount(data.val, minlength=256)
     unigram = float(-(val_counts * np.log(counts / counts.sum())).sum() / val_counts.sum())
-    cfg = SupernetTrainConfig(batch_size=16, seq_len=64, lr=args.lr or 1e-3, **schedule_and_technique(args))
+    cfg = SupernetTrainConfig(batch_size=16, seq_len=64, lr=args.lr or LM_LR, **schedule_and_technique(args))
     return Study("causal_lm", SPACE, data, cfg, (cfg.seq_len, 32, 256), unigram)
 
 
@@ -110,7 +112,7 @@ def classification_study(args) -> Study:
     prior = np.bincount(data.train_labels, minlength=data.num_classes) / len(data.train_labels)
     prior_loss = float(-np.log(prior[data.val_labels]).mean())
     cfg = SupernetTrainConfig(task="classification", tokenizer=folder, init_from=folder, batch_size=16, seq_len=64,
-                              lr=args.lr or 1e-4, **schedule_and_technique(args))
+                              lr=args.lr or MINILM_LR, **schedule_and_technique(args))
     return Study("classification", space, data, cfg, (cfg.seq_len, 32, 256), prior_loss)
 
 
@@ -211,11 +213,7 @@ def techniques(base: SupernetTrainConfig) -> dict[str, tuple[str, dict]]:
 
 def compare(study: Study, args) -> None:
     base = study.cfg
-    known = techniques(base)
-    unknown = [v for v in args.variants if v not in known]
-    if unknown:
-        raise SystemExit(f"--variants: unknown {', '.join(unknown)}; expected some of {', '.join(known)}")
-    variants = [known[v] for v in args.variants]
+    variants = [techniques(base)[v] for v in args.variants]
     alone = None
     rows = []
     for name, change in variants:
@@ -241,6 +239,43 @@ def compare(study: Study, args) -> None:
               f"{a.top_k_overlap}/{a.top_k} | {largest:.3f} | {smallest:.3f} | {seconds:.0f} s |")
 
 
+def check_arguments(parser: argparse.ArgumentParser, args) -> None:
+    """Every flag checked before the data loads and anything trains: a mistake costs a line, not a lost hour."""
+    if args.archs < 4:
+        parser.error("--archs: at least 4 (a ranking with an interval needs 4 networks)")
+    if args.alone_seeds < 1:
+        parser.error("--alone-seeds: at least 1")
+    if args.steps is None:
+        args.steps = 1600 if args.task == "causal_lm" else 200
+    if args.lr is not None and args.lr <= 0:
+        parser.error("--lr: must be above 0")
+    try:
+        SupernetTrainConfig(**schedule_and_technique(args))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        flag = "--" + "-".join(map(str, error["loc"])).replace("_", "-") + ": " if error["loc"] else ""
+        parser.error(flag + error["msg"].removeprefix("Value error, "))
+    if args.compare:
+        known = techniques(SupernetTrainConfig())
+        unknown = [v for v in args.variants if v not in known]
+        if unknown or len(set(args.variants)) < len(args.variants):
+            parser.error(f"--variants: expected distinct names among {', '.join(known)}; got {','.join(args.variants)}")
+        changed = [f"--{name}" for name in ("distill", "distill-after", "distill-divergence", "sampling",
+                                             "sandwich-random") if getattr(args, name.replace("-", "_"))
+                   != parser.get_default(name.replace("-", "_"))]
+        if changed:
+            parser.error(f"{', '.join(changed)}: not with --compare (each row changes one setting of the defaults)")
+    elif args.variants != parser.get_default("variants"):
+        parser.error("--variants: only with --compare")
+    if args.alone_cache and args.alone_cache.exists():
+        try:
+            cached = json.loads(args.alone_cache.read_text())
+        except (OSError, ValueError) as exc:
+            parser.error(f"--alone-cache {args.alone_cache}: not a readable JSON file ({exc})")
+        if not isinstance(cached, dict) or not all(isinstance(v, float) for v in cached.values()):
+            parser.error(f"--alone-cache {args.alone_cache}: expected a JSON object of losses")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=("causal_lm", "classification"), default="causal_lm")
@@ -260,16 +295,7 @@ def main() -> None:
     parser.add_argument("--alone-seeds", type=int, default=1, help="stand-alone trainings per network, averaged")
     parser.add_argument("--alone-cache", type=Path, default=None, help="JSON file keeping stand-alone losses")
     args = parser.parse_args()
-    if args.archs < 4:
-        parser.error("--archs: at least 4 (a ranking with an interval needs 4 networks)")
-    if args.alone_seeds < 1:
-        parser.error("--alone-seeds: at least 1")
-    if args.steps is None:
-        args.steps = 1600 if args.task == "causal_lm" else 200
-    if args.steps < 1:
-        parser.error("--steps: at least 1")
-    if args.variants != parser.get_default("variants") and not args.compare:
-        parser.error("--variants: only with --compare")
+    check_arguments(parser, args)
     study = lm_study(args) if args.task == "causal_lm" else classification_study(args)
     cfg = study.cfg
     if args.compare:

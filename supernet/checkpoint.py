@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from userfiles import UserInputError, atomic_write_text, differences
 from userfiles.folders import atomic_folder
 from supernet.store import load_weights, read_weights
+from supernet.train_config import SupernetTrainConfig
 
 # Settings that do not change what is trained: a resumed run may change them freely.
 RESUMABLE_CHANGES = ("checkpoint_every", "device", "eval_windows")
@@ -30,6 +31,15 @@ def _lookup(record: dict, path: str) -> Any:
         record = record.get(part) if isinstance(record, dict) else record[int(part)] if isinstance(record, list) \
             and part.isdigit() and int(part) < len(record) else None
     return record
+
+
+def _setting(record: dict, path: str) -> str:
+    """A recorded setting as the refusal shows it: a training setting added later is recorded only away from its
+    default, so its absence means the default."""
+    name = path.removeprefix("train.")
+    if path.startswith("train.") and name in SupernetTrainConfig.ADDED_LATER and _lookup(record, path) is None:
+        return f"{SupernetTrainConfig.model_fields[name].default!r} (the default)"
+    return repr(_lookup(record, path))
 
 
 class Checkpoints:
@@ -88,7 +98,7 @@ class Checkpoints:
         changed = [key for key in differences(run, self.run) if key.split(".")[-1] not in RESUMABLE_CHANGES]
         if changed:
             raise _OtherRun(f"{self.root.parent}: holds a supernet trained with other settings ({changed[0]}: "
-                            f"{_lookup(run, changed[0])!r} then, {_lookup(self.run, changed[0])!r} now); use another "
+                            f"{_setting(run, changed[0])} then, {_setting(self.run, changed[0])} now); use another "
                             f"output directory, or delete {self.root.parent} to start over")
         weights = read_weights(path / "model.safetensors", device)
         try:

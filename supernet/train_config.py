@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class SupernetTrainConfig(BaseModel):
@@ -46,6 +46,15 @@ class SupernetTrainConfig(BaseModel):
     eval_windows: int = Field(64, ge=1, description="validation windows (or examples) per evaluation")
 
     ADDED_LATER: ClassVar[tuple[str, ...]] = ("distill_after", "sampling", "distill_divergence")
+
+    @model_validator(mode="after")
+    def _distillation_settings_need_distillation(self) -> "SupernetTrainConfig":
+        """A distillation setting without distillation trains nothing differently but would count as another
+        run's settings (refusing to resume an identical one), so it is refused."""
+        for name, idle in (("distill_after", 0), ("distill_divergence", "kl")):
+            if self.distill == 0 and getattr(self, name) != idle:
+                raise ValueError(f"{name}: has no effect without distill > 0 (set distill, or remove {name})")
+        return self
 
     def identity(self) -> dict:
         """The training settings as a run's stage fingerprint and a checkpoint record them. A setting added after

@@ -61,6 +61,19 @@ def test_resume_under_other_settings_is_refused_naming_the_key(tmp_path, corpus)
     assert len(train_supernet(SPACE, cfg(corpus, checkpoint_every=3, eval_windows=2), tmp_path).history) == 6
 
 
+def test_a_setting_added_later_is_shown_at_its_default_when_refusing(tmp_path, corpus):
+    train_supernet(SPACE, cfg(corpus, distill=0.5), tmp_path, stop_after=2)
+    with pytest.raises(UserInputError, match=r"\(train\.distill_after: 0 \(the default\) then, 2 now\)"):
+        train_supernet(SPACE, cfg(corpus, distill=0.5, distill_after=2), tmp_path)
+
+
+def test_distillation_settings_without_distillation_are_refused():
+    for setting in ({"distill_after": 5}, {"distill_divergence": "alpha"}):
+        with pytest.raises(ValueError, match=f"{next(iter(setting))}: has no effect without distill > 0"):
+            SupernetTrainConfig(**setting)
+    assert SupernetTrainConfig(distill=0.5, distill_after=5, distill_divergence="alpha").distill_after == 5
+
+
 def test_supernet_train_cli_refuses_a_changed_config_in_one_line(tmp_path, corpus):
     config = {"space": SPACE.to_dict(), "output": str(tmp_path / "run"), "supernet": {
         "data": "corpus.txt", "steps": 2, "batch_size": 2, "seq_len": 16, "sandwich_random": 0, "device": "cpu"}}
