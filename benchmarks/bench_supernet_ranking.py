@@ -13,8 +13,8 @@ batches with the same schedule. The architectures: the largest, the smallest, an
 `--archs - 2` bins of equal width in log(parameters) (`supernet.ranking.spread_by_size`, seeded by `--seed`).
 Prints Kendall's tau and Spearman's rho between the inherited-weight validation losses and the stand-alone ones,
 each with a bootstrap 90% interval, and how many of the stand-alone top 5 the inherited top 5 holds. The default
-budget, 1,600 steps, is where the ranking became trustworthy in the study (Kendall tau 0.85, against 0.74 at 800
-and 0.51 at 400) and what 2 CPU cores finish in about half an hour.
+budget, 1,600 steps, is where the ranking became trustworthy in the study (figures in README.md, "Can the
+supernet's ranking be trusted?") and what 2 CPU cores finish in about half an hour.
 
 `--alone-seeds K` trains each network alone K times (seeds 0..K-1 for the order of its batches and its initial
 weights, those not read from a checkpoint) and scores the supernet against the mean; it also prints how well each
@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -150,14 +151,14 @@ def train_alone(arch, study: Study, cfg: SupernetTrainConfig) -> float:
 def alone_losses(archs, study: Study, cfg: SupernetTrainConfig, seeds: int, cache: Path | None) -> np.ndarray:
     """Each architecture trained alone once per seed (`seeds` x len(archs): the seed sets the order of the batches
     and the initial weights, those not read from a checkpoint), from `cache` (a JSON of losses keyed by task,
-    architecture, budget, batch shape and seed) where it holds them."""
+    space, architecture, budget, batch shape and seed) where it holds them."""
     stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
     losses = np.zeros((seeds, len(archs)))
     for s in range(seeds):
         seeded = cfg.model_copy(update={"seed": cfg.seed + s})
         for i, arch in enumerate(archs):
-            key = (f"{study.task}/{arch.key}/{seeded.steps}/{seeded.lr:g}/{seeded.batch_size}x{seeded.seq_len}/"
-                   f"{seeded.seed}")
+            key = (f"{study.task}/{study.space.fingerprint()[:12]}/{arch.key}/{seeded.steps}/{seeded.lr:g}/"
+                   f"{seeded.batch_size}x{seeded.seq_len}/{seeded.seed}")
             if key not in stored:
                 stored[key] = train_alone(arch, study, seeded)
                 if cache:
@@ -239,8 +240,9 @@ def compare(study: Study, args) -> None:
               f"{a.top_k_overlap}/{a.top_k} | {largest:.3f} | {smallest:.3f} | {seconds:.0f} s |")
 
 
-def check_arguments(parser: argparse.ArgumentParser, args) -> None:
-    """Every flag checked before the data loads and anything trains: a mistake costs a line, not a lost hour."""
+def resolve_arguments(parser: argparse.ArgumentParser, args) -> None:
+    """The per-task default of `--steps` filled in, and the flags checked before the data loads and anything
+    trains, so that a mistake costs a line rather than an hour of training."""
     if args.archs < 4:
         parser.error("--archs: at least 4 (a ranking with an interval needs 4 networks)")
     if args.alone_seeds < 1:
@@ -253,8 +255,10 @@ def check_arguments(parser: argparse.ArgumentParser, args) -> None:
         SupernetTrainConfig(**schedule_and_technique(args))
     except ValidationError as exc:
         error = exc.errors()[0]
-        flag = "--" + "-".join(map(str, error["loc"])).replace("_", "-") + ": " if error["loc"] else ""
-        parser.error(flag + error["msg"].removeprefix("Value error, "))
+        message = ("-".join(map(str, error["loc"])) + ": " if error["loc"] else "") + error["msg"]
+        for name in schedule_and_technique(args):  # the settings as the flags that set them
+            message = re.sub(rf"\b{name}\b", "--" + name.replace("_", "-"), message)
+        parser.error(message.removeprefix("Value error, "))
     if args.compare:
         known = techniques(SupernetTrainConfig())
         unknown = [v for v in args.variants if v not in known]
@@ -265,6 +269,8 @@ def check_arguments(parser: argparse.ArgumentParser, args) -> None:
                    != parser.get_default(name.replace("-", "_"))]
         if changed:
             parser.error(f"{', '.join(changed)}: not with --compare (each row changes one setting of the defaults)")
+        if args.plot:
+            parser.error("--plot: not with --compare (the curve is of one supernet)")
     elif args.variants != parser.get_default("variants"):
         parser.error("--variants: only with --compare")
     if args.alone_cache and args.alone_cache.exists():
@@ -295,7 +301,7 @@ def main() -> None:
     parser.add_argument("--alone-seeds", type=int, default=1, help="stand-alone trainings per network, averaged")
     parser.add_argument("--alone-cache", type=Path, default=None, help="JSON file keeping stand-alone losses")
     args = parser.parse_args()
-    check_arguments(parser, args)
+    resolve_arguments(parser, args)
     study = lm_study(args) if args.task == "causal_lm" else classification_study(args)
     cfg = study.cfg
     if args.compare:

@@ -42,6 +42,17 @@ def _setting(record: dict, path: str) -> str:
     return repr(_lookup(record, path))
 
 
+def _without_idle_later_settings(run: dict) -> dict:
+    """A recorded run as `SupernetTrainConfig.identity` records it today: a checkpoint written while a setting
+    added later was still recorded at its default means the same training as one that leaves it out."""
+    train = run.get("train") if isinstance(run, dict) else None
+    if not isinstance(train, dict):
+        return run
+    fields = SupernetTrainConfig.model_fields
+    return {**run, "train": {name: value for name, value in train.items()
+                             if not (name in SupernetTrainConfig.ADDED_LATER and value == fields[name].default)}}
+
+
 class Checkpoints:
     """The checkpoints of one training run in `out`; `run` describes the run (space, settings, ranks)."""
 
@@ -95,7 +106,8 @@ class Checkpoints:
             step, history, run = trainer["step"], trainer["history"], trainer["run"]
         except (OSError, ValueError, KeyError, TypeError):
             raise UserInputError(f"{path / 'trainer.json'}: missing or corrupt") from None
-        changed = [key for key in differences(run, self.run) if key.split(".")[-1] not in RESUMABLE_CHANGES]
+        changed = [key for key in differences(_without_idle_later_settings(run), self.run)
+                   if key.split(".")[-1] not in RESUMABLE_CHANGES]
         if changed:
             raise _OtherRun(f"{self.root.parent}: holds a supernet trained with other settings ({changed[0]}: "
                             f"{_setting(run, changed[0])} then, {_setting(self.run, changed[0])} now); use another "

@@ -67,6 +67,16 @@ def test_a_setting_added_later_is_shown_at_its_default_when_refusing(tmp_path, c
         train_supernet(SPACE, cfg(corpus, distill=0.5, distill_after=2), tmp_path)
 
 
+def test_a_checkpoint_recording_later_settings_at_their_defaults_resumes(tmp_path, corpus):
+    """Checkpoints written while settings added later were recorded at their defaults are the same training."""
+    train_supernet(SPACE, cfg(corpus), tmp_path, stop_after=2)
+    record = next((tmp_path / "checkpoints").glob("step-*")) / "trainer.json"
+    trainer = json.loads(record.read_text())
+    trainer["run"]["train"].update(distill_after=0, sampling="uniform", distill_divergence="kl")
+    record.write_text(json.dumps(trainer))
+    assert len(train_supernet(SPACE, cfg(corpus), tmp_path).history) == 6
+
+
 def test_distillation_settings_without_distillation_are_refused():
     for setting in ({"distill_after": 5}, {"distill_divergence": "alpha"}):
         with pytest.raises(ValueError, match=f"{next(iter(setting))}: has no effect without distill > 0"):
