@@ -56,7 +56,7 @@ from supernet.space import SearchSpace
 from supernet.tasks import build_supernet, task_loss
 from supernet.train import lr_factor, train_supernet
 from supernet.train_config import SupernetTrainConfig
-from userfiles import atomic_write_json
+from userfiles import atomic_write_json, validation_message
 
 LM_LR, MINILM_LR = 1e-3, 1e-4  # from scratch; fine-tuning a pretrained checkpoint
 SPACE = SearchSpace(depth=[1, 2, 3, 4], embed_dim=[64, 128, 192, 256], heads=[1, 2, 4],
@@ -254,11 +254,10 @@ def resolve_arguments(parser: argparse.ArgumentParser, args) -> None:
     try:
         SupernetTrainConfig(**schedule_and_technique(args))
     except ValidationError as exc:
-        error = exc.errors()[0]
-        message = ("-".join(map(str, error["loc"])) + ": " if error["loc"] else "") + error["msg"]
+        message = validation_message(exc)
         for name in schedule_and_technique(args):  # the settings as the flags that set them
             message = re.sub(rf"\b{name}\b", "--" + name.replace("_", "-"), message)
-        parser.error(message.removeprefix("Value error, "))
+        parser.error(message)
     if args.compare:
         known = techniques(SupernetTrainConfig())
         unknown = [v for v in args.variants if v not in known]

@@ -43,14 +43,9 @@ def _setting(record: dict, path: str) -> str:
 
 
 def _without_idle_later_settings(run: dict) -> dict:
-    """A recorded run as `SupernetTrainConfig.identity` records it today: a checkpoint written while a setting
-    added later was still recorded at its default means the same training as one that leaves it out."""
+    """A recorded run as `SupernetTrainConfig.identity` records it today."""
     train = run.get("train") if isinstance(run, dict) else None
-    if not isinstance(train, dict):
-        return run
-    fields = SupernetTrainConfig.model_fields
-    return {**run, "train": {name: value for name, value in train.items()
-                             if not (name in SupernetTrainConfig.ADDED_LATER and value == fields[name].default)}}
+    return {**run, "train": SupernetTrainConfig.without_idle_later(train)} if isinstance(train, dict) else run
 
 
 class Checkpoints:

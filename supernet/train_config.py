@@ -60,9 +60,14 @@ class SupernetTrainConfig(BaseModel):
         """The training settings as a run's stage fingerprint and a checkpoint record them. A setting added after
         runs were first recorded is left out while it is at its default, so those runs and their checkpoints
         stay valid; set to anything else, it counts."""
-        fields = SupernetTrainConfig.model_fields
-        later = {name for name in self.ADDED_LATER if getattr(self, name) == fields[name].default}
-        return self.model_dump(include=set(SupernetTrainConfig.model_fields) - later)
+        return self.without_idle_later(self.model_dump())
+
+    @classmethod
+    def without_idle_later(cls, settings: dict) -> dict:
+        """`settings` (a record of these settings, old or new) less those added later that sit at their default:
+        a record that still holds one at its default means the same training as one that leaves it out."""
+        return {name: value for name, value in settings.items()
+                if not (name in cls.ADDED_LATER and value == cls.model_fields[name].default)}
 
 
 PATH_KEYS = ("data", "tokenizer", "init_from")
