@@ -22,11 +22,11 @@ import numpy as np
 from nas.codec import Candidate, FixedSpace, JointSpace
 from nas.evolution import EvolutionarySearch, RandomSearch, hypervolume
 from nas.objectives import area_objective, candidate_simulator_objective
-from predictors.area import estimate_area
-from predictors.hardware import AcceleratorConfig
-from predictors.hardware_space import HardwareSpace, design_changes
-from predictors.systolic import SystolicSimulator
-from predictors.workload import Workload
+from predictors.accelerator.area import estimate_area
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.hardware_space import HardwareSpace, design_changes
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.workload import Workload
 from supernet.space import reference_arch
 
 WIDE = {"extends": "gemmini-default", "rows": [8, 16, 32], "cols": [8, 16, 32], "dataflow": ["ws", "os"],

@@ -1,4 +1,4 @@
-"""Fusion on the I-BERT Gemmini beside the survey's Timeloop estimates (REFERENCE.md section 1, "Mapping").
+"""Fusion on the I-BERT Gemmini beside the survey's Timeloop estimates (docs/sources.md section 1, "Mapping").
 
     python benchmarks/bench_fusion.py [--seq-len 512]
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 
-from predictors.hardware import AcceleratorConfig, Fusion
-from predictors.systolic import SystolicSimulator
-from predictors.workload import Workload
+from predictors.accelerator.hardware import AcceleratorConfig, Fusion
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.workload import Workload
 from supernet.space import reference_arch
 
 CHAINS = {

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from nas.parallel import executor
-from predictors.dataset import build_joint_dataset, pairs_of, sample_archs, split_by_group
-from predictors.hardware_space import HardwareSpace
-from predictors.workload import Workload
+from predictors.learned.dataset import build_joint_dataset, pairs_of, sample_archs, split_by_group
+from predictors.accelerator.hardware_space import HardwareSpace
+from predictors.accelerator.workload import Workload
 from supernet.space import nas_case_study_space
 
 # scikit-learn is imported inside the functions that use it: spawned dataset workers re-import this module.
@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="simulation worker processes")
     parser.add_argument("--models", default="gbm,mlp", help="comma-separated model kinds to fit")
     args = parser.parse_args()
-    from predictors.learned import LatencyPredictor, regression_metrics
+    from predictors.learned.latency_predictor import LatencyPredictor, regression_metrics
 
     designs = HardwareSpace.from_mapping(HARDWARE_SPACE, "benchmark hardware space")
     with tempfile.TemporaryDirectory() as tmp, executor("process", args.workers) as pool:

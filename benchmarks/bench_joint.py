@@ -35,9 +35,9 @@ import yaml
 from nas.codec import FixedSpace, JointSpace
 from nas.evolution import EvolutionarySearch, hypervolume
 from nas.objectives import Objective, area_objective, candidate_simulator_objective, on_network
-from predictors.area import estimate_area
-from predictors.hardware_space import HardwareSpace
-from predictors.workload import Workload
+from predictors.accelerator.area import estimate_area
+from predictors.accelerator.hardware_space import HardwareSpace
+from predictors.accelerator.workload import Workload
 from supernet.evaluate import SubnetEvaluator
 from supernet.space import SearchSpace
 from supernet.store import load_supernet

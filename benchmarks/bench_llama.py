@@ -2,7 +2,7 @@
 
     python benchmarks/bench_llama.py [--steps 300] [--skip-training]
 
-1. Llama 3.2 1B, Qwen2.5 0.5B and SmolLM 135M (REFERENCE.md section 6): parameters against the published totals,
+1. Llama 3.2 1B, Qwen2.5 0.5B and SmolLM 135M (docs/sources.md section 6): parameters against the published totals,
    FLOPs per token, and one decode step at a 2048-token context on gemmini-32x32: latency and DRAM bytes, split
    into weights and KV cache.
 2. Grouped-query attention where it should act: Llama 3.2 1B's shape with 32, 8 and 1 key/value heads, decode at
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
-from predictors.hardware import AcceleratorConfig
-from predictors.systolic import SystolicSimulator
-from predictors.workload import Workload, count_work
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.workload import Workload, count_work
 from supernet.data import load_lm_data
 from supernet.evaluate import SubnetEvaluator
 from supernet.export import export_subnet

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from predictors.hardware import AcceleratorConfig
-from predictors.systolic import OBJECTIVES, SystolicSimulator
-from predictors.workload import Gemm, Workload, lower
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.systolic import OBJECTIVES, SystolicSimulator
+from predictors.accelerator.workload import Gemm, Workload, lower
 from supernet.space import nas_case_study_space, reference_arch, uniform_arch
 
 CONFIGS = {  # array and SRAM as the Gemmini presets, tiles chosen by the search mapper

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from nas.parallel import executor
-from predictors.dataset import archs_of, build_dataset, sample_archs, split_indices
-from predictors.hardware import AcceleratorConfig
-from predictors.systolic import SystolicSimulator
-from predictors.workload import Workload
+from predictors.learned.dataset import archs_of, build_dataset, sample_archs, split_indices
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.workload import Workload
 from supernet.space import nas_case_study_space
 
 # scikit-learn and matplotlib are imported inside the functions that use them: spawned dataset workers re-import
@@ -47,8 +47,8 @@ def bench_dataset_rows(folder: Path, rows: int) -> None:
 
 
 def accuracy(folder: Path, samples: int, plots: Path | None) -> dict:
-    from predictors.evaluation import scatter_plot
-    from predictors.learned import LatencyPredictor, regression_metrics
+    from predictors.learned.evaluation import scatter_plot
+    from predictors.learned.latency_predictor import LatencyPredictor, regression_metrics
 
     predictors = {}
     for name, workload, targets in (("prefill", PREFILL, ("latency_ms", "energy_mj")), ("decode", DECODE, ("latency_ms",))):
@@ -78,7 +78,7 @@ def accuracy(folder: Path, samples: int, plots: Path | None) -> dict:
 def learning_curve(archs, y, train, test, plots: Path | None) -> None:
     import matplotlib.pyplot as plt
 
-    from predictors.learned import LatencyPredictor, regression_metrics
+    from predictors.learned.latency_predictor import LatencyPredictor, regression_metrics
 
     curves = {}
     for model in ("gbm", "mlp"):

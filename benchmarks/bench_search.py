@@ -18,9 +18,9 @@ import numpy as np
 
 from nas.evolution import EvolutionarySearch, RandomSearch, hypervolume
 from nas.objectives import Objective
-from predictors.hardware import AcceleratorConfig
-from predictors.systolic import SystolicSimulator
-from predictors.workload import Workload
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.workload import Workload
 from supernet.space import ArchConfig, SearchSpace, nas_case_study_space
 
 SPACE = SearchSpace(depth=[1, 2, 3], embed_dim=[256, 384, 512, 768], heads=[2, 4, 8, 12],
@@ -79,8 +79,8 @@ def main() -> None:
 
 def bench_predictor_search() -> None:
     """40 generations x 40 individuals on the survey's NAS space with predictor objectives."""
-    from predictors.dataset import archs_of, build_dataset
-    from predictors.learned import LatencyPredictor
+    from predictors.learned.dataset import archs_of, build_dataset
+    from predictors.learned.latency_predictor import LatencyPredictor
     import tempfile
 
     space = nas_case_study_space()

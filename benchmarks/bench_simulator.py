@@ -6,17 +6,17 @@ Prints whole-BERT-Base simulations per second (cold: a fresh simulator, every GE
 and, when `scalesim` is installed, SCALE-Sim's time and ours on the GEMMs of one BERT-Base layer (seq 128)
 with the compute-cycle agreement. SCALE-Sim is timed on its compute model only (the demand matrices whose
 length is its compute time); its full run adds a cycle-stepped memory model on top, 23-230 s per GEMM
-(REFERENCE.md section 4, ../shared/data).
+(docs/sources.md section 4, tests/data).
 """
 from __future__ import annotations
 
 import argparse
 import time
 
-from predictors import scalesim_backend
-from predictors.hardware import AcceleratorConfig
-from predictors.systolic import SystolicSimulator
-from predictors.workload import Gemm, Workload, lower_layer
+from predictors.accelerator import scalesim_backend
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.workload import Gemm, Workload, lower_layer
 from supernet.space import reference_arch
 
 

@@ -18,8 +18,8 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from predictors.hardware import AcceleratorConfig
-from predictors.hardware_space import HardwareSpace
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.hardware_space import HardwareSpace
 from supernet.space import ArchConfig, SearchSpace
 
 

@@ -15,8 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from predictors.hardware import MEASURED_PREFIX, AcceleratorConfig, measured_fingerprint, preset_names
-from predictors.workload import Workload
+from predictors.accelerator.hardware import (DEFAULT_ACCELERATOR, MEASURED_PREFIX, AcceleratorConfig, measured_fingerprint,
+                                            preset_names)
+from predictors.accelerator.workload import Workload
 from nas.objectives import REGISTRY, Constraint, objective_info
 from userfiles import UserInputError, load_mapping, validate
 from supernet.family import family_for
@@ -120,10 +121,10 @@ class RunConfig(Strict):
         None, description="one fixed network for a hardware-only search: a reference name (bert-base), an "
         "ArchConfig mapping, or a JSON/YAML file holding one")
     hardware_space: dict[str, Any] | None = Field(
-        None, description="the accelerators to search (predictors.hardware_space.HardwareSpace): `extends` a "
+        None, description="the accelerators to search (predictors.accelerator.hardware_space.HardwareSpace): `extends` a "
         "preset or file, then lists of choices per field")
     supernet: SupernetSection = SupernetSection()
-    hardware: str | dict[str, Any] = "gemmini-ibert"
+    hardware: str | dict[str, Any] = DEFAULT_ACCELERATOR
     workload: Workload = Workload()
     predictor: PredictorSection = PredictorSection()
     quality_predictor: QualityPredictorSection = QualityPredictorSection()
@@ -251,7 +252,7 @@ class RunConfig(Strict):
 
     def accelerators(self, base: Path = Path(".")):
         """The hardware space of a co-design run (None for NAS on one accelerator)."""
-        from predictors.hardware_space import HardwareSpace
+        from predictors.accelerator.hardware_space import HardwareSpace
 
         if self.hardware_space is None:
             return None
@@ -285,7 +286,7 @@ class RunConfig(Strict):
         return next((o for o in self.objectives if o.info.quality), None)
 
     def setting(self, base: Path = Path(".")) -> dict:
-        """What the run targets, in the shape of a latency dataset's metadata (`predictors.dataset`): the space,
+        """What the run targets, in the shape of a latency dataset's metadata (`predictors.learned.dataset`): the space,
         hardware and workload with their fingerprints. A predictor is usable for the run when they match."""
         if self.codesign:
             networks = self.networks(base)

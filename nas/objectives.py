@@ -33,7 +33,7 @@ class ObjectiveInfo:
     default first: `supernet` (inherited-weight quality), `predictor` (a learned model: of latency and energy, or
     of quality, fitted on supernet scores),
     `simulator` (the systolic-array simulator), `shape` (counted from the sub-network's shapes), `area` (the area
-    model of `predictors.area`). `task` is the
+    model of `predictors.accelerator.area`). `task` is the
     supernet task the objective needs, if any."""
 
     name: str
@@ -187,7 +187,7 @@ def candidate_simulator_objective(name: str, workload, simulators: dict, cache_s
     """`latency_ms`, `energy_mj`, `edp` or `power_mw` of (network, accelerator) candidates on the simulator.
     `simulators` (one `SystolicSimulator` per accelerator fingerprint) is shared by every hardware objective of a
     run, so a design is mapped once whatever it is scored on; the oldest are dropped beyond `cache_size`."""
-    from predictors.systolic import SystolicSimulator
+    from predictors.accelerator.systolic import SystolicSimulator
 
     def simulate(candidate):
         key = candidate.hw.fingerprint()
@@ -201,8 +201,8 @@ def candidate_simulator_objective(name: str, workload, simulators: dict, cache_s
 
 
 def area_objective() -> Objective:
-    """`area_mm2` of each candidate's accelerator (`predictors.area`) at the accelerator's own node."""
-    from predictors.area import estimate_area
+    """`area_mm2` of each candidate's accelerator (`predictors.accelerator.area`) at the accelerator's own node."""
+    from predictors.accelerator.area import estimate_area
 
     return Objective("area_mm2", lambda candidates: [estimate_area(c.hw).total_mm2 for c in candidates])
 

@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, Literal
 
-from predictors.jobs import follow_parent
+from predictors.learned.jobs import follow_parent
 
 ExecutorKind = Literal["serial", "process", "ray"]
 

@@ -37,9 +37,9 @@ from nas.objectives import (REGISTRY, Objective, area_objective, candidate_simul
                             model_size_objective, on_network, predictor_objective, quality_objective,
                             simulator_objective)
 from nas.parallel import executor
-from predictors.area import estimate_area
-from predictors.hardware import AcceleratorConfig
-from predictors.systolic import SystolicSimulator
+from predictors.accelerator.area import estimate_area
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.systolic import SystolicSimulator
 from supernet.train_config import PATH_KEYS, resolve_paths
 from userfiles import UserInputError, atomic_write_json, atomic_write_text, differences
 from supernet.space import ArchConfig
@@ -192,7 +192,7 @@ class Run:
 
     # ---- stages -------------------------------------------------------------------------------------------
     def latency_data(self) -> tuple[Path, str]:
-        from predictors.dataset import build_dataset, dataset_complete
+        from predictors.learned.dataset import build_dataset, dataset_complete
 
         cfg = self.config
         path = self.root / "latency" / "data.parquet"
@@ -213,8 +213,8 @@ class Run:
         (checked against the run's setting), the others trained on the run's simulated latency data, which is
         built only when some predictor must be trained. Returns each target's fingerprint; the predictors are
         kept in `predictors_`."""
-        from predictors.evaluation import train_from_dataset
-        from predictors.learned import LatencyPredictor
+        from predictors.learned.evaluation import train_from_dataset
+        from predictors.learned.latency_predictor import LatencyPredictor
 
         cfg = self.config
         wanted = {o.name for o in cfg.objectives if o.info.hardware and o.source == "predictor"}
@@ -277,8 +277,8 @@ class Run:
         networks drawn from the space (the latency data's sampler: corners first, then seeded draws) are scored on
         the supernet and a model is fitted to them; its error on held-out networks goes to the log and the
         report. Returns the stage's fingerprint (None when no objective asks for it)."""
-        from predictors.dataset import sample_archs
-        from predictors.quality import QualityPredictor, fit_quality_predictor
+        from predictors.learned.dataset import sample_archs
+        from predictors.learned.quality import QualityPredictor, fit_quality_predictor
 
         cfg = self.config
         spec = cfg.quality_objective

@@ -235,8 +235,8 @@ def _space_line(run) -> str:
 def _design_section(run, pareto: dict) -> list[str]:
     """The designs of a co-design front against the accelerator the hardware space extends, each with what it
     changed in words, and the front's first member (best on the first objective) in detail."""
-    from predictors.hardware import AcceleratorConfig
-    from predictors.hardware_space import design_changes
+    from predictors.accelerator.hardware import AcceleratorConfig
+    from predictors.accelerator.hardware_space import design_changes
 
     names = pareto["objectives"]
     base, baseline = run.hw, pareto["largest"]

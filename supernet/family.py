@@ -4,7 +4,7 @@ A block is its norm (kind and position), its activation and whether it gates the
 attention (grouped-query where the architecture has fewer key/value heads than query heads), its positions (a
 learned table or rotary), whether its linears have biases, and whether the head is tied to the token embedding. The
 supernet's modules, the exported modelling file (which reads the description from its `config.json`),
-`predictors.workload.lower`, the feature vector and the parameter / MAC counts all read this one description, so a
+`predictors.accelerator.workload.lower`, the feature vector and the parameter / MAC counts all read this one description, so a
 new family is one new row in `FAMILIES`, not five files kept in sync by hand.
 
 Pure Python with no torch: the counting functions are plain arithmetic, so they take ints or numpy arrays alike (the
@@ -131,7 +131,7 @@ FAMILIES: dict[str, BlockDescription] = {
                              embedding_norm=False, token_types=False, final_norm=True, tied_head=True, causal=True),
     # Llama (and Qwen2, SmolLM): pre-RMSNorm, SwiGLU, rotary positions, no biases, grouped-query attention where
     # the architecture has fewer key/value heads, a final RMSNorm; the head is tied as in the small models
-    # (Llama 3.2 1B, Qwen2.5 0.5B, SmolLM 135M; REFERENCE.md section 6). Epsilon and theta are Llama 3.2's; an
+    # (Llama 3.2 1B, Qwen2.5 0.5B, SmolLM 135M; docs/sources.md section 6). Epsilon and theta are Llama 3.2's; an
     # export's config carries the values it was built with, a trained supernet reads them from here.
     "llama": BlockDescription("llama", norm_position="pre", activation="silu", norm_eps=1e-5, embedding_norm=False,
                               token_types=False, final_norm=True, tied_head=True, causal=True, norm="rmsnorm",

@@ -178,7 +178,7 @@ def uniform_arch(depth: int, embed_dim: int, heads: int, ffn_dim: int, head_dim:
     return ArchConfig(embed_dim, tuple(LayerConfig(heads, ffn_dim, kv_heads) for _ in range(depth)), head_dim, family)
 
 
-# Shapes from the survey's Table 1 and its NAS case study (REFERENCE.md section 1), and today's small decoders
+# Shapes from the survey's Table 1 and its NAS case study (docs/sources.md section 1), and today's small decoders
 # from their published config.json (section 6), with the vocabulary each was trained with.
 _REFERENCE_ARCHS = {
     "bert-base": (dict(depth=12, embed_dim=768, heads=12, ffn_dim=3072), 30522),

@@ -1,8 +1,8 @@
-"""The area model against the synthesis figures it is built from (REFERENCE.md section 5)."""
+"""The area model against the synthesis figures it is built from (docs/sources.md section 5)."""
 import pytest
 
-from predictors.area import estimate_area, sram_um2_per_bit
-from predictors.hardware import AcceleratorConfig
+from predictors.accelerator.area import estimate_area, sram_um2_per_bit
+from predictors.accelerator.hardware import AcceleratorConfig
 
 
 def test_a_32x32_int8_array_has_the_synthesised_area():

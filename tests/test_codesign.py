@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 
 from nas.cli import app
 from nas.config import load_run_config
-from predictors.area import estimate_area
-from predictors.hardware import AcceleratorConfig
-from predictors.systolic import SystolicSimulator
-from predictors.workload import Workload
+from predictors.accelerator.area import estimate_area
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.workload import Workload
 from supernet.space import ArchConfig
 from userfiles import UserInputError
 
@@ -171,7 +171,7 @@ def test_a_joint_search_starts_from_the_networks_extremes_on_varied_accelerators
     from nas.codec import JointSpace
     from nas.evolution import EvolutionarySearch, RandomSearch
     from nas.objectives import Objective
-    from predictors.hardware_space import HardwareSpace
+    from predictors.accelerator.hardware_space import HardwareSpace
     from supernet.space import SearchSpace
 
     networks = SearchSpace(depth=[2, 3, 4], embed_dim=[128, 256], heads=[2, 4], ffn_dim={"min": 256, "max": 1024, "step": 128})
@@ -193,7 +193,7 @@ def test_generation_zero_is_distinct_and_holds_both_extremes_whatever_the_hardwa
     from nas.codec import JointSpace
     from nas.evolution import EvolutionarySearch
     from nas.objectives import Objective
-    from predictors.hardware_space import HardwareSpace
+    from predictors.accelerator.hardware_space import HardwareSpace
     from supernet.space import SearchSpace
 
     networks = SearchSpace(depth=[2, 3, 4], embed_dim=[128, 256], heads=[2, 4], ffn_dim=[256, 512, 1024])

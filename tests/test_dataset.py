@@ -4,11 +4,11 @@ import os
 import pandas as pd
 import pytest
 
-from predictors.dataset import (archs_of, build_dataset, dataset_complete, import_measured_csv, load_dataset,
+from predictors.learned.dataset import (archs_of, build_dataset, dataset_complete, import_measured_csv, load_dataset,
                                 meta_path, sample_archs)
-from predictors.hardware import AcceleratorConfig
-from predictors.systolic import SystolicSimulator
-from predictors.workload import Workload
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.workload import Workload
 from userfiles import UserInputError
 from supernet.space import SearchSpace, nas_case_study_space
 

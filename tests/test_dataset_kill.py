@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from predictors.dataset import load_dataset, meta_path
+from predictors.learned.dataset import load_dataset, meta_path
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from /proc")
 
@@ -99,7 +99,7 @@ def test_sigterm_stops_cleanly_keeping_what_was_done(tmp_path):
 
 def test_stale_temp_files_of_running_processes_are_kept(tmp_path):
     """Only a dead writer's temp file is stale; a live one (here: this test's own process) may be mid-write."""
-    from predictors.dataset import remove_stale_temps
+    from predictors.learned.dataset import remove_stale_temps
 
     out = tmp_path / "data.parquet"
     live = tmp_path / f".{out.name}.tmp{os.getpid()}"

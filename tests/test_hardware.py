@@ -1,6 +1,6 @@
 import pytest
 
-from predictors.hardware import AcceleratorConfig, preset_names
+from predictors.accelerator.hardware import AcceleratorConfig, preset_names
 from userfiles import UserInputError
 
 PLACEMENTS = """
@@ -93,7 +93,7 @@ def test_impossible_hardware_is_refused_when_validated(tmp_yaml, text, expected)
 
 
 def test_the_smallest_hardware_that_holds_one_tile_simulates(tmp_yaml):
-    from predictors.systolic import SystolicSimulator
+    from predictors.accelerator.systolic import SystolicSimulator
 
     hw = AcceleratorConfig.from_yaml(tmp_yaml("extends: gemmini-default\nscratchpad_kib: 1\naccumulator_kib: 2\n"))
     assert SystolicSimulator(hw).gemm(512, 512, 512).cycles > 0

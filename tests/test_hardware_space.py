@@ -3,12 +3,12 @@ import random
 
 import pytest
 
-from predictors.area import estimate_area
-from predictors.hardware import AcceleratorConfig
-from predictors.hardware_space import HardwareSpace
-from predictors.systolic import SystolicSimulator
-from predictors.vector_ops import VectorKind
-from predictors.workload import Workload
+from predictors.accelerator.area import estimate_area
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.hardware_space import HardwareSpace
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.vector_ops import VectorKind
+from predictors.accelerator.workload import Workload
 from supernet.space import reference_arch
 from userfiles import UserInputError
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from predictors.dataset import build_joint_dataset, dataset_hardware_space, load_dataset, pairs_of, split_by_group
-from predictors.hardware_space import HardwareSpace, OutsideHardwareSpace
-from predictors.learned import LatencyPredictor, PredictorKindError, regression_metrics
-from predictors.workload import Workload
+from predictors.learned.dataset import build_joint_dataset, dataset_hardware_space, load_dataset, pairs_of, split_by_group
+from predictors.accelerator.hardware_space import HardwareSpace, OutsideHardwareSpace
+from predictors.learned.latency_predictor import LatencyPredictor, PredictorKindError, regression_metrics
+from predictors.accelerator.workload import Workload
 from supernet.space import SearchSpace
 from tests.conftest import one_line_error
 

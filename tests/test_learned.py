@@ -10,11 +10,11 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
-from predictors.dataset import archs_of, build_dataset, meta_path, split_indices
-from predictors.evaluation import train_from_dataset
-from predictors.hardware import AcceleratorConfig
-from predictors.learned import LatencyPredictor, PredictorFileError, regression_metrics
-from predictors.workload import Workload
+from predictors.learned.dataset import archs_of, build_dataset, meta_path, split_indices
+from predictors.learned.evaluation import train_from_dataset
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.learned.latency_predictor import LatencyPredictor, PredictorFileError, regression_metrics
+from predictors.accelerator.workload import Workload
 from supernet.space import nas_case_study_space
 
 from conftest import one_line_error

@@ -10,10 +10,10 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from conftest import load_without_hwnas
 from nas.config import RunConfig
-from predictors.hardware import AcceleratorConfig
-from predictors.systolic import SystolicSimulator
-from predictors.vector_ops import VectorKind
-from predictors.workload import Workload, count_work, lower
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.vector_ops import VectorKind
+from predictors.accelerator.workload import Workload, count_work, lower
 from supernet.export import export_subnet, stock_incompatibility
 from supernet.family import FAMILIES
 from supernet.model import SuperTransformer
@@ -231,7 +231,7 @@ def test_a_one_token_prompt_is_not_read_from_the_kv_cache():
 
 
 def test_hardware_spaces_refuse_units_for_ops_that_share_one(tmp_path):
-    from predictors.hardware_space import HardwareSpace
+    from predictors.accelerator.hardware_space import HardwareSpace
 
     with pytest.raises(UserInputError, match="vector_units.rmsnorm: in a hardware space, rmsnorm run on the unit of "
                                              "layernorm"):

@@ -3,9 +3,9 @@ import importlib.util
 import pytest
 
 from nas.parallel import SerialExecutor, executor
-from predictors.dataset import build_dataset
-from predictors.hardware import AcceleratorConfig
-from predictors.workload import Workload
+from predictors.learned.dataset import build_dataset
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.workload import Workload
 from supernet.space import nas_case_study_space
 
 SPACE = nas_case_study_space()

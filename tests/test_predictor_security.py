@@ -17,10 +17,10 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.dummy import DummyRegressor
 from sklearn.preprocessing import FunctionTransformer
 
-from predictors.dataset import build_dataset
-from predictors.hardware import AcceleratorConfig
-from predictors.learned import LatencyPredictor, LinearTimesCorrection, PredictorFileError
-from predictors.workload import Workload
+from predictors.learned.dataset import build_dataset
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.learned.latency_predictor import LatencyPredictor, LinearTimesCorrection, PredictorFileError
+from predictors.accelerator.workload import Workload
 from supernet.features import feature_names
 from supernet.space import nas_case_study_space
 

@@ -5,9 +5,9 @@ import random
 
 import pytest
 
-from predictors.dataset import sample_archs
-from predictors.learned import LatencyPredictor, PredictorFileError
-from predictors.quality import QualityPredictor, fit_quality_predictor
+from predictors.learned.dataset import sample_archs
+from predictors.learned.latency_predictor import LatencyPredictor, PredictorFileError
+from predictors.learned.quality import QualityPredictor, fit_quality_predictor
 from supernet.space import SearchSpace
 
 SPACE = SearchSpace(depth=[2, 3, 4], embed_dim=[128, 192, 256], heads=[2, 4], ffn_dim=[256, 512, 768, 1024])

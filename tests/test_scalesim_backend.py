@@ -3,8 +3,8 @@ import random
 
 import pytest
 
-from predictors import scalesim_backend
-from predictors.systolic import SystolicSimulator
+from predictors.accelerator import scalesim_backend
+from predictors.accelerator.systolic import SystolicSimulator
 
 from test_systolic import unlimited
 

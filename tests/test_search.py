@@ -308,8 +308,8 @@ def test_verify_front_reports_predictor_error_and_members_dominated_on_simulated
     from nas.config import RunConfig
     from nas.evolution import SearchResult
     from nas.pipeline import verify_front
-    from predictors.hardware import AcceleratorConfig
-    from predictors.systolic import SystolicSimulator
+    from predictors.accelerator.hardware import AcceleratorConfig
+    from predictors.accelerator.systolic import SystolicSimulator
 
     config = RunConfig(space=SPACE, supernet={"seq_len": 32}, workload={"phase": "prefill", "seq_len": 64})
     hw = AcceleratorConfig.preset("gemmini-ibert")

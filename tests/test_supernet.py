@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from predictors.workload import Gemm, Workload, lower
+from predictors.accelerator.workload import Gemm, Workload, lower
 from supernet.data import load_classification_data, load_lm_data
 from supernet.evaluate import SubnetEvaluator
 from supernet.export import extract_subnet, max_output_difference

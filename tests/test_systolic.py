@@ -3,13 +3,13 @@ import math
 
 import pytest
 
-from predictors.attribution import Limit
-from predictors.hardware import AcceleratorConfig, EnergyModel, Fusion
-from predictors.systolic import SystolicSimulator
-from predictors.workload import Workload
+from predictors.accelerator.attribution import Limit
+from predictors.accelerator.hardware import AcceleratorConfig, EnergyModel, Fusion
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.workload import Workload
 from supernet.space import reference_arch, uniform_arch
 
-from conftest import SHARED_DATA
+from conftest import DATA
 
 
 def unlimited(**changes) -> AcceleratorConfig:
@@ -30,16 +30,15 @@ def scalesim_formula(m, n, k, rows, cols, dataflow):
 def scalesim_records():
     rows = []
     for name in ("bert_gemms_16x16.jsonl", "bert_gemms_32x32.jsonl"):
-        path = SHARED_DATA / name
-        if path.exists():
-            rows += [r for r in map(json.loads, path.read_text().splitlines()) if r["sim"] == "scalesim"]
+        rows += [r for r in map(json.loads, (DATA / name).read_text().splitlines()) if r["sim"] == "scalesim"]
     return rows
 
 
-@pytest.mark.skipif(not scalesim_records(), reason="shared SCALE-Sim results not present")
 def test_compute_cycles_match_recorded_scalesim_runs():
-    # SCALE-Sim 3.0.0 on one BERT-Base layer at seq 128 (../shared/data); it reports the last cycle's index.
-    for rec in scalesim_records():
+    # SCALE-Sim 3.0.0 on one BERT-Base layer at seq 128 (tests/data); it reports the last cycle's index.
+    records = scalesim_records()
+    assert len(records) >= 20, "the recorded SCALE-Sim runs are part of the repository"
+    for rec in records:
         hw = unlimited(rows=rec["rows"], cols=rec["cols"], dataflow=rec["dataflow"])
         ours = SystolicSimulator(hw).gemm(rec["M"], rec["N"], rec["K"]).compute_cycles
         assert ours == rec["compute_cycles"] + 1, rec["name"]
@@ -63,7 +62,7 @@ def test_fold_overlap_hides_weight_loads():
 
 
 def test_gemmini_tiling_matches_tiled_matmul_auto():
-    # REFERENCE.md section 2: 512^3 on the default Gemmini tiles as 5 x 6 x 32 blocks (WS), 8 x 8 x 32 (OS).
+    # docs/sources.md section 2: 512^3 on the default Gemmini tiles as 5 x 6 x 32 blocks (WS), 8 x 8 x 32 (OS).
     ws = SystolicSimulator(AcceleratorConfig.preset("gemmini-default")).gemm(512, 512, 512).mapping
     assert (ws.tile_m, ws.tile_n, ws.tile_k) == (80, 96, 512)
     os_hw = AcceleratorConfig.preset("gemmini-default").model_copy(update={"dataflow": "os", "double_buffered": False})
@@ -184,7 +183,7 @@ def test_gemm_energy_is_the_sum_of_its_events():
 
 
 def test_sram_access_energy_grows_as_the_square_root_of_capacity():
-    """Same events, a 4x larger scratchpad: each scratchpad byte costs 2x (REFERENCE.md section 5); the
+    """Same events, a 4x larger scratchpad: each scratchpad byte costs 2x (docs/sources.md section 5); the
     per-byte figures hold at `sram_reference_kib` (the accumulator, 64 KiB, is held at its reference)."""
     only_sp = EnergyModel(mac_pj=0, scratchpad_pj_per_byte=1.0, accumulator_pj_per_byte=0, dram_pj_per_byte=0,
                           static_mw=0.0, sram_reference_kib=64.0)
@@ -199,7 +198,7 @@ def test_sram_access_energy_grows_as_the_square_root_of_capacity():
 
 
 def test_static_power_defaults_to_the_leakage_of_the_area():
-    from predictors.area import estimate_area
+    from predictors.accelerator.area import estimate_area
 
     leak_only = EnergyModel(mac_pj=0, scratchpad_pj_per_byte=0, accumulator_pj_per_byte=0, dram_pj_per_byte=0)
     for name in ("gemmini-default", "gemmini-32x32"):

@@ -4,7 +4,7 @@ A Gemmini-like systolic array: a rows x cols PE array with a weight- or output-s
 for int8 operands and an accumulator for int32 partial sums, a DRAM port of a given width, and, for each
 non-linear operation of a transformer, where it runs: on a unit next to the accumulator, or on the host CPU
 (Gemmini's baseline, where every softmax, LayerNorm, GELU, residual add and (de)quantisation is a round trip
-through DRAM). Presets are YAML files in `predictors/presets/`; users add their own with `from_yaml`.
+through DRAM). Presets are YAML files in `predictors/accelerator/presets/`; users add their own with `from_yaml`.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from predictors.vector_ops import SHARES_UNIT_OF, UNIT_KINDS, VectorKind
+from predictors.accelerator.vector_ops import SHARES_UNIT_OF, UNIT_KINDS, VectorKind
 from userfiles import UserInputError, load_mapping, validate
 
 MAX_SRAM_KIB = 2**20  # 1 GiB per SRAM
@@ -30,7 +30,7 @@ class VectorUnit(BaseModel):
     """Where one kind of vector op runs and what each element costs there.
 
     `accelerator`: `passes` sweeps over the data at `lanes` elements per cycle (the I-BERT normalisation unit
-    needs three passes for LayerNorm and softmax: REFERENCE.md section 2), or nothing extra when `fused` with
+    needs three passes for LayerNorm and softmax: docs/sources.md section 2), or nothing extra when `fused` with
     the preceding GEMM's write-out (integer GELU and rescaling are applied inline during mvout).
     `host`: the CPU spends `host_cycles_per_element`, and the data makes a round trip through DRAM (int32 out
     of the accumulator, int8 back into the scratchpad), because Gemmini shares L2/DRAM with its host.
@@ -81,11 +81,11 @@ class EnergyModel(BaseModel):
 
     SRAM access energy grows with capacity, so that a bigger buffer costs energy as well as area: the per-byte
     figures hold at `sram_reference_kib` and scale as (capacity / reference) ** `sram_capacity_exponent`
-    (REFERENCE.md section 5: Horowitz 8 KB -> 1 MB gives 0.47, CACTI 7 at a 128-bit port 0.54; 0.5 here).
+    (docs/sources.md section 5: Horowitz 8 KB -> 1 MB gives 0.47, CACTI 7 at a 128-bit port 0.54; 0.5 here).
     Horowitz's 32 KB SRAM is 20 pJ per 64-bit access: 2.5 pJ/byte at 32 KiB, so Gemmini's 256 KiB scratchpad
     costs about 7.1 pJ/byte and its 64 KiB accumulator about 3.5. An exponent of 0 gives one fixed figure.
 
-    Static power: None (the default) takes the leakage of the accelerator's area (`predictors.area`), so that
+    Static power: None (the default) takes the leakage of the accelerator's area (`predictors.accelerator.area`), so that
     area costs energy too; a number overrides it.
     """
 
@@ -111,7 +111,7 @@ class EnergyModel(BaseModel):
 
 
 class AcceleratorConfig(BaseModel):
-    """A systolic-array accelerator. Defaults are Gemmini's default configuration (REFERENCE.md section 2:
+    """A systolic-array accelerator. Defaults are Gemmini's default configuration (docs/sources.md section 2:
     ucb-bar/gemmini `Configs.scala`): 16x16 WS mesh, int8 in / int32 accumulate, 256 KiB scratchpad, 64 KiB
     accumulator, a 128-bit (16 B/cycle) DMA bus, and a 1 GHz clock (the survey's analytical model's clock).
     """
@@ -221,7 +221,7 @@ class AcceleratorConfig(BaseModel):
         """Sustained DMA throughput for rows of `row_bytes` contiguous bytes (Little's law).
 
         Gemmini issues one request per scratchpad row, at most `dma_request_bytes` each, with a bounded number
-        in flight; narrow rows or long latency leave the bus idle (REFERENCE.md section 2).
+        in flight; narrow rows or long latency leave the bus idle (docs/sources.md section 2).
         """
         if self.dram_latency_cycles == 0:
             return self.dram_bytes_per_cycle
@@ -323,10 +323,15 @@ def measured_fingerprint(device: str) -> str:
     return MEASURED_PREFIX + device
 
 
+# The accelerator a command or run config uses when none is named: the survey's co-designed Gemmini (I-BERT units,
+# rebalanced SRAMs), the one its NAS case study searched on. Named here once; the CLI and the run config read it.
+DEFAULT_ACCELERATOR = "gemmini-ibert"
+
+
 def preset_names() -> list[str]:
     return sorted(_preset_files())
 
 
 def _preset_files() -> dict[str, Path]:
-    folder = resources.files("predictors") / "presets"
+    folder = resources.files("predictors.accelerator") / "presets"
     return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}

@@ -14,8 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from predictors.dataset import split_indices
-from predictors.learned import MIN_FIT_ROWS, LatencyPredictor, ModelKind, PredictorFileError, regression_metrics
+from predictors.learned.dataset import split_indices
+from predictors.learned.latency_predictor import MIN_FIT_ROWS, LatencyPredictor, ModelKind, PredictorFileError, regression_metrics
 from supernet.space import ArchConfig
 from userfiles import UserInputError
 

@@ -4,14 +4,14 @@ SCALE-Sim builds, for every fold, the cycle-by-cycle demand matrices of the arra
 is its compute time. We drive that compute model directly on a GEMM (its "gemm" topology: ifmap = M x K,
 filter = K x N, ofmap = M x N) and return the number of cycles. SCALE-Sim's own report prints one less (the
 index of the last cycle, counted from 0). Its memory model is not driven here: its stall cycles come from
-forward-only FIFO buffers that re-read operands from DRAM many times over (REFERENCE.md section 4), which is
+forward-only FIFO buffers that re-read operands from DRAM many times over (docs/sources.md section 4), which is
 not worth matching, and it steps in Python once per simulated cycle.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from predictors.hardware import AcceleratorConfig
+from predictors.accelerator.hardware import AcceleratorConfig
 
 
 def available() -> bool:

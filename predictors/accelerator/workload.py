@@ -16,7 +16,7 @@ from typing import Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from predictors.vector_ops import VectorKind
+from predictors.accelerator.vector_ops import VectorKind
 from userfiles import UserInputError, load_mapping, safe_load, validate
 from supernet.family import FAMILIES, BlockDescription, family_for
 from supernet.space import ArchConfig

@@ -37,18 +37,21 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from predictors.dataset import FINGERPRINTS
-from predictors.hardware import AcceleratorConfig
-from predictors.hardware_features import pair_feature_names, pair_features
-from predictors.hardware_space import HardwareSpace
-from predictors.workload import Workload
+from predictors.learned.dataset import FINGERPRINTS
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.learned.hardware_features import pair_feature_names, pair_features
+from predictors.accelerator.hardware_space import HardwareSpace
+from predictors.accelerator.workload import Workload
 from userfiles import UserInputError, atomic_write, atomic_write_json, validate
 from supernet.features import ADDED_FEATURES, arch_features, feature_names
 from supernet.space import ArchConfig
 
 ModelKind = Literal["mlp", "gbm", "ensemble"]
 MODEL_KINDS = ("mlp", "gbm", "ensemble")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Format 1 is format 2 saved before `predictors/learned.py` became the package `predictors.learned`: its skops file
+# names our one class by the old module path, which `predictors.learned` still exports (see its __init__).
+READABLE_VERSIONS = (1, 2)
 MODEL_FILE, CARD_FILE = "model.skops", "predictor.json"
 MIN_FIT_ROWS = 10  # below this the models' own early-stopping splits are empty
 # Every type a predictor file of ours contains, and nothing else: collected by saving each model kind we offer
@@ -60,7 +63,7 @@ TRUSTED_TYPES = frozenset({
     "builtins.dict", "builtins.list", "builtins.str", "builtins.tuple",  # skops stores numbers and None as JSON
     "numpy.float32", "numpy.float64", "numpy.ndarray", "numpy.uint64",
     "numpy.random._generator.Generator", "numpy.random.mtrand.RandomState",
-    "predictors.learned.LinearTimesCorrection",
+    "predictors.learned.latency_predictor.LinearTimesCorrection",
     "sklearn._loss._loss.CyHalfSquaredError", "sklearn._loss.link.IdentityLink", "sklearn._loss.link.Interval",
     "sklearn._loss.loss.HalfSquaredError",
     "sklearn.compose._target.TransformedTargetRegressor",
@@ -72,6 +75,8 @@ TRUSTED_TYPES = frozenset({
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.preprocessing._data.StandardScaler",
 })
+TRUSTED_BY_VERSION = {1: TRUSTED_TYPES - {"predictors.learned.latency_predictor.LinearTimesCorrection"}
+                      | {"predictors.learned.LinearTimesCorrection"}, 2: TRUSTED_TYPES}
 
 
 class PredictorFileError(UserInputError):
@@ -137,7 +142,7 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
     so give the space's deepest depth when the predictor must serve architectures deeper than its training set.
 
     With `hardware_space` (and the `workload` the latencies are for), `X` holds (arch, accelerator) pairs and the
-    features are those of `predictors.hardware_features`: the architecture's, the accelerator's, and work over
+    features are those of `predictors.learned.hardware_features`: the architecture's, the accelerator's, and work over
     rate for each op group. Such a predictor answers for accelerators it never saw, but only inside the space it
     was trained on: any other is refused (`OutsideHardwareSpace`, naming the field), since nothing it learned
     says how far its error grows outside.
@@ -282,7 +287,7 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
         blob = _read_bytes(model_path)
         if hashlib.sha256(blob).hexdigest() != card.sha256:
             raise PredictorFileError(f"{model_path}: corrupt or truncated (its checksum does not match {CARD_FILE})")
-        estimators = _load_estimators(model_path, blob)
+        estimators = _load_estimators(model_path, blob, card.format_version)
         members = 1 if card.model != "ensemble" else card.ensemble_size
         if (not isinstance(estimators, list) or len(estimators) != members
                 or not all(isinstance(e, LinearTimesCorrection) for e in estimators)
@@ -343,9 +348,9 @@ def _read_card(path: Path) -> _Card:
         raise PredictorFileError(f"{path}: corrupt predictor card (not valid JSON)") from None
     if not isinstance(data, dict):
         raise PredictorFileError(f"{path}: corrupt predictor card (expected a JSON object of keys to values)")
-    if data.get("format_version") != FORMAT_VERSION:
+    if data.get("format_version") not in READABLE_VERSIONS or isinstance(data.get("format_version"), bool):
         raise PredictorFileError(f"{path}: format version {data.get('format_version')!r}, "
-                                 f"this hwnas reads {FORMAT_VERSION}")
+                                 f"this hwnas reads {' and '.join(map(str, READABLE_VERSIONS))}")
     try:
         card = validate(_Card, data, str(path))
     except UserInputError as exc:
@@ -379,14 +384,14 @@ def _types_in(blob: bytes) -> set[str]:
     return found
 
 
-def _load_estimators(path: Path, blob: bytes) -> object:
-    """The skops file's content, after refusing any type outside `TRUSTED_TYPES`. skops's own check
+def _load_estimators(path: Path, blob: bytes, version: int) -> object:
+    """The skops file's content, after refusing any type outside the exact list trusted for its format version. skops's own check
     (`get_untrusted_types`) is applied too, so a node kind it knows and we did not walk is covered as well."""
     try:
         named = _types_in(blob) | set(sio.get_untrusted_types(data=blob))
     except Exception:  # noqa: BLE001 - whatever fails to parse is not a predictor file
         raise PredictorFileError(f"{path}: not a readable skops file") from None
-    refused = sorted(named - TRUSTED_TYPES)
+    refused = sorted(named - TRUSTED_BY_VERSION[version])
     if refused:
         raise PredictorFileError(f"{path}: refused, it holds types a predictor never contains, which could run "
                                  f"code: {', '.join(refused)}")

@@ -28,10 +28,10 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from predictors.hardware import AcceleratorConfig, measured_fingerprint
-from predictors.hardware_space import HardwareSpace
-from predictors.jobs import JointSimulationJob, SimulationJob, simulate_job, simulate_joint_job
-from predictors.workload import QUANTISATION_SETTINGS, Workload
+from predictors.accelerator.hardware import AcceleratorConfig, measured_fingerprint
+from predictors.accelerator.hardware_space import HardwareSpace
+from predictors.learned.jobs import JointSimulationJob, SimulationJob, simulate_job, simulate_joint_job
+from predictors.accelerator.workload import QUANTISATION_SETTINGS, Workload
 from userfiles import UserInputError, atomic_write, atomic_write_json, output_error, validate
 from supernet.features import arch_features, feature_names
 from supernet.space import ArchConfig, SearchSpace, uniform_arch

@@ -30,9 +30,9 @@ from typing import Any, Iterator, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from predictors.hardware import AcceleratorConfig, VectorUnit, preset_names
-from predictors.systolic import SystolicSimulator
-from predictors.vector_ops import SHARES_UNIT_OF, VectorKind
+from predictors.accelerator.hardware import AcceleratorConfig, VectorUnit, preset_names
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.vector_ops import SHARES_UNIT_OF, VectorKind
 from userfiles import UserInputError, load_mapping, validate, validation_message
 
 Placement = Literal["host", "accelerator", "fused"]
@@ -40,9 +40,9 @@ Placement = Literal["host", "accelerator", "fused"]
 FIELDS = ("rows", "cols", "dataflow", "scratchpad_kib", "accumulator_kib", "dram_bytes_per_cycle",
           "dma_inflight_requests")
 # Ops whose work can ride along the accumulator's write-out (I-BERT's integer GELU and requantisation are applied
-# inline during mvout, REFERENCE.md section 2); softmax, LayerNorm and residual adds need passes of their own.
+# inline during mvout, docs/sources.md section 2); softmax, LayerNorm and residual adds need passes of their own.
 FUSABLE = (VectorKind.gelu, VectorKind.quantize)
-# A unit moved from the host onto the accelerator works as I-BERT's does (REFERENCE.md section 2): three passes
+# A unit moved from the host onto the accelerator works as I-BERT's does (docs/sources.md section 2): three passes
 # for softmax and LayerNorm (max/sum, then scale; mean, variance, normalise); a residual add streams its skip
 # input in by DMA, one byte per int8 element.
 ACCELERATOR_UNIT = {

@@ -10,10 +10,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from predictors.dataset import (archs_of, dataset_hardware_space, dataset_space, load_dataset, meta_path,  # noqa: E402
+from predictors.learned.dataset import (archs_of, dataset_hardware_space, dataset_space, load_dataset, meta_path,  # noqa: E402
                                 pairs_of, split_by_group, split_indices)
-from predictors.learned import LatencyPredictor, ModelKind, regression_metrics  # noqa: E402
-from predictors.workload import Workload  # noqa: E402
+from predictors.learned.latency_predictor import LatencyPredictor, ModelKind, regression_metrics  # noqa: E402
+from predictors.accelerator.workload import Workload  # noqa: E402
 from userfiles import UserInputError, atomic_write, atomic_write_json, validate  # noqa: E402
 
 

@@ -28,10 +28,10 @@ from typing import Sequence
 
 import numpy as np
 
-from predictors.hardware import AcceleratorConfig
-from predictors.systolic import SystolicSimulator
-from predictors.vector_ops import SHARES_UNIT_OF, UNIT_KINDS
-from predictors.workload import Gemm, VectorWork, Workload, lower_head, lower_layer
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.vector_ops import SHARES_UNIT_OF, UNIT_KINDS
+from predictors.accelerator.workload import Gemm, VectorWork, Workload, lower_head, lower_layer
 from supernet.features import arch_features, feature_names
 from supernet.space import ArchConfig, LayerConfig
 

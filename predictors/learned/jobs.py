@@ -10,9 +10,9 @@ import signal
 import threading
 from dataclasses import dataclass
 
-from predictors.hardware import AcceleratorConfig
-from predictors.systolic import SystolicSimulator
-from predictors.workload import Workload
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.workload import Workload
 from supernet.space import ArchConfig
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from predictors.hardware import Fusion
-from predictors.vector_ops import VectorKind
-from predictors.workload import Gemm, Op, VectorWork
+from predictors.accelerator.hardware import Fusion
+from predictors.accelerator.vector_ops import VectorKind
+from predictors.accelerator.workload import Gemm, Op, VectorWork
 
 NORMS = (VectorKind.layernorm, VectorKind.rmsnorm)  # what a fused projection normalises: a whole row at a time
 

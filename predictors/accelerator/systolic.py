@@ -29,13 +29,13 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Iterator, NamedTuple
 
-from predictors.area import estimate_area
-from predictors.attribution import CycleSplit, EnergyParts, Limit, memory_limit
-from predictors.fusion import FusedGemm, HiddenVector
-from predictors.fusion import plan as fusion_plan
-from predictors.hardware import AcceleratorConfig
-from predictors.vector_ops import VectorKind
-from predictors.workload import Gemm, Op, Phase, VectorWork, Workload, lower_head_phases, lower_layer_phases
+from predictors.accelerator.area import estimate_area
+from predictors.accelerator.attribution import CycleSplit, EnergyParts, Limit, memory_limit
+from predictors.accelerator.fusion import FusedGemm, HiddenVector
+from predictors.accelerator.fusion import plan as fusion_plan
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.vector_ops import VectorKind
+from predictors.accelerator.workload import Gemm, Op, Phase, VectorWork, Workload, lower_head_phases, lower_layer_phases
 from supernet.space import ArchConfig
 
 # Tile loop orders, outermost loop first: i over row tiles of A and C, j over column tiles of B and C, k over the
@@ -52,7 +52,7 @@ class Problem(NamedTuple):
     """One GEMM to map: (m x k) @ (k x n), m = output rows, n = output columns, k = reduction. `causal_axis`
     ("n" or "k"): the axis of the keys under a causal mask (see `workload.Gemm`). `on_chip` ("a" or "c"): an
     operand that a fused chain keeps on chip, never read from or written to DRAM. `full_rows`: output tiles
-    must span whole rows (a fused LayerNorm reads complete rows). See `predictors.fusion`. `b_bits`: the width
+    must span whole rows (a fused LayerNorm reads complete rows). See `predictors.accelerator.fusion`. `b_bits`: the width
     of B in memory (weight-only quantisation, a narrower KV cache); None: the accelerator's input width."""
 
     m: int
@@ -107,7 +107,7 @@ OBJECTIVES: dict[str, Callable[[TilingCost], tuple[float, float]]] = {
 @dataclass(frozen=True)
 class GemmReport:
     """One GEMM shape run `count` times; cycles, bytes and energy are totals over the `count` runs. `limit`
-    names what bounds it (see `predictors.attribution`)."""
+    names what bounds it (see `predictors.accelerator.attribution`)."""
 
     m: int
     n: int
@@ -464,7 +464,7 @@ class SystolicSimulator:
                 and tm * tk * self.hw.input_bytes + tk * tn * b_bytes <= self._sp_usable)
 
     def _gemmini_tiling(self, m: int, n: int, k: int, b_bytes: float) -> tuple[int, int, int] | None:
-        """Gemmini's `tiled_matmul_auto` (REFERENCE.md section 2), in blocks of the array: start from the
+        """Gemmini's `tiled_matmul_auto` (docs/sources.md section 2), in blocks of the array: start from the
         squarest output tile the accumulator holds and the deepest K the scratchpad then allows, then grow
         J, I and K by one block in turn while everything still fits. None when not even one block fits."""
         r, c = self.hw.rows, self.hw.cols
@@ -823,7 +823,7 @@ class SystolicSimulator:
         return BlockCost.of((phase, self._costs(ops)) for phase, ops in phases)
 
     def _costs(self, ops: list[Op]) -> list[OpCost]:
-        """Each op's cost, fused where the hardware fuses (`predictors.fusion`)."""
+        """Each op's cost, fused where the hardware fuses (`predictors.accelerator.fusion`)."""
         roles = fusion_plan(ops, self.hw.fusion)
         if not roles:
             return [self.op(op) for op in ops]
@@ -857,7 +857,7 @@ def _reuse(order: str, i0: int, j0: int, k0: int) -> tuple[int, int, int]:
     An operand's tile changes whenever one of its own loops steps, so it is reloaded once per iteration of
     every loop out to the innermost of its own that takes more than one step; loops inside that one reuse
     it. An operand of at most two tiles stays in the two double-buffered halves and is loaded once
-    (REFERENCE.md section 2). A C tile visited more than once spills its partial sums to DRAM in between.
+    (docs/sources.md section 2). A C tile visited more than once spills its partial sums to DRAM in between.
     """
     trips = {"i": i0, "j": j0, "k": k0}
     stepping = [d for d in order if trips[d] > 1]

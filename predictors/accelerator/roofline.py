@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from predictors.hardware import AcceleratorConfig
-from predictors.systolic import SimReport
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.systolic import SimReport
 from userfiles import atomic_write
 
 

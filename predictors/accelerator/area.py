@@ -1,10 +1,10 @@
 """What an accelerator costs in silicon: area per component, static power, and SRAM access energy by capacity.
 
 Without an area model the biggest array always wins, so "which accelerator should I build" cannot even be asked.
-Every constant below names its source (REFERENCE.md section 5); the ones no source gives are marked ESTIMATE.
+Every constant below names its source (docs/sources.md section 5); the ones no source gives are marked ESTIMATE.
 The reference node is 12 nm, where the PE and SRAM figures were synthesised; other nodes scale by Stillmaker &
 Baas's factors. The least certain term is the PE (datapath-only estimates give about a fifth of the synthesised
-figure used here, REFERENCE.md section 5), so treat totals as +/- 50% in absolute terms; comparisons between
+figure used here, docs/sources.md section 5), so treat totals as +/- 50% in absolute terms; comparisons between
 designs at one node are what the search relies on, and those share the error.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from predictors.hardware import AcceleratorConfig
+from predictors.accelerator.hardware import AcceleratorConfig
 
 REFERENCE_NODE_NM = 12
 

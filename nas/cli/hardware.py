@@ -1,0 +1,61 @@
+"""`hwnas hardware list|show`: the built-in presets and every setting of one."""
+from __future__ import annotations
+
+import typer
+import yaml
+from rich.table import Table
+
+from nas.cli.base import (
+    console,
+    hardware_app,
+    user_errors,
+)
+from predictors.accelerator.area import estimate_area
+from predictors.accelerator.hardware import AcceleratorConfig, preset_names
+from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.vector_ops import SHARES_UNIT_OF
+from userfiles import finite_json
+
+
+@hardware_app.command("list")
+def hardware_list() -> None:
+    """The built-in accelerator presets."""
+    table = Table(title="hardware presets")
+    for column in ("name", "array", "dataflow", "scratchpad", "accumulator", "non-linear ops"):
+        table.add_column(column)
+    for name in preset_names():
+        hw = AcceleratorConfig.preset(name)
+        places = {unit.where for unit in hw.vector_units.values()}
+        table.add_row(name, f"{hw.rows}x{hw.cols}", hw.dataflow, f"{hw.scratchpad_kib:g} KiB",
+                      f"{hw.accumulator_kib:g} KiB", "/".join(sorted(places)))
+    console.print(table)
+    console.print("details: hwnas hardware show NAME")
+
+
+@hardware_app.command("show")
+@user_errors
+def hardware_show(
+    name: str = typer.Argument(..., help="preset name or YAML file"),
+    as_json: bool = typer.Option(False, "--json", help="print the settings as JSON, with the fingerprint"),
+) -> None:
+    """Every setting of a preset, as YAML (a starting point for your own accelerator file)."""
+    hw = AcceleratorConfig.resolve(name)
+    area = estimate_area(hw)
+    e, simulator = hw.energy, SystolicSimulator(hw)
+    sram = {"scratchpad": simulator.scratchpad_pj_per_byte, "accumulator": simulator.accumulator_pj_per_byte}
+    if as_json:
+        typer.echo(finite_json({"fingerprint": hw.fingerprint(), **hw.model_dump(mode="json"), "area": area.to_dict(),
+                                "sram_pj_per_byte": sram}, indent=2))
+        return
+    typer.echo(f"# fingerprint: {hw.fingerprint()}")
+    parts = ", ".join(f"{k} {v:.3f}" for k, v in area.breakdown.items())
+    typer.echo(f"# area: {area.total_mm2:.3f} mm^2 at {area.node_nm} nm ({parts}); static power {area.static_mw:.2f} mW"
+               + ("" if e.static_mw is None else f" (energy.static_mw overrides it: {e.static_mw:g} mW)"))
+    typer.echo(f"# SRAM access: scratchpad {sram['scratchpad']:.2f} pJ/byte at {hw.scratchpad_kib:g} KiB, "
+               f"accumulator {sram['accumulator']:.2f} pJ/byte at {hw.accumulator_kib:g} KiB")
+    shared = [f"{kind.value} on {hw.unit(kind).where} ({SHARES_UNIT_OF[kind].value}'s unit)"
+              for kind in SHARES_UNIT_OF if kind not in hw.vector_units]
+    if shared:
+        typer.echo(f"# placed with their relatives: {', '.join(shared)}")
+    typer.echo(yaml.safe_dump(hw.model_dump(mode="json"), sort_keys=False).rstrip())
+
