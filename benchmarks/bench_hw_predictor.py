@@ -9,6 +9,10 @@
 3. MAPE, Kendall tau and the share within 5% on the test split, for latency and energy, per model;
 4. predictions per second on a batch of 10,000 pairs, every pair with an accelerator of its own (the worst case:
    each accelerator is checked against the space and described once), and on 100 accelerators x 100 networks.
+
+Bars (the constants below): accuracy on unseen accelerators for every model fitted, and the README's goal of 10^5
+predictions per second, which it states the predictor does not yet reach (2,920 and 61,036 pairs/s measured): those
+two checks miss until it does.
 """
 from __future__ import annotations
 
@@ -18,11 +22,20 @@ import tempfile
 import time
 from pathlib import Path
 
+from bars import Bar, check, exit_if_missed
 from nas.parallel import executor
 from predictors.learned.dataset import build_joint_dataset, pairs_of, sample_archs, split_by_group
 from predictors.accelerator.hardware_space import HardwareSpace
 from predictors.accelerator.workload import Workload
 from supernet.space import nas_case_study_space
+
+# on the accelerator-split test pairs, every model and target: measured gbm latency MAPE 0.14%, tau 0.9987, 100%
+# within 5% (max 4.4%), energy MAPE 0.005%; the bars leave room for the MLP and for smaller --samples
+MAPE_BAR = Bar("<=", 0.01, ".3%")
+TAU_BAR = Bar(">=", 0.99, ".4f")
+WITHIN_5PCT_BAR = Bar(">=", 0.98, ".1%")
+# latency predictions per second: the README's goal ("below our goal of 10^5/s"), absolute because it is a goal
+SPEED_GOAL = Bar(">=", 1e5, ",.0f")
 
 # scikit-learn is imported inside the functions that use it: spawned dataset workers re-import this module.
 
@@ -77,7 +90,11 @@ def main() -> None:
                   f"Kendall tau {m['kendall_tau']:.4f}, within 5% {m['within_5pct']:.1%}, max {m['max_rel_error']:.1%} "
                   f"(fit {fit_s:.1f} s)")
             predictors[(target, model)] = p
+            for key, label, bar in (("mape", "MAPE", MAPE_BAR), ("kendall_tau", "Kendall tau", TAU_BAR),
+                                    ("within_5pct", "within 5%", WITHIN_5PCT_BAR)):
+                check(f"unseen hardware {target} {model} {label}", m[key], bar)
     bench_speed(predictors, designs)
+    exit_if_missed()
 
 
 def bench_speed(predictors: dict, designs: HardwareSpace) -> None:
@@ -97,6 +114,8 @@ def bench_speed(predictors: dict, designs: HardwareSpace) -> None:
             rates.append(len(batch) / (time.perf_counter() - start))
         print(f"prediction {model}: {rates[0]:,.0f} pairs/s on a batch of 10,000 pairs with 10,000 accelerators; "
               f"{rates[1]:,.0f} pairs/s with 100 accelerators")
+        check(f"prediction {model} pairs/s, 10,000 accelerators", rates[0], SPEED_GOAL)
+        check(f"prediction {model} pairs/s, 100 accelerators", rates[1], SPEED_GOAL)
 
 
 if __name__ == "__main__":

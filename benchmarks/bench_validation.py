@@ -9,6 +9,9 @@ shell does, takes the median wall time over `--repeats` runs and the peak memory
 after the refusal, which heavy libraries it imported. The first line printed is the summary:
 
     broken config refused in 0.31 s (torch imported: no)
+
+Bars (the constants below): no heavy library imported by any refusal, and the refusal costing a fraction of what
+importing torch costs, in time and in memory, both measured in the same run (a fresh `python -c "import torch"`).
 """
 from __future__ import annotations
 
@@ -22,8 +25,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from bars import Bar, check, exit_if_missed
+
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "pandas", "sklearn", "matplotlib")
+
+HEAVY_BAR = Bar("==", 0, "d")  # heavy modules imported by any refusal: none, as the docstring promises
+# median refusal time / a fresh process's `import torch` time: measured 0.31-1.2 s against 4-10 s (about 0.1-0.25
+# on 2 shared cores); 0.5 leaves room for a busy machine and still fails if validation imported torch (ratio >= 1)
+TIME_BAR = Bar("<=", 0.5, ".3f")
+# the largest refusal's peak memory / that torch process's: 53 MB against about 400 MB (0.13)
+MEMORY_BAR = Bar("<=", 0.5, ".3f")
 
 # A valid config, then one mistake each.
 BASE = {"space": {"depth": [2, 3], "embed_dim": [64, 128], "heads": [2, 4], "ffn_dim": [128, 256],
@@ -61,6 +73,17 @@ def refuse(command: list[str], config: Path) -> tuple[float, dict, str]:
     return seconds, report, out.stderr.strip()
 
 
+def torch_import(repeats: int) -> tuple[float, float]:
+    """The reference: a fresh process that imports torch, the median wall time and its peak memory (MB)."""
+    probe = "import resource, torch; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300)
+        runs.append((time.perf_counter() - start, float(out.stdout.strip().splitlines()[-1])))
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -87,6 +110,12 @@ def main() -> None:
     for command, mistake, seconds, rss, imported, stderr in rows:
         print(f"  hwnas {command:<14} {mistake:<18} {seconds:5.2f} s  {rss:5.0f} MB  "
               f"heavy imports: {', '.join(imported) or 'none'}  | {stderr}")
+    torch_s, torch_mb = torch_import(args.repeats)
+    print(f"reference: a fresh python importing torch, {torch_s:.2f} s (median of {args.repeats}), {torch_mb:.0f} MB")
+    check(f"heavy modules imported by a refusal ({', '.join(sorted(heavy)) or 'none'})", len(heavy), HEAVY_BAR)
+    check("refusal time / torch import time", statistics.median(times) / torch_s, TIME_BAR)
+    check("refusal peak memory / torch import's", max(r[3] for r in rows) / torch_mb, MEMORY_BAR)
+    exit_if_missed()
 
 
 if __name__ == "__main__":

@@ -111,6 +111,22 @@ class ExportSection(Strict):
         "best", description="best: highest quality under the constraints; fastest: lowest latency; none: skip")
 
 
+# The run's hardware objective that each mapping objective serves.
+MAPPING_OBJECTIVE_OF = {"latency_ms": "cycles", "energy_mj": "energy", "edp": "edp"}
+
+
+class MappingSection(Strict):
+    """How GEMMs are laid onto the accelerator: a choice of the run, not a property of the accelerator (so the
+    hardware's fingerprint does not move with it). `mapper`: gemmini (the tiling Gemmini's software picks,
+    the default) or search (the best tiling for `objective`). `objective`: None takes it from the run's
+    objectives: energy when energy_mj is the run's only latency/energy/EDP objective, edp when edp is, cycles
+    otherwise; it is derived only when those objectives all come from the simulator, since a predictor's
+    dataset was simulated with cycles."""
+
+    mapper: Literal["gemmini", "search"] = "gemmini"
+    objective: Literal["cycles", "energy", "edp"] | None = None
+
+
 class RunConfig(Strict):
     """Three modes, chosen by keys: `space` on one `hardware` (NAS); `arch` over a `hardware_space` (which
     accelerator to build for this network); `space` with a `hardware_space` (both found together)."""
@@ -133,6 +149,7 @@ class RunConfig(Strict):
     constraints: list[Constraint] = Field(default_factory=list)
     search: SearchSection = SearchSection()
     executor: ExecutorSection = ExecutorSection()
+    mapping: MappingSection = MappingSection()
     export: ExportSection = ExportSection()
     output: str = "runs/run"
 
@@ -168,6 +185,7 @@ class RunConfig(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> "RunConfig":
         self._mode_consistent()
+        self._mapping_consistent()
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError("objectives: each objective may appear once")
@@ -280,6 +298,34 @@ class RunConfig(Strict):
         """The device name of `hardware: {measured: NAME}`, or None for a simulated accelerator."""
         return self.hardware.get("measured") if isinstance(self.hardware, dict) and "measured" in self.hardware \
             else None
+
+    def _mapping_consistent(self) -> None:
+        """A predictor's dataset is simulated with the default mapping (`hwnas latency-data` has no mapping
+        setting yet), so another mapping would be applied to the simulated objectives only."""
+        if self.mapping == MappingSection() or self.mapping == MappingSection(objective="cycles"):
+            return
+        for i, spec in enumerate(self.objectives):
+            if spec.info.hardware and spec.source == "predictor":
+                _refuse(("mapping",), f"{spec.name} comes from a predictor, whose dataset is simulated with the "
+                        "default mapping (mapper gemmini, objective cycles); give it source: simulator to map "
+                        "otherwise")
+
+    @property
+    def mapping_objective(self) -> str:
+        """What the mapper minimises per GEMM: `mapping.objective`, or the one the run's objectives imply."""
+        if self.mapping.objective is not None:
+            return self.mapping.objective
+        served = [o for o in self.objectives if o.name in MAPPING_OBJECTIVE_OF]
+        wanted = {MAPPING_OBJECTIVE_OF[o.name] for o in served}
+        if len(wanted) == 1 and all(o.source == "simulator" for o in served):
+            return wanted.pop()
+        return "cycles"
+
+    def simulator(self, hw: AcceleratorConfig):
+        """A `SystolicSimulator` for `hw`, mapping as this run says."""
+        from predictors.accelerator.systolic import SystolicSimulator
+
+        return SystolicSimulator(hw, mapper=self.mapping.mapper, objective=self.mapping_objective)
 
     @property
     def quality_objective(self) -> ObjectiveSpec | None:
@@ -405,10 +451,14 @@ def load_run_config(path: str | Path) -> RunConfig:
     config = validate(RunConfig, load_mapping(path), source=str(path))
     if config.measured_device is None:
         try:
-            config.accelerator(Path(path).parent)
+            hw = config.accelerator(Path(path).parent)
         except UserInputError as exc:  # an inline mapping's errors already start with `hardware`
             where = "" if str(exc).startswith("hardware") else "hardware: "
             raise UserInputError(f"{path}: {where}{exc}") from None
+        try:  # every design of a hardware space shares its base's input width (it is not a gene)
+            config.workload.check_widths(hw.input_bits)
+        except UserInputError as exc:
+            raise UserInputError(f"{path}: workload: {exc}") from None
     try:
         config.check_files(Path(path).parent)
         check_supernet_inputs(config.supernet, Path(path).parent)

@@ -183,18 +183,22 @@ def on_network(objective: Objective) -> Objective:
                      objective.direction, objective.cost)
 
 
-def candidate_simulator_objective(name: str, workload, simulators: dict, cache_size: int = 4096) -> Objective:
+def candidate_simulator_objective(name: str, workload, simulators: dict, cache_size: int = 4096,
+                                  simulator=None) -> Objective:
     """`latency_ms`, `energy_mj`, `edp` or `power_mw` of (network, accelerator) candidates on the simulator.
     `simulators` (one `SystolicSimulator` per accelerator fingerprint) is shared by every hardware objective of a
-    run, so a design is mapped once whatever it is scored on; the oldest are dropped beyond `cache_size`."""
+    run, so a design is mapped once whatever it is scored on; the oldest are dropped beyond `cache_size`.
+    `simulator(hw)` makes one with the run's mapping (default: `SystolicSimulator(hw)`)."""
     from predictors.accelerator.systolic import SystolicSimulator
+
+    simulator = simulator or SystolicSimulator
 
     def simulate(candidate):
         key = candidate.hw.fingerprint()
         if key not in simulators:
             if len(simulators) >= cache_size:
                 simulators.pop(next(iter(simulators)))
-            simulators[key] = SystolicSimulator(candidate.hw)
+            simulators[key] = simulator(candidate.hw)
         return simulators[key].simulate(candidate.arch, workload)
 
     return Objective(name, lambda candidates: [getattr(simulate(c), name) for c in candidates])

@@ -1,5 +1,5 @@
 """What a search leaves behind: `pareto.json`, `pareto.csv`, the plots and `report.md`. It only writes; the
-verification it reports (the front re-scored on the simulator) is a search step, in `nas.pipeline.verify_front`.
+verification it reports (the front re-scored on the simulator) is a search step, in `nas.pipeline.verify`.
 
 `pareto.png` shows every evaluated candidate (those meeting the constraints and those violating them, each counted
 in the legend as in the report), the front, the constraint bounds, the chosen member and the largest architecture,
@@ -134,9 +134,10 @@ def hypervolume_plot(result: SearchResult, names: list[str], path: Path) -> None
 
 
 def write_report(run, result: SearchResult, chosen: dict | None, largest_row: dict | None, predictor_metrics: dict,
-                 export_record: dict | None) -> Path:
+                 export_record: dict | None, searched_only: bool = False) -> Path:
     """`report.md`: the setup, the predictor's accuracy, the front (or, when nothing met the constraints, the
-    closest candidates), and the chosen network against the largest."""
+    closest candidates), and the chosen network against the largest. `searched_only`: written by `hwnas search`,
+    which picks and exports nothing; the report says so (and replaces one an earlier `hwnas run` wrote)."""
     cfg = run.config
     names = [o.name for o in cfg.objectives]
     pareto = json.loads((run.root / "pareto.json").read_text())
@@ -211,6 +212,9 @@ def write_report(run, result: SearchResult, chosen: dict | None, largest_row: di
         check = (f"max |difference| {export_record['max_abs_diff']:.1e} against the supernet"
                  if export_record["checked"] else "not checked (onnxruntime not installed)")
         lines += ["", f"Exported as `{export_record['format']}` to `subnets/chosen` ({check})."]
+    if searched_only:
+        lines += ["", f"Written by `hwnas search`, which picks and exports nothing: `hwnas run` adds the chosen "
+                  f"sub-network ({cfg.export.pick}) against the largest and its export to `subnets/chosen`."]
     path = run.root / "report.md"
     atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
     return path

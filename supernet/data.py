@@ -142,8 +142,9 @@ class ClassificationData:
                 torch.from_numpy(self.train_labels[rows].astype(np.int64)))
 
     def val_batches(self, seq_len: int, batch_size: int, max_windows: int):
-        """A fixed validation subset of `max_windows` examples spaced evenly over the whole split, so that a split
-        stored class by class (as the builtin one is) is scored on every class, not on the first few."""
+        """A fixed validation subset of `max_windows` examples spaced evenly over the whole split, the same for
+        every sub-network scored. The loaders give each split in a fixed shuffled order (a split stored class by
+        class would put one class in each batch and leave the rest out of a small subset)."""
         total = len(self.val_labels)
         n = min(max_windows, total)
         rows = np.arange(n) * total // n
@@ -229,11 +230,12 @@ def load_classification_data(source: str = "builtin", seq_len: int = 128, tokeni
     tok = make_tokenizer(tokenizer)
     if source == "builtin":
         train, val = _builtin_snippets(seq_len)
+        val = _shuffled(val)
         label_names = list(BUILTIN_CLASSES)
     elif source.startswith("hf:"):
         records = _hf_records(source[3:])
         train = [(r["text"], int(r["label"])) for r in records["train"]]
-        val = [(r["text"], int(r["label"])) for r in records["validation"]]
+        val = _shuffled([(r["text"], int(r["label"])) for r in records["validation"]])
         label_names = sorted({lab for _, lab in train + val})
     else:
         rows = _read_labelled(Path(source))
@@ -247,6 +249,13 @@ def load_classification_data(source: str = "builtin", seq_len: int = 128, tokeni
     labels = lambda pairs: np.array([index[lab] for _, lab in pairs], dtype=np.int64)  # noqa: E731
     return ClassificationData(encode(train), labels(train), encode(val), labels(val), tok.vocab_size,
                               len(label_names), tok.pad_id, source, [str(name) for name in label_names])
+
+
+def _shuffled(pairs: list) -> list:
+    """A validation split in a fixed-seed random order. The builtin split is stored class by class, and so are
+    some hub datasets (IMDB's test split): in that order each evaluation batch, and any subset smaller than the
+    split, held one class or two, and its accuracy said little about the others."""
+    return [pairs[i] for i in np.random.default_rng(0).permutation(len(pairs))]
 
 
 def _stratified_split(rows: list[tuple[str, str]], share: float = 0.1) -> tuple[list, list]:

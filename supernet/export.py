@@ -16,7 +16,9 @@ checks that the written model computes what the supernet computes for that archi
 * `onnx`: `torch.onnx.export`, checked with onnxruntime when it is installed.
 
 Every format is written into a temporary folder beside `out` and renamed into place once checked, so a killed
-export leaves either no folder or a complete one (with `export.json`), never a partial model.
+export leaves either no folder or a complete one (with `export.json` and the `.hwnas-manifest.json` of
+`userfiles.folders`), never a partial model; an existing `out` is replaced only when it is an unchanged folder
+hwnas wrote.
 """
 from __future__ import annotations
 
@@ -224,7 +226,7 @@ def export_subnet(model: SuperTransformer, arch: ArchConfig, out: str | Path, fm
     stock = fmt == "hf" and (stock_incompatibility(arch) is None if stock is None else stock)
     sub = extract_subnet(model, arch, labels)
     ids = _probe_ids(model)
-    with atomic_folder(out, marker="export.json") as tmp:
+    with atomic_folder(out) as tmp:
         if fmt == "hf":
             written = to_stock(sub, arch) if stock else sub
             save_hf(written, tmp, ((extra or {}).get("train") or {}).get("tokenizer"))

@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from userfiles import UserInputError, atomic_write_json, load_mapping, validate
+from userfiles import UserInputError, atomic_write_json, load_mapping, refuse_overwriting_inputs, validate
 from supernet.evaluate import SubnetEvaluator
 from supernet.export import save_hf
-from userfiles.folders import atomic_folder
+from userfiles.folders import atomic_folder, check_target
 from supernet.tasks import forward, load_task_data, task_loss
 from supernet.train_config import resolve_paths
 from supernet.train import lr_factor
@@ -69,6 +69,10 @@ def finetune(folder: str | Path, steps: int, lr: float | None = None, out: str |
         updates["data"] = data
     cfg = cfg.model_copy(update=updates)
     out = Path(out) if out is not None else folder / "finetuned"
+    # the export is read whole and its finetune.json rewritten, so `out` may lie inside it but be neither it nor
+    # a folder around it; a data file of the user's inside `out` would be deleted by the replacement
+    refuse_overwriting_inputs(out, folder, cfg.data if Path(cfg.data).exists() else None)
+    check_target(out)
     task_data = load_task_data(cfg)
     try:
         model = _Standalone(_load_export(folder, record))
@@ -93,7 +97,7 @@ def finetune(folder: str | Path, steps: int, lr: float | None = None, out: str |
     (finetuned,) = evaluator.evaluate([None])
     result = {"steps": steps, "lr": cfg.lr, "data": cfg.data, "out": str(out), "inherited": inherited,
               "finetuned": finetuned}
-    with atomic_folder(out, marker="export.json") as tmp:
+    with atomic_folder(out) as tmp:
         save_hf(model.model, tmp, cfg.tokenizer)
         # the weights moved away from the supernet's, so the export's check against it no longer applies
         atomic_write_json(tmp / "export.json", {**record, "train": cfg.model_dump(), "finetune": result,

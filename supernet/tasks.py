@@ -15,6 +15,7 @@ from userfiles import UserInputError
 from supernet.data import ClassificationData, LMData, TaskData, load_classification_data, load_lm_data
 from supernet.model import SuperTransformer
 from supernet.space import ArchConfig, SearchSpace
+from supernet.store import MAX_CLASSES, MAX_VOCAB
 from supernet.train_config import SupernetTrainConfig
 
 def load_task_data(cfg: SupernetTrainConfig) -> TaskData:
@@ -27,6 +28,12 @@ def build_supernet(space: SearchSpace, cfg: SupernetTrainConfig, data: TaskData)
     if cfg.seq_len > space.max_seq_len:
         raise UserInputError(f"supernet.seq_len={cfg.seq_len} exceeds space.max_seq_len={space.max_seq_len}")
     num_classes = data.num_classes if isinstance(data, ClassificationData) else 2
+    # the card of the trained supernet is read back within these bounds: a supernet beyond them could not be loaded
+    if data.vocab_size > MAX_VOCAB:
+        raise UserInputError(f"supernet.tokenizer: a vocabulary of {data.vocab_size:,} tokens is more than the limit "
+                             f"of {MAX_VOCAB:,}")
+    if num_classes > MAX_CLASSES:
+        raise UserInputError(f"supernet.data: {num_classes:,} classes is more than the limit of {MAX_CLASSES:,}")
     return SuperTransformer(space, cfg.task, vocab_size=data.vocab_size, num_classes=num_classes)
 
 

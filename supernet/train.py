@@ -12,7 +12,9 @@ Nothing is lost: a checkpoint (`supernet.checkpoint`) is written atomically ever
 Ctrl-C, and a rerun resumes from the latest one, only under the same space and settings (another `lr` or
 `embed_dim` is refused naming the key, since it would not be a resume). Batches and architectures are drawn from
 generators seeded by (seed, step, rank), so a resumed run is exactly the uninterrupted one. The tasks' batches and
-losses live in `supernet.tasks`, the trained supernet's files in `supernet.store`.
+losses live in `supernet.tasks`, the trained supernet's files in `supernet.store`. A step whose loss or weights
+are not finite (a learning rate far too high) ends the run with a one-line error before anything of it is saved:
+the checkpoints keep the last good state, and no supernet of NaN is ever written.
 
 Under `torchrun --nproc_per_node=N` (DDP; gloo on CPU, NCCL on GPU) every rank runs the whole sandwich, the same
 architectures, on its own batch; gradients are averaged across ranks once per step, at the last member's backward.
@@ -132,6 +134,13 @@ def train_supernet(space: SearchSpace, cfg: SupernetTrainConfig, out: str | Path
     try:
         while step < cfg.steps and (stop_after is None or step - start < stop_after):
             record = _train_step(net, model, optimizer, scheduler, data, space, cfg, step, rank, device, autocast)
+            problem = _non_finite(record, model)
+            if problem:
+                kept = (f"the last good checkpoint, {checkpoints.newest}, is kept in {checkpoints.root}"
+                        if checkpoints.newest else "no checkpoint had been written yet")
+                raise UserInputError(f"supernet training diverged at step {step + 1}: {problem}; nothing of it "
+                                     f"was saved ({kept}); lower supernet.lr or supernet.grad_clip and train into "
+                                     "a new output directory")
             record["tokens_per_s"] *= world
             history.append(record)
             step += 1
@@ -149,6 +158,20 @@ def train_supernet(space: SearchSpace, cfg: SupernetTrainConfig, out: str | Path
         save_supernet(model, out, {"train": settings, "steps": step, **labels})
         atomic_write_json(out / "history.json", history)
     return TrainResult(model.eval(), history)
+
+
+def _non_finite(record: dict, model: torch.nn.Module) -> str | None:
+    """What in a step is not finite, its losses first, then its weights (one device sync for all of them); None
+    when everything is. Under DDP a non-finite gradient reaches every rank, so all of them stop at the same step."""
+    for key, what in (("loss_largest", "the largest sub-network's loss"), ("loss_smallest", "the smallest's loss"),
+                      ("loss_mean", "a random member's loss")):
+        if not math.isfinite(record[key]):
+            return f"{what} is {record[key]}"
+    names, params = zip(*model.named_parameters())
+    finite = torch.stack([torch.isfinite(p.detach()).all() for p in params]).cpu()
+    if bool(finite.all()):
+        return None
+    return f"the weights are not finite ({names[int((~finite).nonzero()[0])]} first)"
 
 
 def _save(checkpoints, rank, step, model, optimizer, scheduler, history, distributed) -> None:

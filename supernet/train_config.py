@@ -8,7 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+MAX_STEPS = 10**9  # far beyond any supernet budget; a bound, so that a trained supernet's card can be checked
+# Far beyond any useful rate or threshold, and within what torch's float32 step arithmetic holds (lr 1e39 was a
+# RuntimeError inside AdamW, not a refusal); a rate that merely diverges is stopped by training, in one line.
+MAX_RATE = 1e6
 
 
 class SupernetTrainConfig(BaseModel):
@@ -21,14 +26,14 @@ class SupernetTrainConfig(BaseModel):
     tokenizer: str | None = Field(None, description="path of a transformers tokenizer; default: bytes")
     init_from: str | None = Field(None, description="a BERT checkpoint folder that becomes the largest sub-network "
                                   "(classification; the space's largest must have its shape)")
-    steps: int = Field(300, ge=1)
+    steps: int = Field(300, ge=1, le=MAX_STEPS)
     batch_size: int = Field(16, ge=1)
     seq_len: int = Field(128, ge=2)
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(1e-3, gt=0, le=MAX_RATE)
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
     warmup_steps: int = Field(30, ge=0)
-    weight_decay: float = Field(0.01, ge=0)
-    grad_clip: float = Field(1.0, gt=0)
+    weight_decay: float = Field(0.01, ge=0, le=1)
+    grad_clip: float = Field(1.0, gt=0, le=MAX_RATE)
     sandwich_random: int = Field(2, ge=0, description="random sub-networks per step besides largest and smallest")
     distill: float = Field(0.0, ge=0, le=1, description="weight of in-place distillation from the largest in the "
                            "other members' loss (the rest is the task loss); 0 trains every member on the labels")
@@ -46,6 +51,17 @@ class SupernetTrainConfig(BaseModel):
     eval_windows: int = Field(64, ge=1, description="validation windows (or examples) per evaluation")
 
     ADDED_LATER: ClassVar[tuple[str, ...]] = ("distill_after", "sampling", "distill_divergence")
+
+    @field_validator("distill_after")
+    @classmethod
+    def _distillation_starts_before_the_end(cls, value: int, info: ValidationInfo) -> int:
+        """Distillation that would start at or after the last step never happens: the run would be a
+        labels-only run recorded as a distilled one."""
+        steps = info.data.get("steps")
+        if steps is not None and value >= steps:
+            raise ValueError(f"{value} is not below steps ({steps}): distillation would never start; lower "
+                             "distill_after, or remove distill")
+        return value
 
     @model_validator(mode="after")
     def _distillation_settings_need_distillation(self) -> "SupernetTrainConfig":

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -244,6 +245,65 @@ CASES = [
      "none.parquet: dataset not found"),
     ("predictor/train-bad-model", {}, ["predictor", "train", "--data", "d.parquet", "--out", "p", "--model", "svm"],
      "--model: expected mlp, gbm or ensemble"),
+    # ---- trust round 3 (issue 21): every field of every file, and options that do not apply -------------------
+    ("accepted/scratchpad-true", {"hw.yaml": HW + "scratchpad_kib: true\n"}, ["hardware", "show", "hw.yaml"],
+     "hw.yaml: scratchpad_kib: Input should be a valid number"),
+    ("accepted/clock-true", {"hw.yaml": HW + "clock_mhz: true\n"}, ["simulate", "--model", "gpt2", "--hardware",
+                                                                    "hw.yaml"], "clock_mhz: Input should be a valid number"),
+    ("accepted/static-mw-true", {"hw.yaml": HW + "energy: {static_mw: true}\n"}, ["hardware", "show", "hw.yaml"],
+     "energy.static_mw: Input should be a valid number"),
+    ("accepted/clock-string", {"hw.yaml": HW + "clock_mhz: '1000'\n"}, ["hardware", "show", "hw.yaml"],
+     "clock_mhz: Input should be a valid number"),
+    ("accepted/lanes-true", {"hw.yaml": HW + "vector_units: {softmax: {where: accelerator, lanes: true}}\n"},
+     ["hardware", "show", "hw.yaml"], "vector_units.softmax.lanes: Input should be a valid number"),
+    ("accepted/double-buffered-string", {"hw.yaml": HW + "double_buffered: 'yes'\n"}, ["hardware", "show", "hw.yaml"],
+     "double_buffered: Input should be a valid boolean"),
+    ("accepted/fused-string", {"hw.yaml": "extends: gemmini-ibert\nvector_units: {gelu: {where: accelerator, "
+                                          "fused: 'true'}}\n"}, ["hardware", "show", "hw.yaml"],
+     "vector_units.gelu.fused: Input should be a valid boolean"),
+    ("accepted/fusion-attention-one", {"hw.yaml": "extends: gemmini-ibert\nfusion: {attention: 1}\n"},
+     ["hardware", "show", "hw.yaml"], "fusion.attention: Input should be a valid boolean"),
+    ("accepted/acc-bits-one", {"hw.yaml": HW + "acc_bits: 1\n"}, ["hardware", "show", "hw.yaml"],
+     "acc_bits=1 cannot hold one product of two 8-bit inputs (input_bits=8): acc_bits must be at least 16"),
+    ("accepted/acc-bits-under-wide-inputs", {"hw.yaml": HW + "input_bits: 16\nacc_bits: 24\n"},
+     ["simulate", "--model", "gpt2", "--hardware", "hw.yaml"], "acc_bits must be at least 32"),
+    ("accepted/fused-softmax", {"hw.yaml": HW + "vector_units: {softmax: {where: accelerator, fused: true}}\n"},
+     ["simulate", "--model", "gpt2", "--hardware", "hw.yaml"],
+     "vector_units.softmax.fused: true applies only to gelu, silu, quantize"),
+    ("accepted/fused-layernorm", {"hw.yaml": HW + "vector_units: {layernorm: {where: accelerator, fused: true}}\n"},
+     ["hardware", "show", "hw.yaml"], "vector_units.layernorm.fused: true applies only to"),
+    ("accepted/fused-residual-add", {"hw.yaml": "extends: gemmini-ibert\nvector_units: {residual_add: "
+                                                "{where: accelerator, fused: true}}\n"},
+     ["hardware", "show", "hw.yaml"], "residual_add needs passes of its own or a second operand"),
+    ("accepted/space-scratchpad-string", {"s.yaml": "extends: gemmini-default\nscratchpad_kib: ['256', 512]\n"},
+     ["latency-data", "--out", "d.csv", "--hardware-space", "s.yaml"],
+     "s.yaml: scratchpad_kib.0: Input should be a valid number"),
+    ("accepted/space-rows-float", {"s.yaml": "extends: gemmini-default\nrows: [16.0, 32]\n"},
+     ["latency-data", "--out", "d.csv", "--hardware-space", "s.yaml"], "rows.0: Input should be a valid integer"),
+    ("accepted/space-lanes-true", {"s.yaml": "extends: gemmini-ibert\nrows: [16, 32]\n"
+                                             "vector_units: {softmax: {where: [accelerator], lanes: [true, 16]}}\n"},
+     ["latency-data", "--out", "d.csv", "--hardware-space", "s.yaml"],
+     "vector_units.softmax.lanes.0: Input should be a valid number"),
+    ("accepted/kv-cache-bits-on-an-encoder", {}, ["simulate", "--model", "bert-base", "--kv-cache-bits", "4"],
+     ("--kv-cache-bits: applies to phase decode or generate only: a prefill (an encoder, or a decoder's prompt) "
+      "reads no KV cache")),
+    ("accepted/kv-cache-bits-on-a-prompt", {}, ["simulate", "--model", "gpt2", "--phase", "prefill",
+                                                 "--kv-cache-bits", "8"], "--kv-cache-bits: applies to phase decode"),
+    ("accepted/kv-cache-bits-in-a-workload", {}, ["latency-data", "--out", "d.csv", "--workload",
+                                                  "phase=prefill,seq_len=64,kv_cache_bits=4"],
+     "kv_cache_bits: applies to phase decode or generate only"),
+    ("accepted/plot-jpg", {}, ["simulate", "--model", "gpt2", "--plot", "roof.jpg"],
+     "--plot roof.jpg: the roofline is written as png, pdf, svg, by the file's extension; .jpg is none of them"),
+    ("accepted/plot-no-extension", {}, ["simulate", "--model", "gpt2", "--plot", "roof"], "no extension is none"),
+    ("accepted/weight-bits-wider-than-inputs", {"hw.yaml": HW + "input_bits: 4\nacc_bits: 16\n"},
+     ["simulate", "--model", "gpt2", "--hardware", "hw.yaml", "--weight-bits", "8"],
+     "--weight-bits: weight_bits=8 is wider than the accelerator's input width (input_bits=4)"),
+    ("accepted/weight-bits-wider-in-latency-data", {"hw.yaml": HW + "input_bits: 4\nacc_bits: 16\n"},
+     ["latency-data", "--out", "d.csv", "--hardware", "hw.yaml", "--workload", "weight_bits=8", "--samples", "20",
+      "--executor", "serial"], "weight_bits=8 is wider than the accelerator's input width"),
+    ("accepted/from-csv-with-hardware", {"m.csv": "arch,latency_ms\n"},
+     ["latency-data", "--out", "d.csv", "--from-csv", "m.csv", "--device", "pixel", "--hardware", "gemmini-default"],
+     "--hardware names a simulated accelerator; measured latencies (--from-csv) are the device's"),
 ]
 
 
@@ -284,18 +344,21 @@ def test_at_least_sixty_cases_in_every_family():
     assert len(CASES) >= 60 and {"file", "accepted", "bounds", "usage", "output", "config"} <= families
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes whatever the permission bits say")
+# What no user can read or write, root included (CI runs as root, who reads and writes whatever the permission
+# bits say): /proc/self/clear_refs is a regular file that refuses reads (EACCES for its owner, EINVAL for root),
+# and /proc takes no new files.
+UNREADABLE = Path("/proc/self/clear_refs")
+
+
+@pytest.mark.skipif(not UNREADABLE.is_file(), reason="needs Linux's /proc")
 @pytest.mark.parametrize("args, expected", [
-    (["simulate", "--arch", "locked.json"], "locked.json: cannot read (permission denied)"),
-    (["hardware", "show", "locked.yaml"], "locked.yaml: cannot read (permission denied)"),
-    (["latency-data", "--out", "ro/d.csv", "--samples", "20", "--executor", "serial"], "ro/d.csv"),
+    (["simulate", "--arch", "locked.json"], "locked.json: cannot read ("),
+    (["hardware", "show", "locked.yaml"], "locked.yaml: cannot read ("),
+    (["latency-data", "--out", "/proc/d.csv", "--samples", "20", "--executor", "serial"], "/proc/d.csv"),
 ], ids=["arch-unreadable", "hardware-unreadable", "output-read-only-folder"])
 def test_permissions_give_one_line(tmp_path, monkeypatch, args, expected):
     for name in ("locked.json", "locked.yaml"):
-        (tmp_path / name).write_text("{}")
-        (tmp_path / name).chmod(0)
-    (tmp_path / "ro").mkdir()
-    (tmp_path / "ro").chmod(0o555)
+        (tmp_path / name).symlink_to(UNREADABLE)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, args)
     assert_one_line(result.exit_code, result.stderr, expected)
@@ -375,3 +438,210 @@ def test_atomic_write_refuses_devices_and_folders_and_leaves_nothing(tmp_path):
     with pytest.raises(UserInputError, match="file is a file, not a folder"):
         atomic_write_text(tmp_path / "file" / "out.json", "x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]
+
+
+# ---- trust round 3 (issue 21) ---------------------------------------------------------------------------------
+def test_a_space_at_the_choice_limit_validates_in_seconds():
+    """64 choices each of rows, cols and both SRAMs: 16.8 million size combinations, checked by the hardest one."""
+    import time
+
+    from predictors.accelerator.hardware_space import MAX_CHOICES, HardwareSpace
+
+    start = time.perf_counter()
+    space = HardwareSpace.from_mapping({
+        "extends": "gemmini-default", "rows": list(range(1, 65)), "cols": list(range(1, 65)),
+        "scratchpad_kib": [256.0 + i for i in range(64)], "accumulator_kib": [64.0 + i for i in range(64)]}, "s.yaml")
+    assert time.perf_counter() - start < 10
+    assert MAX_CHOICES == 64 and space.size() == 64 ** 4
+    from userfiles import UserInputError
+
+    with pytest.raises(UserInputError, match="a 64x64 array with a 8 KiB scratchpad and a 64 KiB accumulator cannot "
+                                             "hold one tile"):
+        HardwareSpace.from_mapping({"extends": "gemmini-default", "rows": [16, 64], "cols": [16, 64],
+                                    "scratchpad_kib": [8, 256]}, "s.yaml")
+
+
+def test_hardware_show_json_reads_back_as_a_hardware_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["hardware", "show", "gemmini-ibert", "--json"])
+    assert shown.exit_code == 0, shown.stderr
+    (tmp_path / "out.json").write_text(shown.stdout)
+    again = runner.invoke(app, ["hardware", "show", "out.json", "--json"])
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout) == json.loads(shown.stdout)
+    from predictors.accelerator.hardware import AcceleratorConfig
+
+    ibert = AcceleratorConfig.preset("gemmini-ibert").fingerprint()
+    assert json.loads(again.stdout)["fingerprint"] == ibert  # computed again from out.json, not read from it
+    simulated = runner.invoke(app, ["simulate", "--model", "gpt2", "--seq-len", "32", "--hardware", "out.json",
+                                    "--json"])
+    assert simulated.exit_code == 0, simulated.stderr
+    assert json.loads(simulated.stdout)["hardware_fingerprint"] == ibert
+    edited = json.loads(shown.stdout) | {"rows": 8, "cols": 8, "area": "stale, ignored"}
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    assert json.loads(runner.invoke(app, ["hardware", "show", "edited.json", "--json"]).stdout)["rows"] == 8
+
+
+@pytest.mark.parametrize("name, magic", [("roof.pdf", b"%PDF"), ("roof.svg", b"<?xml"), ("roof.PNG", b"\x89PNG")])
+def test_the_roofline_format_follows_the_extension(tmp_path, monkeypatch, name, magic):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["simulate", "--model", "gpt2", "--seq-len", "32", "--plot", name])
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / name).read_bytes().startswith(magic)
+
+
+def measured_csv(rows: list[tuple], bom: bool = False) -> str:
+    """A measured CSV of (arch, latency_ms[, energy_mj]) rows, archs as ArchConfig JSON (quoted as CSV needs)."""
+    import csv
+    import io
+
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["arch", "latency_ms", "energy_mj"])
+    for arch, *values in rows:
+        writer.writerow([json.dumps(arch.to_dict()), *values, *[""] * (2 - len(values))])
+    return ("\ufeff" if bom else "") + text.getvalue()
+
+
+def case_study_archs():
+    from supernet.space import resolve_space
+
+    space = resolve_space("nas-case-study")
+    return space.smallest(), space.largest()
+
+
+@pytest.mark.parametrize("values, expected", [
+    (("0", ""), "latency_ms must be a positive number, got '0'"),
+    (("inf", ""), "latency_ms must be a positive number, got 'inf'"),
+    (("1.5", "nan"), "energy_mj must be a positive number (or empty), got 'nan'"),
+    (("1.5", "-inf"), "energy_mj must be a positive number (or empty), got '-inf'"),
+    (("1.5", "-2"), "energy_mj must be a positive number (or empty), got '-2'"),
+    (("1.5", "0"), "energy_mj must be a positive number (or empty), got '0'"),
+], ids=["latency-zero", "latency-inf", "energy-nan", "energy-minus-inf", "energy-negative", "energy-zero"])
+def test_measured_csv_refuses_impossible_values_by_line(tmp_path, monkeypatch, values, expected):
+    small, large = case_study_archs()
+    (tmp_path / "m.csv").write_text(measured_csv([(large, "2.0", "1.0"), (small, *values)]))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["latency-data", "--out", "d.csv", "--from-csv", "m.csv", "--device", "pixel",
+                                      "--strict"])
+    assert_one_line(result.exit_code, result.stderr, f"m.csv:3: {expected}")
+    assert not (tmp_path / "d.csv").exists()
+
+
+def test_measured_csv_with_conflicting_rows_skips_them_all_and_says_so(tmp_path, monkeypatch):
+    small, large = case_study_archs()
+    (tmp_path / "m.csv").write_text(measured_csv([(small, "1.5"), (large, "2.0", "0.5"), (small, "1.9"),
+                                                  (large, "2.0", "0.5")]))
+    monkeypatch.chdir(tmp_path)
+    strict = CliRunner().invoke(app, ["latency-data", "--out", "d.csv", "--from-csv", "m.csv", "--device", "pixel",
+                                      "--strict"])
+    assert_one_line(strict.exit_code, strict.stderr, "m.csv:2: measures the architecture of line 4 with other "
+                                                     "values (latency_ms 1.5 vs 1.9, or energy_mj); all 2 rows skipped")
+    lenient = CliRunner().invoke(app, ["latency-data", "--out", "d.csv", "--from-csv", "m.csv", "--device", "pixel"])
+    assert lenient.exit_code == 0, lenient.stderr
+    assert [line.split(": ")[0] for line in lenient.stderr.splitlines()] == ["skipped m.csv:2", "skipped m.csv:4"]
+    assert "1 measured architectures (2 rows skipped)" in lenient.stdout  # the agreeing repeat counts once
+    from predictors.learned.dataset import load_dataset
+
+    frame, _ = load_dataset(tmp_path / "d.csv")
+    assert frame.latency_ms.tolist() == [2.0] and frame.energy_mj.tolist() == [0.5]
+
+
+def test_measured_csv_with_a_byte_order_mark_is_read(tmp_path, monkeypatch):
+    small, large = case_study_archs()
+    (tmp_path / "m.csv").write_bytes(measured_csv([(small, "1.5", "0.25"), (large, "2.5")], bom=True).encode())
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["latency-data", "--out", "d.csv", "--from-csv", "m.csv", "--device", "pixel",
+                                      "--strict"])
+    assert result.exit_code == 0, result.stderr
+    from predictors.learned.dataset import load_dataset
+
+    frame, meta = load_dataset(tmp_path / "d.csv")
+    assert sorted(frame.latency_ms.tolist()) == [1.5, 2.5] and meta["hardware_fingerprint"] == "measured:pixel"
+
+
+@pytest.fixture(scope="module")
+def trained_predictor(tmp_path_factory):
+    """A real gbm latency predictor and the dataset it was trained on (20 BERT-style networks at seq_len 64)."""
+    from predictors.accelerator.hardware import AcceleratorConfig
+    from predictors.accelerator.workload import Workload
+    from predictors.learned.dataset import build_dataset
+    from predictors.learned.evaluation import train_from_dataset
+    from supernet.space import resolve_space
+
+    root = tmp_path_factory.mktemp("predictor")
+    build_dataset(resolve_space("nas-case-study"), AcceleratorConfig.preset("gemmini-ibert"),
+                  Workload(seq_len=64), 20, root / "d.csv")
+    train_from_dataset(root / "d.csv", root / "p", model="gbm")
+    return root
+
+
+def _set(path: str, value):
+    """A mutation of the first model: `floor_`, or `linear_.coef_`, set to `value` (a callable gets the old one)."""
+    def mutate(model):
+        owner = model
+        *parents, name = path.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent)
+        setattr(owner, name, value(getattr(owner, name)) if callable(value) else value)
+    return mutate
+
+
+def _absurd_line(scale: float):
+    """A line that is sound at the zero feature vector (the load check's probe) and absurd on real networks:
+    centred at zero, with a huge slope on every (non-negative) feature."""
+    def mutate(model):
+        model.scaler_.mean_ = np.zeros_like(model.scaler_.mean_)
+        model.linear_.coef_ = np.full_like(model.linear_.coef_, scale)
+    return mutate
+
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (_set("floor_", "0.05"), "model 0: floor_ = '0.05', expected a positive finite number"),
+    (_set("floor_", float("nan")), "model 0: floor_ = nan, expected a positive finite number"),
+    (_set("floor_", float("inf")), "model 0: floor_ = inf"),
+    (_set("floor_", True), "model 0: floor_ = True"),
+    (_set("floor_", -1.0), "model 0: floor_ = -1.0"),
+    (_set("linear_.coef_", lambda c: np.where(np.arange(len(c)) == 0, np.nan, c)),
+     "model 0: linear_.coef_: expected"),
+    (_set("linear_.intercept_", "1.0"), "model 0: linear_.intercept_: expected one finite float(s)"),
+    (_set("scaler_.scale_", lambda s: np.zeros_like(s)), "model 0: scaler_.scale_: expected positive scales"),
+    (_set("scaler_.mean_", lambda m: m[:3]), "model 0: scaler_.mean_: expected"),
+    (_set("correction_", "a string"), "model 0: correction_: expected a fitted MLP or boosted-trees model"),
+    (_absurd_line(1e290), "predicted latency_ms = "),
+    (_absurd_line(1e308), "predicted latency_ms = inf"),
+], ids=["floor-string", "floor-nan", "floor-inf", "floor-bool", "floor-negative", "coef-nan", "intercept-string",
+        "scale-zero", "mean-short", "correction-string", "predicts-1e290", "predicts-inf"])
+def test_a_damaged_predictor_is_refused_in_one_line(trained_predictor, tmp_path, monkeypatch, mutate, expected):
+    """A predictor file made only of trusted types, with attributes no fit gives: refused at load (attributes) or
+    at predict time (what it answers), never a traceback or a NaN ranking."""
+    import hashlib
+    import shutil
+
+    import skops.io as sio
+
+    from predictors.learned.latency_predictor import LatencyPredictor
+
+    folder = tmp_path / "p"
+    shutil.copytree(trained_predictor / "p", folder)
+    estimators = LatencyPredictor.load(folder).estimators_
+    mutate(estimators[0])
+    blob = sio.dumps(estimators)
+    (folder / "model.skops").write_bytes(blob)
+    card = json.loads((folder / "predictor.json").read_text())
+    (folder / "predictor.json").write_text(json.dumps(card | {"sha256": hashlib.sha256(blob).hexdigest()}))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["predictor", "eval", "p", "--data", str(trained_predictor / "d.csv")])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert_one_line(result.exit_code, result.stderr, expected)
+    assert "a sound predictor answers a positive finite number up to 1e+15" in result.stderr \
+        or "(a damaged model; train the predictor again)" in result.stderr
+
+
+def test_the_trained_predictor_itself_evaluates(trained_predictor, tmp_path, monkeypatch):
+    result = CliRunner().invoke(app, ["predictor", "eval", str(trained_predictor / "p"), "--data",
+                                      str(trained_predictor / "d.csv")])
+    assert result.exit_code == 0, result.stderr

@@ -65,7 +65,7 @@ def test_a_transformers_tokenizer_by_path(tmp_path):
 
 def test_classification_validation_subset_covers_every_class():
     data = load_classification_data()
-    assert list(data.val_labels[:50]) == [data.val_labels[0]] * 50  # the split is stored class by class
+    assert len(set(data.val_labels[:16].tolist())) > 1  # shuffled: the files are read class by class
     batches = data.val_batches(seq_len=32, batch_size=16, max_windows=64)
     labels = np.concatenate([labels.numpy() for _, labels in batches])
     assert len(labels) == 64 and set(labels) == set(range(data.num_classes))

@@ -50,7 +50,8 @@ def test_user_yaml_and_extends(tmp_yaml):
     ("scratchpad_kb: 64\n" + PLACEMENTS, r"hw.yaml: scratchpad_kb: unknown key"),
     ("extends: gemmini-default\nvector_units: {gelu: {where: gpu}}\n", r"hw.yaml: vector_units.gelu.where"),
     ("extends: gemmini-default\nenergy: {mac_pj: -1}\n", r"hw.yaml: energy.mac_pj: Input should be greater"),
-    ("extends: gemmini-default\nmapper_objective: speed\n", r"hw.yaml: mapper_objective: Input should be 'cycles'"),
+    ("extends: gemmini-default\nmapper_objective: speed\n",
+     r"hw.yaml: mapper_objective is no longer a hardware setting .*: set mapping.objective in the run config"),
     ("extends: gemmini-default\nfusion: {attention: true}\n", r"hw.yaml: fusion.attention needs softmax and quantize on "
                                                              r"the accelerator \(vector_units.softmax.where: host\)"),
     ("extends: gemmini-ibert\nfusion: {softmax: true}\n", r"hw.yaml: fusion.softmax: unknown key"),

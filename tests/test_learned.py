@@ -114,7 +114,7 @@ CARD_DAMAGE = {
     "huge max_depth": (lambda f: _edit_card(f, lambda c: dict(c, max_depth=10**9)), "not this hwnas's feature layout"),
     "features edited": (lambda f: _edit_card(f, lambda c: dict(c, features=c["features"][::-1])),
                         "not this hwnas's feature layout"),
-    "future format": (lambda f: _edit_card(f, lambda c: dict(c, format_version=2)), "format version 2"),
+    "future format": (lambda f: _edit_card(f, lambda c: dict(c, format_version=99)), "format version 99"),
     "ensemble card, one model": (lambda f: _edit_card(f, lambda c: dict(c, model="ensemble", ensemble_size=3)),
                                  "does not hold the ensemble predictor"),
     "model not a zip, checksum fixed": (

@@ -226,7 +226,7 @@ def test_space_refuses_unusable_kv_choices_and_odd_rotary_heads():
 def test_a_one_token_prompt_is_not_read_from_the_kv_cache():
     arch = reference_arch("smollm-135m")
     prompt = SystolicSimulator(AcceleratorConfig.preset("gemmini-32x32")).simulate(
-        arch, Workload(phase="prefill", seq_len=1, causal=True, kv_cache_bits=4))
+        arch, Workload(phase="prefill", seq_len=1, causal=True))
     assert prompt.dram_kv_cache_bytes == 0
 
 

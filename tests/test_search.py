@@ -19,7 +19,7 @@ from nas.objectives import Objective
 from userfiles import UserInputError
 from supernet.space import ArchConfig, SearchSpace
 
-from conftest import kill_at_generation
+from conftest import kill_at_generation, one_line_error
 
 SPACE = SearchSpace(depth=[1, 2, 3], embed_dim=[64, 128, 192], heads=[1, 2, 4], ffn_dim=[128, 256, 384, 512],
                     head_dim=32, max_seq_len=64)
@@ -163,6 +163,7 @@ def test_changed_search_settings_reuse_upstream_stages_and_redo_only_the_search(
         refused = runner.invoke(app, ["search", str(run_config(tmp_path, "a", **changes, **upstream_change))])
         assert refused.exit_code == 2, refused.output
         assert f"holds a run of another config ({key} differs;" in refused.stderr
+        assert " in the run folder, " in refused.stderr and " now; only name, output" in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1
 
 
@@ -289,7 +290,8 @@ def test_still_pareto_and_choose():
 
     from nas.config import RunConfig
     from nas.evolution import SearchResult
-    from nas.pipeline import choose, still_pareto
+    from nas.pipeline.verify import still_pareto
+    from nas.pipeline.wiring import choose
 
     points = np.array([[1.0, 3.0], [2.0, 2.0], [2.0, 2.0], [2.5, 2.5], [3.0, 1.0]])
     assert still_pareto(points).tolist() == [True, True, True, False, True]
@@ -307,7 +309,7 @@ def test_verify_front_reports_predictor_error_and_members_dominated_on_simulated
 
     from nas.config import RunConfig
     from nas.evolution import SearchResult
-    from nas.pipeline import verify_front
+    from nas.pipeline.verify import verify_front
     from predictors.accelerator.hardware import AcceleratorConfig
     from predictors.accelerator.systolic import SystolicSimulator
 
@@ -417,13 +419,42 @@ def test_a_search_on_predicted_quality_is_rescored_on_the_supernet(tmp_path, tin
                "supernet": {"steps": 8, "seq_len": 32, "batch_size": 4, "eval_windows": 8,
                             "checkpoint": str(tiny_supernet)}}
     path = run_config(tmp_path, "q", **changes)
+    from nas.pipeline import stages
+
+    real, scored_now = stages.quality_objective, []
+
+    def interrupted_after_one_batch(*args, **kwargs):  # as if killed during the scoring
+        objective = real(*args, **kwargs)
+        inner = objective.evaluate
+
+        def evaluate(archs):
+            if scored_now:
+                raise KeyboardInterrupt
+            scored_now.extend(archs)
+            return inner(archs)
+        objective.evaluate = evaluate
+        return objective
+
+    stages.quality_objective = interrupted_after_one_batch
+    try:
+        killed = CliRunner().invoke(app, ["search", str(path)])
+    finally:
+        stages.quality_objective = real
+    assert killed.exit_code == 130, killed.output
+    saved = json.loads((tmp_path / "q" / "quality" / "predictor" / "scores.json").read_text())
+    assert len(saved["scores"]) == len(scored_now) == 8
     result = CliRunner().invoke(app, ["search", str(path)])
     assert result.exit_code == 0, result.output
+    assert "[quality-predictor] resuming: 8 of 40 networks already scored" in result.output
     assert "[quality-predictor] scoring 40 networks on the supernet" in result.output
+    rescored = json.loads((tmp_path / "q" / "quality" / "predictor" / "scores.json").read_text())["scores"]
+    assert {k: rescored[k] for k in saved["scores"]} == saved["scores"] and len(rescored) == 40
+    skipped = CliRunner().invoke(app, ["search", str(path)])
+    assert "[quality_predictor] up to date, skipped" in skipped.output
     summary = pareto(tmp_path / "q")
     check = summary["quality_predictor_on_front"]
     assert check["objective"] == "perplexity" and summary["front_size"] >= 2
-    run = Run(load_run_config(path), tmp_path, log=lambda m: None)
+    run = Run(load_run_config(path), tmp_path, log=lambda m: None)  # a finished run: its files as they are
     truth = quality_objective("perplexity", tiny_supernet, run.train_config().model_dump(exclude={"checkpoint"}))
     front = summary["front"]
     scored = truth.evaluate([ArchConfig.from_dict(r["arch"]) for r in front])
@@ -438,3 +469,82 @@ def test_a_search_on_predicted_quality_is_rescored_on_the_supernet(tmp_path, tin
     assert again.exit_code == 0, again.output
     assert "[quality_predictor] redone: quality_predictor.samples changed" in again.output
     assert "[search] redone" in again.output
+
+
+def test_constructing_a_run_writes_nothing(tmp_path):
+    from nas.pipeline import Run
+
+    path = run_config(tmp_path, "untouched")
+    run = Run(load_run_config(path), tmp_path, log=lambda m: None)
+    assert run.resolved()["output"] == str((tmp_path / "untouched").resolve())
+    assert not (tmp_path / "untouched").exists()
+    run.open()  # the explicit step that claims the folder
+    assert {p.name for p in (tmp_path / "untouched").iterdir()} == {"config.yaml", "meta.json"}
+
+
+def test_plan_names_the_stages_of_nas_dse_and_codesign_runs():
+    from nas.pipeline.wiring import plan
+
+    nas = load_run_config(Path(__file__).parents[1] / "searches" / "demo.yaml")
+    assert plan(nas) == ["predictors", "supernet", "search", "verify", "front", "report"]
+    assert plan(nas, export=True)[-2:] == ["export", "report"]
+    dse = load_run_config(Path(__file__).parents[1] / "searches" / "dse-bert-base.yaml")
+    assert "supernet" not in plan(dse, export=True) and "export" not in plan(dse, export=True)
+    assert "designs" in plan(dse)
+
+
+def test_search_after_run_rewrites_report_md(tmp_path, tiny_supernet):
+    """`hwnas search` after `hwnas run` (here with another search) replaces the report, which would describe the
+    earlier front and export."""
+    supernet = {"steps": 8, "seq_len": 32, "batch_size": 4, "eval_windows": 8, "checkpoint": str(tiny_supernet)}
+    common = {"supernet": supernet, "export": {"pick": "best", "format": "torch"}}
+    ran = CliRunner().invoke(app, ["run", str(run_config(tmp_path, "r", **common))])
+    assert ran.exit_code == 0, ran.output
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "## Chosen sub-network" in report and "Written by `hwnas search`" not in report
+    changed = {**common, "search": {"population": 10, "generations": 3, "seed": 9}}
+    searched = CliRunner().invoke(app, ["search", str(run_config(tmp_path, "r", **changed))])
+    assert searched.exit_code == 0, searched.output
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "population 10, 3 generations, seed 9" in report and "## Chosen sub-network" not in report
+    assert "Written by `hwnas search`, which picks and exports nothing" in report
+    assert f"{pareto(tmp_path / 'r')['front_size']} architectures;" in report
+
+
+def test_a_stage_refused_after_an_upgrade_says_what_changed_and_which_versions(tmp_path):
+    """A folder whose stage record no longer matches (an upgrade that fingerprints an input differently, or
+    changed an input) is refused naming the input, its old and new value, and the hwnas versions."""
+    path = run_config(tmp_path, "old", objectives=[{"name": "latency_ms", "source": "predictor"}, "params"],
+                      constraints=[])
+    assert CliRunner().invoke(app, ["search", str(path)]).exit_code == 0
+    root = tmp_path / "old"
+    record = json.loads((root / "stages.json").read_text())
+    meta = json.loads((root / "meta.json").read_text())
+    meta["versions"]["hwnas"] = "0.0.1"
+    (root / "meta.json").write_text(json.dumps(meta))
+    from nas.pipeline.folder import hwnas_version
+
+    now = hwnas_version()
+    # as a newer hwnas would see it: the recorded inputs hold another space fingerprint
+    changed = {**record, "latency_data": {**record["latency_data"], "hwnas": "0.0.1",
+                                          "inputs": {**record["latency_data"]["inputs"], "space": "0123456789ab"}}}
+    changed["latency_data"]["fingerprint"] = "0123456789ab"
+    (root / "stages.json").write_text(json.dumps(changed))
+    line = one_line_error(["search", str(path)])
+    assert "stage 'latency_data' was run with other inputs (space: 0123456789ab in the run folder, " in line
+    if now:
+        assert f"it was run by hwnas 0.0.1, this is hwnas {now}" in line
+    assert line.endswith("use a new output directory, or delete this one to run with this config")
+    # a record of an earlier hwnas, fingerprints alone
+    legacy = {name: entry["fingerprint"] for name, entry in record.items()}
+    legacy["latency_data"] = "0123456789ab"
+    (root / "stages.json").write_text(json.dumps(legacy))
+    (root / "meta.json").write_text(json.dumps(meta))
+    line = one_line_error(["search", str(path)])
+    assert f"fingerprint 0123456789ab in the run folder, {record['latency_data']['fingerprint']} now" in line
+    if now:
+        assert f"the run folder was made by hwnas 0.0.1, this is hwnas {now}" in line
+    legacy["latency_data"] = record["latency_data"]["fingerprint"]  # a legacy record that matches is reused
+    (root / "stages.json").write_text(json.dumps(legacy))
+    reused = CliRunner().invoke(app, ["search", str(path)])
+    assert reused.exit_code == 0 and "[latency_data] up to date, skipped" in reused.output

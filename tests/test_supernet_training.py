@@ -162,11 +162,12 @@ def test_sampling_by_size_trains_every_band_of_sizes():
 
 
 def test_distillation_waits_for_distill_after(tmp_path):
-    base = dict(steps=3, batch_size=4, seq_len=16, warmup_steps=1, checkpoint_every=10, sandwich_random=1)
+    base = dict(steps=4, batch_size=4, seq_len=16, warmup_steps=1, checkpoint_every=10, sandwich_random=1)
     data = load_lm_data()
-    plain = train_supernet(SPACE, SupernetTrainConfig(**base), tmp_path / "plain", data=data).model
+    # the first 3 steps of a run that distils from step 3 on (distill_after must be below steps)
+    plain = train_supernet(SPACE, SupernetTrainConfig(**base), tmp_path / "plain", data=data, stop_after=3).model
     waiting = train_supernet(SPACE, SupernetTrainConfig(**base, distill=0.5, distill_after=3), tmp_path / "waiting",
-                             data=data).model
+                             data=data, stop_after=3).model
     early = train_supernet(SPACE, SupernetTrainConfig(**base, distill=0.5), tmp_path / "early", data=data).model
     alpha = train_supernet(SPACE, SupernetTrainConfig(**base, distill=0.5, distill_divergence="alpha"),
                            tmp_path / "alpha", data=data).model

@@ -21,7 +21,7 @@ from supernet.export import export_subnet
 from supernet.finetune import finetune
 from supernet.model import SuperTransformer
 from supernet.space import SearchSpace, uniform_arch
-from supernet.store import load_supernet, save_supernet
+from supernet.store import file_sha256, load_supernet, save_supernet
 from supernet.train import train_supernet
 from supernet.train_config import SupernetTrainConfig
 
@@ -106,7 +106,7 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one_and_says_so(tmp_pat
     latest.write_bytes(latest.read_bytes()[:1000])  # truncated
     said = []
     resumed = train_supernet(SPACE, cfg(corpus), out, log=said.append)
-    assert len(said) == 1 and "step-000004/model.safetensors: cannot load" in said[0]
+    assert len(said) == 1 and "step-000004/model.safetensors: damaged: its sha256 is" in said[0]
     assert "resumed from the previous checkpoint step-000002" in said[0]
     assert [r["loss_mean"] for r in resumed.history] == [r["loss_mean"] for r in straight.history]
     for name, tensor in straight.model.state_dict().items():
@@ -120,6 +120,9 @@ def test_checkpoints_missing_weights_or_all_damaged_are_refused(tmp_path, corpus
         state = load_file(str(weights))
         del state["model.layers.1.ffn.fc2.weight"]  # strict loading: a missing weight is not left random
         save_file(state, str(weights))
+        record = weights.parent / "trainer.json"  # written whole, with its checksum: only strict loading refuses it
+        record.write_text(json.dumps({**json.loads(record.read_text()), "sha256": {"model.safetensors": file_sha256(
+            weights)}}))
     with pytest.raises(UserInputError, match=r"no usable checkpoint .*1 weight\(s\) missing, e\.g\. "
                                              r"model\.layers\.1\.ffn\.fc2\.weight\); delete"):
         train_supernet(SPACE, cfg(corpus), tmp_path)
@@ -140,6 +143,9 @@ def test_corrupt_supernet_and_export_records_are_one_line(tmp_path, corpus):
     state = load_file(str(tmp_path / "sn" / "supernet.safetensors"))
     del state["model.embeddings.word.weight"]
     save_file(state, str(tmp_path / "sn" / "supernet.safetensors"))
+    card = json.loads((tmp_path / "sn" / "supernet.json").read_text())  # its checksum recorded: only strict loading
+    card["weights_sha256"] = file_sha256(tmp_path / "sn" / "supernet.safetensors")
+    (tmp_path / "sn" / "supernet.json").write_text(json.dumps(card))
     with pytest.raises(UserInputError, match=r"1 weight\(s\) missing, e\.g\. model\.embeddings\.word\.weight"):
         load_supernet(tmp_path / "sn")
     export_subnet(model, SPACE.smallest(), tmp_path / "ex", "hf", extra={"train": cfg(corpus).model_dump()})

@@ -4,7 +4,7 @@ from predictors.accelerator.vector_ops import VectorKind
 from predictors.accelerator.workload import Gemm, VectorWork, Workload, count_work, lower
 from supernet.space import reference_arch
 
-# The survey's Table 3 (BERT-Base, GFLOPs and GMOPs per group) and Table 11 totals for GPT-2 (docs/sources.md).
+# The survey's Table 3 (BERT-Base, GFLOPs and GMOPs per group) and Table 11 totals for GPT-2 (docs/sources.md section 1).
 TABLE3 = {
     # At 128 the table's 0.006 GMOPs of attention contradicts its own intensity (0.60 / 63.6 = 0.0094 GMOPs),
     # so that group's intensity is checked instead (test below).

@@ -191,6 +191,29 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def refuse_overwriting_inputs(out: str | Path, *inputs: str | Path | None, option: str = "--out",
+                              replaces_folder: bool = True, folders: tuple[str | Path, ...] = ()) -> None:
+    """A one-line `UserInputError` when writing `out` would destroy something the same command reads: `out` is
+    one of `inputs` (files or folders); or, when `out` is a folder the command replaces whole
+    (`replaces_folder`), a folder holding one of them (the replacement deletes what it held); or it lies inside
+    one of `folders` (input folders read as a whole, such as a supernet, where a new file is not ours to add).
+    Paths are compared resolved, so `./a/../m.csv`, a link and `m.csv` are the same file; None inputs (options
+    not given) are skipped. Called before any work, so a refusal costs nothing."""
+    target = Path(out).resolve()
+    for given in [item for item in inputs if item is not None] + list(folders):
+        source = Path(given).resolve()
+        if target == source:
+            raise UserInputError(f"{option} {out}: is also an input of this command ({given}); writing it would "
+                                 "destroy what it reads, so choose another output")
+        if replaces_folder and target in source.parents:
+            raise UserInputError(f"{option} {out}: holds an input of this command ({given}); writing it would "
+                                 "replace that, so choose another output")
+    for given in folders:
+        if Path(given).resolve() in target.parents:
+            raise UserInputError(f"{option} {out}: is inside {given}, which this command reads; write the output "
+                                 "somewhere else")
+
+
 def output_error(path: str | Path, exc: OSError) -> str:
     """`PATH: cannot write (reason)` for an OSError met while writing `path`, naming what was in the way."""
     reason = (exc.strerror or str(exc)).lower()

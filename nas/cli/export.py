@@ -6,18 +6,9 @@ from typing import Optional
 
 import typer
 
-from nas.cli.base import (
-    app,
-    console,
-    load_arch,
-    progress,
-    quiet_transformers,
-    user_errors,
-)
-from supernet.space import (
-    ArchConfig,
-)
-from userfiles import UserInputError, load_mapping
+from nas.cli.base import app, console, load_arch, progress, quiet_transformers, user_errors
+from supernet.space import ArchConfig
+from userfiles import UserInputError, load_mapping, refuse_overwriting_inputs
 
 
 @app.command()
@@ -65,6 +56,9 @@ def export(
     else:
         chosen, found = load_arch(arch), {}
     folder = supernet_dir(run_config, run_dir)
+    # the run's own files, and the supernet (read whole, so nothing may be added inside it either)
+    refuse_overwriting_inputs(out, run_dir / "config.yaml", run_dir / "pareto.json" if pick is not None else arch,
+                              folders=(folder,))
     model = load_supernet(folder)
     try:
         model.check(chosen)

@@ -5,14 +5,10 @@ import typer
 import yaml
 from rich.table import Table
 
-from nas.cli.base import (
-    console,
-    hardware_app,
-    user_errors,
-)
+from nas.cli.base import console, hardware_app, user_errors
 from predictors.accelerator.area import estimate_area
-from predictors.accelerator.hardware import AcceleratorConfig, preset_names
-from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.hardware import SHOWN_KEYS, AcceleratorConfig, preset_names
+from predictors.accelerator.cost import CostModel
 from predictors.accelerator.vector_ops import SHARES_UNIT_OF
 from userfiles import finite_json
 
@@ -36,16 +32,18 @@ def hardware_list() -> None:
 @user_errors
 def hardware_show(
     name: str = typer.Argument(..., help="preset name or YAML file"),
-    as_json: bool = typer.Option(False, "--json", help="print the settings as JSON, with the fingerprint"),
+    as_json: bool = typer.Option(False, "--json", help="print the settings as JSON, a hardware file that reads "
+                                 "back, with the fingerprint, area and SRAM energies beside them"),
 ) -> None:
-    """Every setting of a preset, as YAML (a starting point for your own accelerator file)."""
+    """Every setting of a preset, as YAML or JSON (a starting point for your own accelerator file: either form
+    reads back as a hardware file, the computed figures of the JSON form being recomputed, not read)."""
     hw = AcceleratorConfig.resolve(name)
     area = estimate_area(hw)
-    e, simulator = hw.energy, SystolicSimulator(hw)
-    sram = {"scratchpad": simulator.scratchpad_pj_per_byte, "accumulator": simulator.accumulator_pj_per_byte}
+    e, model = hw.energy, CostModel(hw)
+    sram = {"scratchpad": model.scratchpad_pj_per_byte, "accumulator": model.accumulator_pj_per_byte}
     if as_json:
-        typer.echo(finite_json({"fingerprint": hw.fingerprint(), **hw.model_dump(mode="json"), "area": area.to_dict(),
-                                "sram_pj_per_byte": sram}, indent=2))
+        shown = dict(zip(SHOWN_KEYS, (hw.fingerprint(), area.to_dict(), sram)))
+        typer.echo(finite_json({**hw.model_dump(mode="json"), **shown}, indent=2))
         return
     typer.echo(f"# fingerprint: {hw.fingerprint()}")
     parts = ", ".join(f"{k} {v:.3f}" for k, v in area.breakdown.items())

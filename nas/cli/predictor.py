@@ -8,19 +8,11 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from nas.cli.base import (
-    app,
-    console,
-    predictor_app,
-    progress,
-    user_errors,
-)
+from nas.cli.base import app, console, predictor_app, progress, user_errors
 from predictors.accelerator.hardware import DEFAULT_ACCELERATOR, AcceleratorConfig
 from predictors.accelerator.workload import Workload
-from supernet.space import (
-    resolve_space,
-)
-from userfiles import UserInputError
+from supernet.space import resolve_space
+from userfiles import UserInputError, refuse_overwriting_inputs
 
 
 @app.command("latency-data")
@@ -47,12 +39,10 @@ def latency_data(
     """Sample architectures and simulate them into a dataset, or import measured latencies (--from-csv)."""
     from nas.parallel import executor
     from predictors.accelerator.hardware_space import HardwareSpace
-    from predictors.learned.dataset import (
-        build_dataset,
-        build_joint_dataset,
-        import_measured_csv,
-    )
+    from predictors.learned.dataset import build_dataset, build_joint_dataset, import_measured_csv
 
+    named_files = [Path(value) for value in (space, hardware, workload) if value and Path(value).is_file()]
+    refuse_overwriting_inputs(out, from_csv, hardware_space, *named_files, replaces_folder=False)
     search_space = resolve_space(space)
     run_workload = Workload.parse(workload)
     if hardware_space is not None and (hardware is not None or from_csv is not None):
@@ -61,6 +51,9 @@ def latency_data(
     if from_csv is not None:
         if not device:
             raise UserInputError("--from-csv needs --device NAME (the hardware the latencies were measured on)")
+        if hardware is not None:  # measured rows are the device's; a simulated accelerator would only mislabel them
+            raise UserInputError("--hardware names a simulated accelerator; measured latencies (--from-csv) are "
+                                 "the device's: name it with --device and drop --hardware")
         report = import_measured_csv(from_csv, out, search_space, device, run_workload, latency_column, strict)
         for problem in report.skipped:
             typer.echo(f"skipped {problem}", err=True)
@@ -79,6 +72,7 @@ def latency_data(
                       f"({run_workload.describe()})")
         return
     hw = AcceleratorConfig.resolve(hardware or DEFAULT_ACCELERATOR)
+    run_workload.check_widths(hw.input_bits)  # before the progress bar: a refused setting prints nothing else
     with executor(executor_kind, workers, ray_address) as pool, progress() as bar:
         task = bar.add_task(f"simulating on {hw.name}", total=min(samples, search_space.size()))
         frame = build_dataset(search_space, hw, run_workload, samples, out, seed, pool.map,
@@ -114,6 +108,7 @@ def predictor_train(
         raise UserInputError(f"--model: expected mlp, gbm or ensemble, got {model!r}")
     if target not in ("latency_ms", "energy_mj"):
         raise UserInputError(f"--target: expected latency_ms or energy_mj, got {target!r}")
+    refuse_overwriting_inputs(out, data, replaces_folder=False)  # its files are written by name, beside others
     metrics = train_from_dataset(data, out, model, target, seed)
     _print_metrics(f"{model} predictor of {target}: {out}",
                    {split: metrics[split] for split in ("train", "val", "test") if split in metrics})

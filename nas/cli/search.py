@@ -8,13 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from nas.cli.base import (
-    app,
-    console,
-    progress,
-    quiet_transformers,
-    user_errors,
-)
+from nas.cli.base import app, console, progress, quiet_transformers, user_errors, user_named
 from userfiles import UserInputError
 
 
@@ -63,8 +57,11 @@ def _run_config(config: Optional[Path], resume: Optional[Path]):
         if not (resume / "config.yaml").is_file():
             raise UserInputError(f"{resume}: not a run directory (no config.yaml)")
         # the run continues where it lies, even if the directory was moved since its config was stored
+        user_named(resume)
         return load_run_config(resume / "config.yaml").model_copy(update={"output": str(resume)}), resume
-    return load_run_config(config), config.parent
+    run_config = load_run_config(config)
+    user_named(run_config.output)
+    return run_config, config.parent
 
 
 def _print_front(run, result) -> None:
@@ -102,6 +99,7 @@ def run(config: Path = typer.Argument(..., help="a run config (YAML), e.g. searc
     from nas.config import load_run_config
 
     run_config = load_run_config(config)  # first, before torch is imported: a broken config fails in a moment
+    user_named(run_config.output)
     from nas.pipeline import run_all
 
     quiet_transformers()

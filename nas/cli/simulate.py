@@ -9,22 +9,14 @@ from pydantic import ValidationError
 from rich import box
 from rich.table import Table
 
-from nas.cli.base import (
-    app,
-    console,
-    load_arch,
-    user_errors,
-)
+from nas.cli.base import app, console, load_arch, user_errors
 from predictors.accelerator.area import estimate_area
 from predictors.accelerator.hardware import DEFAULT_ACCELERATOR, AcceleratorConfig
+from predictors.accelerator.mapper import DEFAULT_MAPPER, MAPPERS, OBJECTIVES
 from predictors.accelerator.systolic import SystolicSimulator
 from predictors.accelerator.workload import Workload
 from supernet.family import FAMILIES
-from supernet.space import (
-    reference_arch,
-    reference_arch_names,
-    reference_vocab,
-)
+from supernet.space import reference_arch, reference_arch_names, reference_vocab
 from userfiles import UserInputError, finite_json, validation_message
 
 
@@ -57,7 +49,11 @@ def simulate(
                                               "accelerator's input width)"),
     kv_cache_bits: Optional[int] = typer.Option(None, help="width of the KV cache read while decoding: 4, 8 or 16"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON (every GEMM's mapping included)"),
-    plot: Optional[Path] = typer.Option(None, help="draw a roofline with every op on it to this PNG file"),
+    plot: Optional[Path] = typer.Option(None, help="draw a roofline with every op on it to this file (.png, .pdf "
+                                        "or .svg)"),
+    mapper: str = typer.Option(DEFAULT_MAPPER, help=f"how GEMMs are mapped: {' | '.join(MAPPERS)} (gemmini: "
+                               "the tiling Gemmini's software picks; search: the best for --mapper-objective)"),
+    mapper_objective: str = typer.Option("cycles", help=f"what the search minimises: {' | '.join(OBJECTIVES)}"),
 ) -> None:
     """Simulate one architecture on one accelerator and print where the time goes and what bounds it."""
     if (model is None) == (arch is None):
@@ -73,11 +69,22 @@ def simulate(
     workload = _workload(phase=phase, seq_len=seq_len, batch=batch, new_tokens=new_tokens, causal=causal,
                          head=head, vocab_size=vocab_size, num_classes=num_classes, weight_bits=weight_bits,
                          kv_cache_bits=kv_cache_bits)
-    simulator = SystolicSimulator(hw)
+    try:
+        workload.check_widths(hw.input_bits)
+    except UserInputError as exc:
+        raise UserInputError(f"--weight-bits: {exc}") from None
+    if plot is not None:
+        from predictors.accelerator.roofline import plot_format
+
+        plot_format(plot)  # before the simulation: a name it cannot write is refused at once
+    if mapper not in MAPPERS or mapper_objective not in OBJECTIVES:
+        raise UserInputError(f"--mapper {mapper!r} / --mapper-objective {mapper_objective!r}: expected one of "
+                             f"{', '.join(MAPPERS)} / {', '.join(OBJECTIVES)}")
+    simulator = SystolicSimulator(hw, mapper=mapper, objective=mapper_objective)
     report = simulator.simulate(architecture, workload)
     area = estimate_area(hw)
     efficiency = {"inferences_per_s_per_mm2": 1e3 / report.latency_ms / area.total_mm2, "power_mw": report.power_mw,
-                  "static_mw": simulator.static_mw}
+                  "static_mw": simulator.cost.static_mw}
     if plot is not None:
         from predictors.accelerator.roofline import plot_roofline
 
@@ -88,7 +95,7 @@ def simulate(
         typer.echo(finite_json(payload, indent=2))
         return
     _print_report(report, hw, f"{model or arch} on {hw.name}: {workload.describe()}")
-    console.print(f"area {area.total_mm2:.3f} mm^2 at {area.node_nm} nm (static {simulator.static_mw:.2f} mW) | average "
+    console.print(f"area {area.total_mm2:.3f} mm^2 at {area.node_nm} nm (static {simulator.cost.static_mw:.2f} mW) | average "
                   f"power {efficiency['power_mw']:.1f} mW | {efficiency['inferences_per_s_per_mm2']:,.1f} inferences/s "
                   "per mm^2")
     if plot is not None:

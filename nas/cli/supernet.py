@@ -7,13 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from nas.cli.base import (
-    console,
-    load_arch,
-    progress,
-    supernet_app,
-    user_errors,
-)
+from nas.cli.base import console, load_arch, progress, supernet_app, user_errors, user_named
 from userfiles import UserInputError
 
 
@@ -26,6 +20,7 @@ def supernet_train(config: Path = typer.Argument(..., help="a run config (YAML):
     from nas.config import load_run_config
 
     run = load_run_config(config)  # first, before torch is imported: a broken config fails in a moment
+    user_named(run.output)
     from supernet.train import train_supernet
     from supernet.train_config import resolve_paths
 
@@ -61,6 +56,7 @@ def supernet_eval(
     from nas.config import load_run_config
 
     run = load_run_config(config)  # first, before torch is imported: a broken config fails in a moment
+    user_named(run.output)
     from nas.pipeline import supernet_dir
     from supernet.evaluate import SubnetEvaluator
     from supernet.store import load_supernet

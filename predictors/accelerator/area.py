@@ -14,8 +14,6 @@ from dataclasses import dataclass
 
 from predictors.accelerator.hardware import AcceleratorConfig
 
-REFERENCE_NODE_NM = 12
-
 # Area of one design at each node relative to 12 nm, from Stillmaker & Baas as packaged by Accelergy
 # (hwcomponents/scaling/techscaling.py): 45 -> 22 nm x0.252, 12 -> 22 nm x1.975.
 AREA_VS_12NM = {12: 1.0, 22: 1.975, 45: 1.975 / 0.252}

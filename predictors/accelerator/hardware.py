@@ -12,11 +12,12 @@ import hashlib
 import math
 import json
 import os
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, field_validator, model_validator
 
 from predictors.accelerator.vector_ops import SHARES_UNIT_OF, UNIT_KINDS, VectorKind
 from userfiles import UserInputError, load_mapping, validate
@@ -24,7 +25,18 @@ from userfiles import UserInputError, load_mapping, validate
 MAX_SRAM_KIB = 2**20  # 1 GiB per SRAM
 MAX_EXTENDS = 32  # files in one `extends` chain
 # Settings added after hardware fingerprints were first recorded, with the defaults that change nothing.
-LATER_SETTINGS = {"mapper_objective": "cycles", "fusion": {"attention": False, "projection_layernorm": False}}
+LATER_SETTINGS = {"fusion": {"attention": False, "projection_layernorm": False}}
+# How we map is not what the accelerator is: these keys left the hardware for the simulator and the run config
+# (`SystolicSimulator(hw, mapper=..., objective=...)`, a run config's `mapping:`). A file that still holds them
+# at the simulator's defaults (every Gemmini-based file hwnas wrote) loads, with a warning; any other value is
+# refused, since dropping it would change the numbers silently.
+MOVED_MAPPER_KEYS = {"mapper": ("gemmini", "mapping.mapper"), "mapper_objective": ("cycles", "mapping.objective")}
+# Ops whose work can ride along the accumulator's write-out: an elementwise function of one accumulator value
+# (I-BERT's integer GELU and requantisation are applied inline during mvout, docs/sources.md section 2; SiLU runs
+# on GELU's unit). Softmax and the norms need passes over whole rows, a residual add, the gating product and the
+# rotation a second operand: `fused` on them would make them free, which no hardware does. Hardware files and
+# hardware spaces both read this one list.
+FUSABLE = (VectorKind.gelu, VectorKind.silu, VectorKind.quantize)
 
 class VectorUnit(BaseModel):
     """Where one kind of vector op runs and what each element costs there.
@@ -39,12 +51,12 @@ class VectorUnit(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     where: Literal["accelerator", "host"]
-    lanes: float = Field(16.0, ge=1e-3, le=1e6, description="elements per cycle per pass on the accelerator "
+    lanes: StrictFloat = Field(16.0, ge=1e-3, le=1e6, description="elements per cycle per pass on the accelerator "
                          "(0.001 to 1,000,000; below 1, one element takes several cycles)")
     passes: int = Field(1, ge=1, le=1024, description="sweeps over the data (1 to 1,024)")
-    fused: bool = False
-    host_cycles_per_element: float = Field(0.0, ge=0, le=1e6, description="host CPU cycles per element (0 to 1e6)")
-    dram_bytes_per_element: float = Field(
+    fused: StrictBool = False
+    host_cycles_per_element: StrictFloat = Field(0.0, ge=0, le=1e6, description="host CPU cycles per element (0 to 1e6)")
+    dram_bytes_per_element: StrictFloat = Field(
         0.0, ge=0, le=1024,
         description="operand bytes an accelerator op streams in by DMA (a residual add's skip input; 0 to 1,024)")
 
@@ -68,8 +80,8 @@ class Fusion(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    attention: bool = False
-    projection_layernorm: bool = False
+    attention: StrictBool = False
+    projection_layernorm: StrictBool = False
 
 
 class EnergyModel(BaseModel):
@@ -92,17 +104,17 @@ class EnergyModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # every energy is finite and at most 1e6 pJ per event (a microjoule; DRAM is about 160 pJ/byte)
-    mac_pj: float = Field(0.3, ge=0, le=1e6)
-    scratchpad_pj_per_byte: float = Field(2.5, ge=0, le=1e6, description="at sram_reference_kib")
-    accumulator_pj_per_byte: float = Field(2.5, ge=0, le=1e6, description="at sram_reference_kib")
-    sram_reference_kib: float = Field(32.0, ge=0.125, le=MAX_SRAM_KIB,
+    mac_pj: StrictFloat = Field(0.3, ge=0, le=1e6)
+    scratchpad_pj_per_byte: StrictFloat = Field(2.5, ge=0, le=1e6, description="at sram_reference_kib")
+    accumulator_pj_per_byte: StrictFloat = Field(2.5, ge=0, le=1e6, description="at sram_reference_kib")
+    sram_reference_kib: StrictFloat = Field(32.0, ge=0.125, le=MAX_SRAM_KIB,
                                       description="capacity at which the SRAM per-byte energies hold (0.125 KiB, "
                                       "the smallest macro worth the name, to 1 GiB)")
-    sram_capacity_exponent: float = Field(0.5, ge=0, le=2, description="access energy ~ capacity ** this (0 to 2)")
-    dram_pj_per_byte: float = Field(160.0, ge=0, le=1e6)
-    vector_pj_per_element: float = Field(1.0, ge=0, le=1e6, description="one pass of an accelerator vector unit")
-    host_pj_per_cycle: float = Field(30.0, ge=0, le=1e6)
-    static_mw: float | None = Field(None, ge=0, le=1e6, description="static power in mW (0 to 1e6: a kilowatt); "
+    sram_capacity_exponent: StrictFloat = Field(0.5, ge=0, le=2, description="access energy ~ capacity ** this (0 to 2)")
+    dram_pj_per_byte: StrictFloat = Field(160.0, ge=0, le=1e6)
+    vector_pj_per_element: StrictFloat = Field(1.0, ge=0, le=1e6, description="one pass of an accelerator vector unit")
+    host_pj_per_cycle: StrictFloat = Field(30.0, ge=0, le=1e6)
+    static_mw: StrictFloat | None = Field(None, ge=0, le=1e6, description="static power in mW (0 to 1e6: a kilowatt); "
                                     "leave it out to take the leakage of the accelerator's area")
 
     def sram_pj_per_byte(self, pj_at_reference: float, capacity_kib: float) -> float:
@@ -125,30 +137,24 @@ class AcceleratorConfig(BaseModel):
     dataflow: Literal["ws", "os"] = "ws"
     input_bits: StrictInt = Field(8, gt=0, le=64)
     acc_bits: StrictInt = Field(32, gt=0, le=64)
-    scratchpad_kib: float = Field(256.0, gt=0, le=MAX_SRAM_KIB, description="scratchpad capacity in KiB (up to "
+    scratchpad_kib: StrictFloat = Field(256.0, gt=0, le=MAX_SRAM_KIB, description="scratchpad capacity in KiB (up to "
                                   "1 GiB); must hold one rows x rows block of A and one rows x cols block of B")
-    accumulator_kib: float = Field(64.0, gt=0, le=MAX_SRAM_KIB, description="accumulator capacity in KiB (up to "
+    accumulator_kib: StrictFloat = Field(64.0, gt=0, le=MAX_SRAM_KIB, description="accumulator capacity in KiB (up to "
                                    "1 GiB); must hold one rows x cols block of partial sums")
-    double_buffered: bool = Field(
+    double_buffered: StrictBool = Field(
         True, description="tiles use half of each SRAM so the next tile loads while this one computes "
         "(Gemmini's WS loop; its OS path is issued by the host without double buffering)")
-    mapper: Literal["search", "gemmini"] = Field(
-        "search", description="search: the fastest tiling that fits; gemmini: the tiling Gemmini's software "
-        "picks (tiled_matmul_auto: square-ish output tile first, then grow J, I, K in turn), loop order ijk")
-    mapper_objective: Literal["cycles", "energy", "edp"] = Field(
-        "cycles", description="what the search mapper minimises per GEMM: cycles (ties: DRAM bytes), energy, or "
-        "their product (Timeloop's default); the gemmini mapper ignores it")
-    fold_overlap: bool = Field(
+    fold_overlap: StrictBool = Field(
         True, description="the next fold's weights/operands shift in while the current fold drains")
-    dram_bytes_per_cycle: float = Field(16.0, ge=1e-3, le=1e12,
+    dram_bytes_per_cycle: StrictFloat = Field(16.0, ge=1e-3, le=1e12,
                                         description="width of the DMA bus to L2/DRAM (0.001 to 1e12 bytes)")
-    dram_latency_cycles: float = Field(
+    dram_latency_cycles: StrictFloat = Field(
         0.0, ge=0, le=1e6, description="round trip of one DMA request; 0 = bandwidth-limited only (up to 1e6)")
     dma_inflight_requests: StrictInt = Field(16, gt=0, le=65_536,
                                              description="outstanding DMA requests (Gemmini: 16; up to 65,536)")
     dma_request_bytes: StrictInt = Field(64, gt=0, le=2**20, description="largest DMA request (Gemmini: 64 B, "
                                          "one per SRAM row; up to 1 MiB)")
-    clock_mhz: float = Field(1000.0, ge=1, le=100_000, description="clock in MHz (1 to 100,000)")
+    clock_mhz: StrictFloat = Field(1000.0, ge=1, le=100_000, description="clock in MHz (1 to 100,000)")
     node_nm: Literal[12, 22, 45] = Field(12, description="process node for area and leakage (12, 22 or 45 nm; "
                                          "the area constants were synthesised at 12 nm)")
     vector_units: dict[VectorKind, VectorUnit] = Field(
@@ -172,6 +178,25 @@ class AcceleratorConfig(BaseModel):
     def units(self) -> list[VectorKind]:
         """The kinds that have a unit of their own here, in a fixed order."""
         return [kind for kind in VectorKind if kind in self.vector_units]
+
+    @model_validator(mode="after")
+    def _fused_only_where_it_means_something(self) -> "AcceleratorConfig":
+        for kind, unit in self.vector_units.items():
+            if unit.fused and kind not in FUSABLE:
+                raise ValueError(f"vector_units.{kind.value}.fused: true applies only to "
+                                 f"{', '.join(k.value for k in FUSABLE)} (elementwise on the accumulator's "
+                                 f"write-out); {kind.value} needs passes of its own or a second operand")
+        return self
+
+    @model_validator(mode="after")
+    def _accumulator_holds_a_product(self) -> "AcceleratorConfig":
+        """A product of two `input_bits`-wide integers needs 2 * input_bits bits; a narrower accumulator
+        overflows on the first MAC, so no result it gives means anything."""
+        if self.acc_bits < 2 * self.input_bits:
+            raise ValueError(f"acc_bits={self.acc_bits} cannot hold one product of two {self.input_bits}-bit "
+                             f"inputs (input_bits={self.input_bits}): acc_bits must be at least "
+                             f"{2 * self.input_bits}")
+        return self
 
     @model_validator(mode="after")
     def _fused_ops_on_the_accelerator(self) -> "AcceleratorConfig":
@@ -228,11 +253,30 @@ class AcceleratorConfig(BaseModel):
         per_request = row_bytes / math.ceil(row_bytes / self.dma_request_bytes)
         return min(self.dram_bytes_per_cycle, self.dma_inflight_requests * per_request / self.dram_latency_cycles)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _mapper_keys_moved(cls, data):
+        """`mapper` and `mapper_objective` at their old defaults are dropped with a warning; others refused."""
+        if not isinstance(data, dict) or not MOVED_MAPPER_KEYS.keys() & data.keys():
+            return data
+        data = dict(data)
+        for key, (default, new_place) in MOVED_MAPPER_KEYS.items():
+            if key in data and data.pop(key) != default:
+                raise ValueError(f"{key} is no longer a hardware setting (how GEMMs are mapped is not what the "
+                                 f"accelerator is): set {new_place} in the run config, or --{key.replace('_', '-')} "
+                                 "on hwnas simulate")
+        warnings.warn("hardware: mapper/mapper_objective are no longer hardware settings; their default values "
+                      "here were ignored (the run config's mapping: section sets them)", FutureWarning, stacklevel=2)
+        return data
+
     def fingerprint(self) -> str:
-        """Hash of everything that changes a simulated number (not the name or description). Settings added
-        after fingerprints were first recorded count only when they differ from their defaults, so that the
-        accelerators described before keep their fingerprints."""
+        """Hash of everything that changes a simulated number on a given mapper (not the name or description).
+        Settings added after fingerprints were first recorded count only when they differ from their defaults,
+        so that the accelerators described before keep their fingerprints; `mapper` is hashed at one constant,
+        the value that the Gemmini presets and every design extending them recorded (the mapper is no longer
+        the hardware's, so it no longer moves the fingerprint)."""
         payload = self.model_dump(mode="json", exclude={"name", "description"})
+        payload["mapper"] = "gemmini"
         for key, default in LATER_SETTINGS.items():
             if payload[key] == default:
                 del payload[key]
@@ -242,7 +286,7 @@ class AcceleratorConfig(BaseModel):
     @classmethod
     def from_yaml(cls, path: str | Path) -> "AcceleratorConfig":
         """A user's hardware file. Mistakes give one line naming the file and the key."""
-        data = _resolved_mapping(Path(path), load_mapping(path), seen=())
+        data = _resolved_mapping(Path(path), _settings(load_mapping(path)), seen=())
         data.setdefault("name", Path(path).stem)
         return validate(cls, data, source=str(path))
 
@@ -291,10 +335,20 @@ def _resolved_mapping(path: Path, data: dict, seen: tuple[Path, ...]) -> dict:
         raise UserInputError(f"{path}: extends: {base_name!r} is a directory, expected a preset or a YAML file")
     if not base_path.exists():
         raise UserInputError(f"{path}: extends: {base_name!r} is neither a preset nor a file")
-    base = _resolved_mapping(base_path, load_mapping(base_path), chain)
+    base = _resolved_mapping(base_path, _settings(load_mapping(base_path)), chain)
     base.pop("name", None)
     base.pop("description", None)
     return _merge(base, data)
+
+
+# What `hwnas hardware show --json` prints beside the settings: figures computed from them, so that its output is a
+# hardware file that reads back (they are recomputed from the settings, never read).
+SHOWN_KEYS = ("fingerprint", "area", "sram_pj_per_byte")
+
+
+def _settings(data: dict) -> dict:
+    """A hardware file's settings: `data` without the computed figures that `hardware show --json` adds."""
+    return {key: value for key, value in data.items() if key not in SHOWN_KEYS}
 
 
 def _identity(path: Path) -> Path:

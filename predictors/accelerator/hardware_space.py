@@ -28,9 +28,24 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from predictors.accelerator.hardware import AcceleratorConfig, VectorUnit, preset_names
+from predictors.accelerator.hardware import (
+    FUSABLE,
+    AcceleratorConfig,
+    VectorUnit,
+    preset_names,
+)
 from predictors.accelerator.systolic import SystolicSimulator
 from predictors.accelerator.vector_ops import SHARES_UNIT_OF, VectorKind
 from userfiles import UserInputError, load_mapping, validate, validation_message
@@ -39,9 +54,6 @@ Placement = Literal["host", "accelerator", "fused"]
 # Fields of AcceleratorConfig a space may vary, in gene order.
 FIELDS = ("rows", "cols", "dataflow", "scratchpad_kib", "accumulator_kib", "dram_bytes_per_cycle",
           "dma_inflight_requests")
-# Ops whose work can ride along the accumulator's write-out (I-BERT's integer GELU and requantisation are applied
-# inline during mvout, docs/sources.md section 2); softmax, LayerNorm and residual adds need passes of their own.
-FUSABLE = (VectorKind.gelu, VectorKind.quantize)
 # A unit moved from the host onto the accelerator works as I-BERT's does (docs/sources.md section 2): three passes
 # for softmax and LayerNorm (max/sum, then scale; mean, variance, normalise); a residual add streams its skip
 # input in by DMA, one byte per int8 element.
@@ -63,7 +75,7 @@ class VectorUnitChoices(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     where: tuple[Placement, ...] = Field(min_length=1, max_length=3)
-    lanes: tuple[float, ...] = Field((16.0,), min_length=1, max_length=MAX_CHOICES)
+    lanes: tuple[StrictFloat, ...] = Field((16.0,), min_length=1, max_length=MAX_CHOICES)
 
     @field_validator("where", "lanes")
     @classmethod
@@ -79,13 +91,13 @@ class HardwareSpace(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     extends: str = Field(description="a preset name or a hardware YAML file: every field not searched")
-    rows: tuple[int, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
-    cols: tuple[int, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
+    rows: tuple[StrictInt, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
+    cols: tuple[StrictInt, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
     dataflow: tuple[Literal["ws", "os"], ...] | None = Field(None, min_length=1, max_length=2)
-    scratchpad_kib: tuple[float, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
-    accumulator_kib: tuple[float, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
-    dram_bytes_per_cycle: tuple[float, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
-    dma_inflight_requests: tuple[int, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
+    scratchpad_kib: tuple[StrictFloat, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
+    accumulator_kib: tuple[StrictFloat, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
+    dram_bytes_per_cycle: tuple[StrictFloat, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
+    dma_inflight_requests: tuple[StrictInt, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
     vector_units: dict[VectorKind, VectorUnitChoices] = Field(default_factory=dict)
     base_dir: Path = Field(Path("."), exclude=True, description="where a relative `extends` is found")
 
@@ -119,9 +131,9 @@ class HardwareSpace(BaseModel):
                              "unit's placement); a unit of their own is not modelled by the hardware-conditioned "
                              "predictor yet")
         for kind, choices in self.vector_units.items():
-            if "fused" in choices.where and kind not in FUSABLE:
+            if "fused" in choices.where and kind not in FUSABLE:  # the rule of hardware files, named once
                 raise ValueError(f"vector_units.{kind.value}.where: 'fused' applies only to "
-                                 f"{', '.join(k.value for k in FUSABLE)}")
+                                 f"{', '.join(k.value for k in FUSABLE if k not in SHARES_UNIT_OF)}")
             if "host" in choices.where and base.unit(kind).where != "host":
                 raise ValueError(f"vector_units.{kind.value}.where: {self.extends!r} runs {kind.value} on the "
                                  "accelerator, so its cost on the host is unknown; extend a base that has it")
@@ -130,15 +142,23 @@ class HardwareSpace(BaseModel):
         for name in FIELDS:
             for value in self._field_choices(base, name):
                 _check(AcceleratorConfig, {**base.model_dump(), name: value}, name)
-        sizes = [self._field_choices(base, n) for n in ("rows", "cols", "scratchpad_kib", "accumulator_kib")]
-        for rows, cols, sp, acc in itertools.product(*sizes):
-            hw = base.model_copy(update={"rows": rows, "cols": cols, "scratchpad_kib": sp, "accumulator_kib": acc})
-            try:
-                SystolicSimulator(hw).gemm(rows, cols, rows)
-            except ValueError:
-                raise ValueError(f"a {rows}x{cols} array with a {sp} KiB scratchpad and a {acc} KiB accumulator "
-                                 "cannot hold one tile; drop the small buffers or the large arrays") from None
+        self._hardest_tile_fits(base)
         return self
+
+    def _hardest_tile_fits(self, base: AcceleratorConfig) -> None:
+        """Every design holds one array tile if the hardest one does: the largest array (rows and columns) with the
+        smallest scratchpad and accumulator. One tile needs rows x cols partial sums and rows x (rows + cols)
+        operands, more with every row and column and the same whatever the capacity, so a design that holds it
+        under the least room and the largest array is the worst case. One check instead of one per point of
+        rows x cols x scratchpad x accumulator (64^4 = 16.8 million at the choice limit, half an hour)."""
+        rows, cols = max(self._field_choices(base, "rows")), max(self._field_choices(base, "cols"))
+        sp, acc = min(self._field_choices(base, "scratchpad_kib")), min(self._field_choices(base, "accumulator_kib"))
+        hw = base.model_copy(update={"rows": rows, "cols": cols, "scratchpad_kib": sp, "accumulator_kib": acc})
+        try:
+            SystolicSimulator(hw).gemm(rows, cols, rows)
+        except ValueError:
+            raise ValueError(f"a {rows}x{cols} array with a {sp:g} KiB scratchpad and a {acc:g} KiB accumulator "
+                             "cannot hold one tile; drop the small buffers or the large arrays") from None
 
     # ---- the base and the genes ---------------------------------------------------------------------------
     def base(self) -> AcceleratorConfig:

@@ -13,7 +13,10 @@ from pathlib import Path
 
 from predictors.accelerator.hardware import AcceleratorConfig
 from predictors.accelerator.systolic import SimReport
-from userfiles import atomic_write
+from userfiles import UserInputError, atomic_write
+
+# What the roofline can be written as, by the file's extension: matplotlib's raster and vector backends.
+PLOT_FORMATS = ("png", "pdf", "svg")
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,20 @@ def roofline_points(report: SimReport) -> list[RooflinePoint]:
     return points
 
 
+def plot_format(path: str | Path) -> str:
+    """The format a roofline is written in, from `path`'s extension; any other extension is refused, since a
+    `.pdf` holding PNG bytes (what writing one format under every name gives) opens nowhere."""
+    suffix = Path(path).suffix.lower().removeprefix(".")
+    if suffix not in PLOT_FORMATS:
+        raise UserInputError(f"--plot {path}: the roofline is written as {', '.join(PLOT_FORMATS)}, by the file's "
+                             f"extension; {'.' + suffix if suffix else 'no extension'} is none of them")
+    return suffix
+
+
 def plot_roofline(report: SimReport, hw: AcceleratorConfig, path: str | Path, title: str) -> Path:
-    """Draw the roofline with every op of `report` on it and write it as a PNG, atomically."""
+    """Draw the roofline with every op of `report` on it and write it atomically, in the format that the file's
+    extension names (`plot_format`)."""
+    fmt = plot_format(path)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,6 +94,6 @@ def plot_roofline(report: SimReport, hw: AcceleratorConfig, path: str | Path, ti
     ax.grid(True, which="both", alpha=0.2)
     fig.tight_layout()
     try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt))
     finally:
         plt.close(fig)

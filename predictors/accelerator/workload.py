@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from predictors.accelerator.vector_ops import VectorKind
 from userfiles import UserInputError, load_mapping, safe_load, validate
@@ -130,6 +130,26 @@ class Workload(BaseModel):
     kv_cache_bits: Optional[Literal[4, 8, 16]] = Field(
         None, description="width of the keys and values read from the KV cache while decoding (4, 8 or 16; "
         "default: the accelerator's input width)")
+
+    @field_validator("kv_cache_bits")
+    @classmethod
+    def _a_kv_cache_is_read(cls, bits: int | None, info: ValidationInfo) -> int | None:
+        """Only a decode step reads keys and values from a KV cache; a prefill (an encoder's pass, or a decoder's
+        prompt) scores the keys it has just computed, so the width would change nothing, silently."""
+        phase = info.data.get("phase")
+        if bits is not None and phase == "prefill":
+            raise ValueError("applies to phase decode or generate only: a prefill (an encoder, or a decoder's "
+                             "prompt) reads no KV cache")
+        return bits
+
+    def check_widths(self, input_bits: int) -> None:
+        """Refuse weights stored wider than the accelerator computes: weight-only quantisation narrows weights
+        in memory and widens them on chip; weights wider than `input_bits` would have to be cut on chip, which
+        the model does not do (it would cost them at their own width and compute at the narrower one)."""
+        if self.weight_bits is not None and self.weight_bits > input_bits:
+            raise UserInputError(f"weight_bits={self.weight_bits} is wider than the accelerator's input width "
+                                 f"(input_bits={input_bits}); weight-only quantisation stores weights at "
+                                 f"{input_bits} bits or fewer")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Workload":

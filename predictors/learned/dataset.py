@@ -121,7 +121,8 @@ def _first_line(exc: BaseException) -> str:
 def write_table(frame: pd.DataFrame, path: Path, meta: dict) -> None:
     """The table and its sidecar, each by temp file + rename, so a crash never leaves a half-written file. A kill
     between the two renames must leave a readable dataset: the sidecar goes first (it is the same for every chunk
-    of a run), except the one that marks the dataset `complete`, which goes after the table it describes."""
+    of a run), except the one that marks the dataset `complete`, which goes after the table it describes when
+    there is one (the first write goes sidecar first whatever it says: a table is never left without one)."""
     def table() -> None:
         if path.suffix == ".parquet":
             atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
@@ -129,7 +130,7 @@ def write_table(frame: pd.DataFrame, path: Path, meta: dict) -> None:
             atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
     try:
-        if meta.get("complete"):
+        if meta.get("complete") and meta_path(path).is_file():
             table()
             atomic_write_json(meta_path(path), meta)
         else:
@@ -145,6 +146,9 @@ def _check_output(path: Path) -> None:
         raise UserInputError(f"{path}: is a directory; --out takes a file name ending in .parquet or .csv")
     if any(parent.exists() and not parent.is_dir() for parent in path.parents):
         raise UserInputError(f"{path}: a parent of it is a file, not a directory")
+    if (path.exists() or path.is_symlink()) and not meta_path(path).is_file():  # the sidecar: hwnas wrote `path`
+        raise UserInputError(f"{path}: exists and is not a dataset hwnas wrote (no {meta_path(path).name} beside "
+                             "it); writing the dataset would overwrite it, so choose another --out or move it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -272,6 +276,7 @@ def build_dataset(space: SearchSpace, hw: AcceleratorConfig, workload: Workload,
                   seed: int = 0, map_fn: Callable[[Callable, Iterable], Iterable] = map, chunk_size: int = 50,
                   progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Simulate `samples` sampled architectures into `out`, resuming from what `out` already holds."""
+    workload.check_widths(hw.input_bits)
     meta = dataset_meta(space, hw.fingerprint(), hw.name, workload, seed, source="simulator")
 
     def jobs(todo: list[ArchConfig]) -> list[SimulationJob]:
@@ -399,7 +404,10 @@ class ImportReport:
 def import_measured_csv(csv_path: str | Path, out: str | Path, space: SearchSpace, device: str,
                         workload: Workload, latency_column: str = "latency_ms", strict: bool = False) -> ImportReport:
     """Measured latencies from real hardware: a CSV with an `arch` column (ArchConfig JSON) and a latency column
-    (optionally `energy_mj`). Malformed rows are reported by line number and skipped, or refused with `strict`."""
+    (optionally `energy_mj`). Malformed rows are reported by line number and skipped, or refused with `strict`.
+    Rows that measure one architecture alike count once; rows that disagree are all skipped (or refused), since
+    keeping any one of them would pass one measurement off as the truth. A byte-order mark (what spreadsheet
+    programs write in front of "UTF-8 CSV") is read as nothing, not as part of the first column's name."""
     csv_path, out = Path(csv_path), Path(out)
     if csv_path.is_dir():
         raise UserInputError(f"{csv_path}: is a directory, expected a CSV file")
@@ -407,9 +415,9 @@ def import_measured_csv(csv_path: str | Path, out: str | Path, space: SearchSpac
         raise UserInputError(f"{csv_path}: file not found")
     _check_output(out)
     remove_stale_temps(out)
-    rows, problems, reader = [], [], None
+    rows, lines, problems, reader = [], [], [], None
     try:
-        with csv_path.open(newline="", encoding="utf-8") as handle:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             for column in ("arch", latency_column):
                 if column not in (reader.fieldnames or []):
@@ -418,6 +426,7 @@ def import_measured_csv(csv_path: str | Path, out: str | Path, space: SearchSpac
             for record in reader:
                 try:
                     rows.append(_measured_row(record, space, latency_column))
+                    lines.append(reader.line_num)
                 except (ValueError, TypeError, RecursionError) as exc:
                     problem = f"{csv_path}:{reader.line_num}: {_first_line(exc)}"
                     if strict:
@@ -433,9 +442,13 @@ def import_measured_csv(csv_path: str | Path, out: str | Path, space: SearchSpac
         raise UserInputError(f"{where}: not a readable CSV row ({_first_line(exc)})") from None
     except OSError as exc:
         raise UserInputError(f"{csv_path}: cannot read it ({exc.strerror or _first_line(exc)})") from None
+    rows, conflicts = _agreeing(rows, lines, csv_path, latency_column)
+    if conflicts and strict:
+        raise UserInputError(conflicts[0])
+    problems += conflicts
     if not rows:
         raise UserInputError(f"{csv_path}: no usable rows")
-    frame = pd.DataFrame(rows).drop_duplicates("key", keep="last")
+    frame = pd.DataFrame(rows)
     fingerprint = measured_fingerprint(device)
     meta = dataset_meta(space, fingerprint, device, workload, None, source=f"measured ({csv_path.name})")
     write_table(_with_features(frame, space), out, meta)
@@ -453,8 +466,36 @@ def _measured_row(record: dict, space: SearchSpace, latency_column: str) -> dict
     latency = float(record[latency_column])
     if not np.isfinite(latency) or latency <= 0:
         raise ValueError(f"{latency_column} must be a positive number, got {record[latency_column]!r}")
-    energy = float(record["energy_mj"]) if record.get("energy_mj") not in (None, "") else np.nan
+    energy = np.nan  # not measured
+    if record.get("energy_mj") not in (None, ""):
+        energy = float(record["energy_mj"])
+        if not np.isfinite(energy) or energy <= 0:
+            raise ValueError(f"energy_mj must be a positive number (or empty), got {record['energy_mj']!r}")
     return {"key": arch.key, "arch": arch.to_json(), "latency_ms": latency, "energy_mj": energy, "cycles": np.nan}
+
+
+def _agreeing(rows: list[dict], lines: list[int], csv_path: Path, latency_column: str) -> tuple[list[dict], list[str]]:
+    """One row per architecture: repeats that agree count once; every row of an architecture measured with
+    different values is dropped, each with a problem naming the lines it disagrees with (one per row, so that
+    the count of skipped rows is the count of problems)."""
+    by_key: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_key.setdefault(row["key"], []).append(i)
+    kept, conflicts = [], []
+    for indices in by_key.values():
+        values = {(rows[i]["latency_ms"], None if np.isnan(rows[i]["energy_mj"]) else rows[i]["energy_mj"])
+                  for i in indices}
+        if len(values) == 1:
+            kept.append(rows[indices[0]])
+            continue
+        measured = " vs ".join(f"{rows[i]['latency_ms']:g}" for i in indices)
+        for i in indices:
+            others = ", ".join(str(lines[j]) for j in indices if j != i)
+            plural = "s" if len(indices) > 2 else ""
+            conflicts.append(f"{csv_path}:{lines[i]}: measures the architecture of line{plural} {others} with "
+                             f"other values ({latency_column} {measured}, or energy_mj); all {len(indices)} rows "
+                             "skipped: give one row per architecture (the median of repeated runs, say)")
+    return kept, conflicts
 
 
 def split_indices(n: int, seed: int, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> tuple[np.ndarray, ...]:

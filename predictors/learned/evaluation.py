@@ -86,6 +86,8 @@ def evaluate_on_dataset(predictor_dir: str | Path, data: str | Path) -> dict:
     X = archs_of(frame, data) if hardware_space is None else pairs_of(frame, hardware_space, data)
     try:
         predicted = predictor.predict(X)
+    except UserInputError:  # the predictor's own fault (a damaged model), named by its folder
+        raise
     except ValueError as exc:  # an architecture deeper than the predictor's features: a dataset of another space
         raise UserInputError(f"{data}: {exc}") from None
     return regression_metrics(y, predicted)

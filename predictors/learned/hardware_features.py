@@ -97,9 +97,9 @@ def _describe(hw: AcceleratorConfig) -> list[float]:
               hw.accumulator_kib,
               hw.dram_bytes_per_cycle, hw.dma_bytes_per_cycle(hw.dma_request_bytes), hw.dram_latency_cycles,
               hw.dma_inflight_requests, hw.dma_request_bytes, hw.clock_mhz, hw.double_buffered, hw.fold_overlap,
-              hw.mapper == "gemmini", (2 * hw.rows if ws else hw.rows) + hw.cols - 2, e.mac_pj,
-              sim.scratchpad_pj_per_byte, sim.accumulator_pj_per_byte, e.dram_pj_per_byte,
-              sim.static_mw / hw.clock_mhz * 1e3]
+              sim.mapper.name == "gemmini", (2 * hw.rows if ws else hw.rows) + hw.cols - 2, e.mac_pj,
+              sim.cost.scratchpad_pj_per_byte, sim.cost.accumulator_pj_per_byte, e.dram_pj_per_byte,
+              sim.cost.static_mw / hw.clock_mhz * 1e3]
     for kind in KINDS:
         unit = hw.vector_units[kind]
         one = sim.vector(VectorWork("probe", kind, 1, None))  # exact: a vector op's cost is linear in elements

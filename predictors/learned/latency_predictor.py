@@ -54,6 +54,10 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MODEL_FILE, CARD_FILE = "model.skops", "predictor.json"
 MIN_FIT_ROWS = 10  # below this the models' own early-stopping splits are empty
+# The largest value a sound predictor answers (ms, mJ, a perplexity): 1e15 ms is some 30,000 years, beyond any
+# setting hwnas can simulate or measure and far below overflow. Above it (or NaN, infinite, not positive) the model
+# is broken, and a search ranking networks by it would rank them by noise.
+MAX_PREDICTION = 1e15
 # Every type a predictor file of ours contains, and nothing else: collected by saving each model kind we offer
 # (gbm, mlp, ensemble) with skops and listing the types in its schema. Exact names, never prefixes: "numpy." or
 # "builtins." would admit `numpy.vectorize` and `builtins.eval`, which is all an attacker needs. A new
@@ -81,6 +85,10 @@ TRUSTED_BY_VERSION = {1: TRUSTED_TYPES - {"predictors.learned.latency_predictor.
 
 class PredictorFileError(UserInputError):
     """A predictor folder that is missing, corrupt, truncated, or made for another setting."""
+
+
+class PredictorOutputError(UserInputError):
+    """A predictor whose answer is not a positive finite number within `MAX_PREDICTION`: a damaged model."""
 
 
 class PredictorKindError(UserInputError):
@@ -202,7 +210,16 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
         """Mean and standard deviation over the ensemble (std is zero for a single model)."""
         check_is_fitted(self, "estimators_")
         features = self._features(X)
-        preds = np.stack([m.predict(features) for m in self.estimators_])
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, as one line
+            preds = np.stack([m.predict(features) for m in self.estimators_])
+        bad = np.argwhere(~_sound(preds))
+        if len(bad):
+            member, row = bad[0]
+            raise PredictorOutputError(
+                f"{getattr(self, 'source_', 'predictor')}: predicted {self.target} = {preds[member, row]:g} for "
+                f"item {row} of {len(features)}{f' (ensemble member {member})' if len(preds) > 1 else ''}; a sound "
+                f"predictor answers a positive finite number up to {MAX_PREDICTION:g} (a damaged model; train the "
+                "predictor again)")
         return preds.mean(axis=0), preds.std(axis=0)
 
     def _archs(self, X) -> list[ArchConfig]:
@@ -302,9 +319,14 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
                 workload = validate(Workload, card.workload, f"{card_path}: workload")
             except UserInputError as exc:
                 raise PredictorFileError(f"{exc} (a damaged predictor card; train the predictor again)") from None
+        for i, estimator in enumerate(estimators):
+            damage = _damage(estimator, len(card.features))
+            if damage:
+                raise PredictorFileError(f"{model_path}: model {i}: {damage} (a damaged model; train the predictor "
+                                         "again)")
         predictor = cls(card.model, card.target, card.seed, card.ensemble_size, card.max_depth, space, workload)
         predictor.max_depth_, predictor.meta_, predictor.estimators_ = card.max_depth, card.meta, estimators
-        predictor.features_ = card.features
+        predictor.features_, predictor.source_ = card.features, str(folder)
         if hardware_conditioned is not None and hardware_conditioned != predictor.hardware_conditioned:
             raise PredictorKindError(
                 f"{folder}: a predictor conditioned on hardware (over a hardware space), where one for a single "
@@ -399,6 +421,59 @@ def _load_estimators(path: Path, blob: bytes, version: int) -> object:
         return sio.loads(blob, trusted=sorted(named))
     except Exception:  # noqa: BLE001 - a well-formed archive with inconsistent content is still a damaged file
         raise PredictorFileError(f"{path}: not a readable skops file (damaged content)") from None
+
+def _sound(values: np.ndarray) -> np.ndarray:
+    """Which predictions a working model could give: positive, finite, at most `MAX_PREDICTION`."""
+    return np.isfinite(values) & (values > 0) & (values <= MAX_PREDICTION)
+
+
+def _finite_floats(value: object, shape: tuple[int, ...] | None) -> bool:
+    """`value` is a float array (of `shape`, when given) holding finite numbers only."""
+    return (isinstance(value, np.ndarray) and value.dtype.kind == "f" and (shape is None or value.shape == shape)
+            and bool(np.all(np.isfinite(value))))
+
+
+def _damage(estimator: LinearTimesCorrection, n_features: int) -> str | None:
+    """What is wrong with a loaded `LinearTimesCorrection`, or None. The skops file holds only trusted types,
+    but their attributes are whatever the file says: a floor that is a string, NaN or infinite, a scaler
+    without its arrays, a NaN coefficient. Each is checked here by what `predict` reads, then the model
+    answers for the zero feature vector, so that what slips past the checks (a tree's damaged node) fails now,
+    as one line, and not as a traceback in the middle of a search."""
+    floor = getattr(estimator, "floor_", None)
+    if isinstance(floor, bool) or not isinstance(floor, (int, float, np.floating)) \
+            or not (np.isfinite(floor) and floor > 0):
+        return f"floor_ = {floor!r}, expected a positive finite number"
+    scaler, linear = getattr(estimator, "scaler_", None), getattr(estimator, "linear_", None)
+    if not isinstance(scaler, StandardScaler) or not isinstance(linear, LinearRegression):
+        return "expected a fitted StandardScaler (scaler_) and LinearRegression (linear_)"
+    checks = {"scaler_.mean_": (getattr(scaler, "mean_", None), (n_features,)),
+              "scaler_.scale_": (getattr(scaler, "scale_", None), (n_features,)),
+              "linear_.coef_": (getattr(linear, "coef_", None), (n_features,)),
+              "linear_.intercept_": (np.asarray(getattr(linear, "intercept_", None)), ())}
+    for name, (value, shape) in checks.items():
+        if not _finite_floats(value, shape):
+            return f"{name}: expected {shape[0] if shape else 'one'} finite float(s), got {_short(value)}"
+    if not np.all(checks["scaler_.scale_"][0] > 0):
+        return "scaler_.scale_: expected positive scales"
+    if not isinstance(getattr(estimator, "correction_", None), (TransformedTargetRegressor,
+                                                                 HistGradientBoostingRegressor)):
+        return "correction_: expected a fitted MLP or boosted-trees model"
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            probe = estimator.predict(np.zeros((1, n_features)))
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged model raises, it is the file's fault
+        return f"cannot predict ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+    if not (isinstance(probe, np.ndarray) and probe.shape == (1,) and _sound(probe).all()):
+        return f"predicts {_short(probe)} for the zero feature vector, not a positive finite number"
+    return None
+
+
+def _short(value: object) -> str:
+    """A value as a user reads it in one line: arrays by their type, shape and first items."""
+    if isinstance(value, np.ndarray):
+        return f"array of {value.dtype} {value.shape} {np.array2string(value.ravel()[:3], precision=4)}"
+    return repr(value)[:80]
+
 
 def _describe_meta(meta: dict, what: str) -> str:
     value = meta.get(what)

@@ -1,0 +1,392 @@
+"""hwnas never deletes or overwrites what it did not write, and never writes over its own inputs (issue 21).
+
+Each refusal runs the real CLI and checks exit code 2, exactly one `error:` line naming the path and why, no
+traceback, and that every file under the test folder is byte-identical afterwards (the whole tree is hashed before
+and after). The kill tests start the real command as a process, SIGKILL it partway, and check that the target is
+the old one byte for byte or the new one complete, and that a rerun succeeds.
+"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from nas.cli import app
+from predictors.learned.dataset import build_dataset, load_dataset, meta_path, sample_archs
+from predictors.accelerator.hardware import AcceleratorConfig
+from predictors.accelerator.workload import Workload
+from supernet.model import SuperTransformer
+from supernet.space import SearchSpace, nas_case_study_space, uniform_arch
+from supernet.store import save_supernet
+from userfiles import UserInputError
+from userfiles.folders import MANIFEST, atomic_folder, clean_stale, why_not_replaceable
+
+from test_dataset_kill import temps
+
+REPO = Path(__file__).resolve().parents[1]
+SPACE = SearchSpace(depth=[1, 2], embed_dim=[32, 48], heads=[1, 2], ffn_dim=[64, 96], head_dim=16, max_seq_len=32)
+ARCH = uniform_arch(2, 32, 2, 64, 16)
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every entry under `root` (hidden ones too): a file's sha256, a link's target, or 'folder'."""
+    found = {}
+    for here, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(here) / name
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                found[rel] = f"link -> {os.readlink(path)}"
+            elif path.is_dir():
+                found[rel] = "folder"
+            else:
+                found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def refused(root: Path, args: list, *fragments: str) -> str:
+    """Run `hwnas ARGS` in `root`; assert a one-line refusal holding every fragment and that nothing under `root`
+    changed. Returns the line."""
+    before = tree(root)
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        result = CliRunner().invoke(app, [str(a) for a in args])
+    finally:
+        os.chdir(cwd)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a bug: show its traceback
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert tree(root) == before, "a refused command changed files"
+    return lines[0]
+
+
+def ok(root: Path, args: list) -> None:
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        result = CliRunner().invoke(app, [str(a) for a in args])
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, (result.output, result.exception)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> Path:
+    """A run folder with a random classification supernet, an architecture file, an hwnas export of it, a
+    simulated dataset and a measured CSV: copied into each test's folder."""
+    root = tmp_path_factory.mktemp("made")
+    run = root / "run"
+    run.mkdir()
+    config = {"space": SPACE.to_dict(), "output": str(run), "objectives": ["accuracy", "params"],
+              "supernet": {"task": "classification", "seq_len": 16, "device": "cpu"}}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    torch.manual_seed(0)
+    save_supernet(SuperTransformer(SPACE, "classification", num_classes=4), run / "supernet",
+                  {"labels": ["a", "b", "c", "d"]})
+    (root / "arch.json").write_text(json.dumps(ARCH.to_dict()))
+    ok(root, ["export", "run", "--arch", "arch.json", "--out", "exp"])
+    build_dataset(nas_case_study_space(), AcceleratorConfig.preset("gemmini-ibert"), Workload(seq_len=128), 12,
+                  root / "d.parquet", seed=0)
+    good = json.dumps(nas_case_study_space().smallest().to_dict()).replace('"', '""')
+    (root / "m.csv").write_text(f'arch,latency_ms\n"{good}",1.5\n')
+    return root
+
+
+@pytest.fixture
+def here(made, tmp_path) -> Path:
+    root = tmp_path / "w"
+    shutil.copytree(made, root, symlinks=True)
+    return root
+
+
+def measured(out, csv="m.csv"):
+    return ["latency-data", "--from-csv", csv, "--device", "orin", "--out", out]
+
+
+# ---- export: folders hwnas did not write, or that it reads --------------------------------------------------
+def test_export_refuses_a_user_folder_holding_export_json_and_a_thesis(here):
+    (here / "mine").mkdir()
+    (here / "mine" / "export.json").write_text("{}")
+    (here / "mine" / "thesis.txt").write_text("four years of work")
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "mine"], "mine: was not written by hwnas")
+
+
+def test_export_refuses_the_run_folder(here):
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "run"], "--out run: holds an input",
+            "config.yaml")
+
+
+def test_export_refuses_the_run_folder_spelled_otherwise(here):
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "exp/../run/."], "holds an input")
+
+
+def test_export_refuses_a_folder_holding_the_run(here):
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "."], "holds an input")
+
+
+def test_export_refuses_the_supernet_folder(here):
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "run/supernet"], "is also an input")
+
+
+def test_export_refuses_a_folder_inside_the_supernet(here):
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "run/supernet/sub"],
+            "is inside run/supernet, which this command reads")
+
+
+def test_export_refuses_the_architecture_file(here):
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "arch.json"], "--out arch.json: is also an input")
+
+
+def test_export_refuses_an_export_with_a_file_added(here):
+    (here / "exp" / "notes.md").write_text("my results")
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "exp"],
+            "exp: holds notes.md, which hwnas did not write there")
+
+
+def test_export_refuses_an_export_with_a_changed_file(here):
+    config = here / "exp" / "config.json"
+    config.write_text(config.read_text().replace("{", '{"edited": true, ', 1))
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "exp"], "config.json changed since hwnas wrote it")
+
+
+def test_export_refuses_an_export_with_a_folder_added(here):
+    (here / "exp" / "plots").mkdir()
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "exp"], "holds the folder plots")
+
+
+def test_export_refuses_an_export_with_a_file_added_in_a_subfolder(here):
+    (here / "exp" / "deep" / "er").mkdir(parents=True)
+    (here / "exp" / "deep" / "er" / "x.txt").write_text("x")
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "exp"], "holds the folder deep")
+
+
+def test_export_refuses_an_export_with_a_damaged_manifest(here):
+    (here / "exp" / MANIFEST).write_text("{not json")
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "exp"], f"no valid {MANIFEST}")
+
+
+def test_export_refuses_an_export_of_an_older_hwnas_without_a_manifest(here):
+    (here / "exp" / MANIFEST).unlink()
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "exp"], "exp: was not written by hwnas")
+
+
+def test_export_refuses_a_manifest_that_lists_a_link_as_a_file(here):
+    manifest = json.loads((here / "exp" / MANIFEST).read_text())
+    (here / "exp" / "config.json").unlink()
+    (here / "exp" / "config.json").symlink_to(here / "arch.json")
+    (here / "exp" / MANIFEST).write_text(json.dumps(manifest))
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "exp"], "holds config.json, which hwnas did not")
+
+
+def test_export_refuses_a_link_to_a_folder(here):
+    (here / "thesis").mkdir()
+    (here / "thesis" / "ch1.tex").write_text("chapter one")
+    (here / "link").symlink_to(here / "thesis")
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "link"], "link: is a symbolic link")
+
+
+def test_export_refuses_an_existing_file(here):
+    (here / "model.bin").write_bytes(b"weights of mine")
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "model.bin"], "model.bin: is a file")
+
+
+def test_export_under_a_file_is_one_line(here):
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "arch.json/sub"], "arch.json is a file")
+
+
+def test_export_into_proc_is_one_line_even_as_root(here):
+    refused(here, ["export", "run", "--arch", "arch.json", "--out", "/proc/hwnas-export"],
+            "/proc/hwnas-export: cannot write")
+
+
+# ---- finetune: the export it reads, and folders it did not write --------------------------------------------
+def test_finetune_refuses_to_write_over_the_export_it_reads(here):
+    refused(here, ["finetune", "exp", "--steps", "1", "--out", "exp"], "--out exp: is also an input")
+
+
+def test_finetune_refuses_a_folder_holding_the_export(here):
+    refused(here, ["finetune", "exp", "--steps", "1", "--out", "."], "holds an input")
+
+
+def test_finetune_refuses_a_user_folder_before_training(here):
+    (here / "ft").mkdir()
+    (here / "ft" / "thesis.txt").write_text("mine")
+    refused(here, ["finetune", "exp", "--steps", "1", "--out", "ft"], "ft: was not written by hwnas")
+
+
+def test_finetune_refuses_an_output_holding_its_data(here):
+    (here / "ft").mkdir()
+    (here / "ft" / "corpus.txt").write_text("the quick brown fox " * 100)
+    refused(here, ["finetune", "exp", "--steps", "1", "--out", "ft", "--data", "ft/corpus.txt"], "holds an input",
+            "corpus.txt")
+
+
+def test_finetune_refuses_an_existing_file(here):
+    refused(here, ["finetune", "exp", "--steps", "1", "--out", "m.csv"], "m.csv: is a file")
+
+
+# ---- latency-data: its inputs, and files that are not datasets hwnas wrote ----------------------------------
+def test_latency_data_refuses_to_write_over_the_csv_it_imports(here):
+    refused(here, measured("m.csv"), "--out m.csv: is also an input")
+
+
+def test_latency_data_refuses_the_csv_spelled_otherwise(here):
+    refused(here, measured("./run/../m.csv"), "is also an input")
+
+
+def test_latency_data_refuses_a_link_to_the_csv(here):
+    (here / "out.csv").symlink_to(here / "m.csv")
+    refused(here, measured("out.csv"), "is also an input")
+
+
+def test_latency_data_refuses_a_file_that_is_not_an_hwnas_dataset(here):
+    (here / "thesis.csv").write_text("a,b\n1,2\n")
+    refused(here, measured("thesis.csv"), "thesis.csv: exists and is not a dataset hwnas wrote",
+            "thesis.csv.meta.json")
+
+
+def test_simulated_latency_data_refuses_a_file_that_is_not_an_hwnas_dataset(here):
+    (here / "thesis.parquet").write_bytes(b"PAR1 my own table")
+    refused(here, ["latency-data", "--out", "thesis.parquet", "--samples", "5", "--executor", "serial"],
+            "thesis.parquet: exists and is not a dataset hwnas wrote")
+
+
+def test_latency_data_refuses_its_hardware_file(here):
+    (here / "hw.yaml").write_text("extends: gemmini-default\n")
+    refused(here, ["latency-data", "--hardware", "hw.yaml", "--out", "hw.yaml", "--samples", "5"],
+            "--out hw.yaml: is also an input")
+
+
+def test_latency_data_refuses_its_hardware_space_file(here):
+    (here / "hs.yaml").write_text("base: gemmini-default\nrows: [8, 16]\n")
+    refused(here, ["latency-data", "--hardware-space", "hs.yaml", "--out", "hs.yaml", "--samples", "5"],
+            "--out hs.yaml: is also an input")
+
+
+def test_latency_data_refuses_its_space_and_workload_files(here):
+    (here / "space.yaml").write_text(yaml.safe_dump(SPACE.to_dict()))
+    (here / "w.yaml").write_text("phase: prefill\nseq_len: 32\n")
+    refused(here, ["latency-data", "--space", "space.yaml", "--out", "space.yaml"], "--out space.yaml: is also")
+    refused(here, ["latency-data", "--workload", "w.yaml", "--out", "w.yaml"], "--out w.yaml: is also an input")
+
+
+# ---- predictor train ----------------------------------------------------------------------------------------
+def test_predictor_train_refuses_to_write_over_its_dataset(here):
+    refused(here, ["predictor", "train", "--data", "d.parquet", "--out", "d.parquet"], "--out d.parquet: is also")
+
+
+# ---- what is still allowed ----------------------------------------------------------------------------------
+def test_an_empty_folder_is_filled_and_an_unchanged_export_replaced(here):
+    (here / "empty").mkdir()
+    ok(here, ["export", "run", "--arch", "arch.json", "--format", "torch", "--out", "empty"])
+    assert json.loads((here / "empty" / "export.json").read_text())["format"] == "torch"
+    assert why_not_replaceable(here / "empty") is None
+    ok(here, ["export", "run", "--arch", "arch.json", "--format", "torch", "--out", "exp"])  # was hf
+    listed = json.loads((here / "exp" / MANIFEST).read_text())["files"]
+    assert sorted(listed) == ["export.json", "model.pt2"]
+    assert sorted(p.name for p in (here / "exp").iterdir()) == [MANIFEST, "export.json", "model.pt2"]
+
+
+def test_an_hwnas_dataset_is_replaced_by_a_new_import(here):
+    ok(here, measured("new.parquet"))
+    ok(here, measured("new.parquet"))
+    assert len(load_dataset(here / "new.parquet")[0]) == 1
+
+
+def test_clean_stale_removes_only_dead_writers_folders(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "out"
+    keep = [tmp_path / f".out.tmp{os.getppid()}", tmp_path / ".out.tmpfoo", tmp_path / ".out.tmp²",
+            tmp_path / f".outx.tmp{dead.pid}", tmp_path / f".out.tmp{dead.pid}0000000000", tmp_path / ".out.tmp0"]
+    for path in keep:
+        path.mkdir()
+    a_file = tmp_path / f".out.old{dead.pid}"  # hwnas moves folders aside, never files: not its own
+    a_file.write_text("x")
+    stale = tmp_path / f".out.tmp{dead.pid}"
+    stale.mkdir()
+    (stale / "half.bin").write_bytes(b"half")
+    clean_stale(target)
+    assert not stale.exists() and not target.exists()
+    assert all(path.is_dir() for path in keep) and a_file.read_text() == "x"
+
+
+def test_a_moved_aside_folder_of_a_killed_writer_is_put_back(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    target = tmp_path / "out"
+    with atomic_folder(target) as tmp:
+        (tmp / "a.txt").write_text("old")
+    os.replace(target, tmp_path / f".out.old{dead.pid}")  # as a writer killed between its two renames left it
+    clean_stale(target)
+    assert (target / "a.txt").read_text() == "old" and why_not_replaceable(target) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# ---- kill -9 partway: the old state or the new one, complete ------------------------------------------------
+def _start(args, cwd) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "nas.cli", *args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_a_killed_export_leaves_the_old_export_or_the_new_one_complete(here):
+    old = tree(here / "exp")
+    args = ["export", "run", "--arch", "arch.json", "--format", "torch", "--out", "exp"]  # the old one is hf
+    for delay in (0.0, 0.2, 1.0):
+        process = _start(args, here)
+        while process.poll() is None and not list(here.glob(".exp.*")):
+            time.sleep(0.005)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        now = tree(here / "exp")
+        if now != old:  # then it is the new export, whole
+            assert why_not_replaceable(here / "exp") is None
+            assert json.loads((here / "exp" / "export.json").read_text())["format"] == "torch"
+            torch.export.load(here / "exp" / "model.pt2")
+            return _rerun(here, args)
+    _rerun(here, args)
+
+
+def _rerun(here: Path, args: list) -> None:
+    finished = subprocess.run([sys.executable, "-m", "nas.cli", *args], cwd=here, capture_output=True, text=True,
+                              timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert why_not_replaceable(here / "exp") is None and list(here.glob(".exp.*")) == []
+
+
+def test_a_killed_import_leaves_the_old_dataset_or_the_new_one_complete(here):
+    ok(here, measured("data.parquet"))
+    old = {name: (here / name).read_bytes() for name in ("data.parquet", "data.parquet.meta.json")}
+    good = [json.dumps(a.to_dict()).replace('"', '""') for a in sample_archs(nas_case_study_space(), 40, seed=1)]
+    (here / "many.csv").write_text("arch,latency_ms\n" + "".join(f'"{a}",{i + 1}.5\n' for i, a in enumerate(good)))
+    args = measured("data.parquet", "many.csv")
+    for delay in (0.5, 2.0, 4.0):
+        process = _start(args, here)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        now = {name: (here / name).read_bytes() for name in old}
+        frame, meta = load_dataset(here / "data.parquet")
+        if now != old:
+            assert len(frame) == len(set(good)) and meta["source"] == "measured (many.csv)"
+            break
+    rerun = subprocess.run([sys.executable, "-m", "nas.cli", *args], cwd=here, capture_output=True, text=True,
+                           timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert len(load_dataset(here / "data.parquet")[0]) == len(set(good)) and temps(here) == []
+    assert meta_path(here / "data.parquet").is_file()
