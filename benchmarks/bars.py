@@ -60,6 +60,13 @@ def skip(name: str, why: str) -> None:
     print(f"check: {name}: skipped ({why})", flush=True)
 
 
+def goal(name: str, measured: float, target: Bar) -> None:
+    """Where the project wants to be, beside where it is: printed, never a miss (the bar that fails the run is the
+    floor checked with `check`; a goal that is not yet met is an open issue, not a regression)."""
+    state = "met" if target.met(measured) else "not yet met"
+    print(f"goal: {name} {measured:{target.spec}} {target.op} goal {target.value:{target.spec}}: {state}", flush=True)
+
+
 def exit_if_missed() -> None:
     """After every check is printed: exit 1 naming the misses, or say that all were met."""
     missed = [name for name, ok in _checks if not ok]

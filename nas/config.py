@@ -6,7 +6,6 @@ Unknown keys, wrong types and impossible values are refused with one line naming
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -19,7 +18,7 @@ from predictors.accelerator.hardware import (DEFAULT_ACCELERATOR, MEASURED_PREFI
                                             preset_names)
 from predictors.accelerator.workload import Workload
 from nas.objectives import REGISTRY, Constraint, objective_info
-from userfiles import UserInputError, load_mapping, validate
+from userfiles import UserInputError, load_mapping, refuse_overwriting_inputs, validate
 from supernet.family import family_for
 from supernet.space import SearchSpace
 from supernet.train_config import SupernetTrainConfig
@@ -118,10 +117,13 @@ MAPPING_OBJECTIVE_OF = {"latency_ms": "cycles", "energy_mj": "energy", "edp": "e
 class MappingSection(Strict):
     """How GEMMs are laid onto the accelerator: a choice of the run, not a property of the accelerator (so the
     hardware's fingerprint does not move with it). `mapper`: gemmini (the tiling Gemmini's software picks,
-    the default) or search (the best tiling for `objective`). `objective`: None takes it from the run's
-    objectives: energy when energy_mj is the run's only latency/energy/EDP objective, edp when edp is, cycles
-    otherwise; it is derived only when those objectives all come from the simulator, since a predictor's
-    dataset was simulated with cycles."""
+    the default) or search (the best tiling for `objective`). `objective`: None takes it, for the search
+    mapper, from the run's objectives: energy when energy_mj is the run's only latency/energy/EDP objective, edp
+    when edp is, cycles otherwise; it is derived only when those objectives all come from the simulator, since a
+    predictor's dataset was simulated with cycles. The gemmini mapper takes cycles unless `objective` is given:
+    it uses the objective only where Gemmini's software has no tiling (a GEMM fused with a row-wise op, or one
+    whose square-ish tile does not fit), whose tiles it searches for `objective`, so an explicit objective
+    changes those GEMMs alone, and a derived one would change the numbers of every earlier run."""
 
     mapper: Literal["gemmini", "search"] = "gemmini"
     objective: Literal["cycles", "energy", "edp"] | None = None
@@ -315,6 +317,8 @@ class RunConfig(Strict):
         """What the mapper minimises per GEMM: `mapping.objective`, or the one the run's objectives imply."""
         if self.mapping.objective is not None:
             return self.mapping.objective
+        if self.mapping.mapper != "search":  # Gemmini's tiling, as every earlier release mapped it: cycles
+            return "cycles"
         served = [o for o in self.objectives if o.name in MAPPING_OBJECTIVE_OF]
         wanted = {MAPPING_OBJECTIVE_OF[o.name] for o in served}
         if len(wanted) == 1 and all(o.source == "simulator" for o in served):
@@ -363,11 +367,11 @@ class RunConfig(Strict):
         if not card_path.is_file():
             raise UserInputError(f"predictor.path: {folder}: not a predictor folder (no predictor.json); train one "
                                  "with `hwnas predictor train`")
-        try:
-            card = json.loads(card_path.read_text())
-            target, trained = card["target"], card["meta"]
-        except (ValueError, KeyError, TypeError):
-            raise UserInputError(f"predictor.path: {card_path}: corrupt predictor card") from None
+        card = load_mapping(card_path)  # bounded; a damaged file is one line naming it
+        target, trained = card.get("target"), card.get("meta")
+        if not isinstance(target, str) or not isinstance(trained, dict):
+            raise UserInputError(f"predictor.path: {card_path}: damaged predictor card (expected a target name and "
+                                 "a meta mapping); retrain it with `hwnas predictor train`")
         if target != "latency_ms":
             raise UserInputError(f"predictor.path: {folder} predicts {target}, not latency_ms")
         wanted = self.setting(base)
@@ -378,6 +382,35 @@ class RunConfig(Strict):
                     hint = f"; for that measured device write `hardware: {{measured: {trained.get('hardware')}}}`"
                 raise UserInputError(f"predictor.path: {folder} was trained for another {what} "
                                      f"({trained.get(what)!r}, not this run's {wanted[what]!r}){hint}")
+
+    def input_paths(self, base: Path = Path(".")) -> list[Path]:
+        """The files and folders this run reads that exist on disk: the hardware file, the hardware space's
+        `extends` file, the arch file, the supernet's data, tokenizer, init_from and checkpoint, the predictor.
+        (A checkpoint at `<output>/supernet` is left out: it is the folder a run trains into, which `hwnas
+        supernet train` filled, and a run given it as its checkpoint reads it and writes nothing there.)"""
+        from supernet.space import reference_arch_names
+
+        named: list[str | None] = []
+        if self.hardware_space is None and isinstance(self.hardware, str) and self.hardware not in preset_names():
+            named.append(self.hardware)
+        extends = (self.hardware_space or {}).get("extends")
+        if isinstance(extends, str) and extends not in preset_names():
+            named.append(extends)
+        if isinstance(self.arch, str) and self.arch not in reference_arch_names():
+            named.append(self.arch)
+        named.append(self.predictor.path)
+        found = [base / name for name in named if name and (base / name).exists()]
+        supernet = self.supernet
+        for name in (supernet.data.removeprefix("hf:") if supernet.data != "builtin" else None,
+                     supernet.tokenizer if supernet.tokenizer not in (None, "", "bytes") else None,
+                     supernet.init_from):
+            where = _existing(name, base) if name else None
+            if where is not None:
+                found.append(where)
+        if supernet.checkpoint and (base / supernet.checkpoint).exists() and \
+                (base / supernet.checkpoint).resolve() != (Path(self.output) / "supernet").resolve():
+            found.append(base / supernet.checkpoint)
+        return found
 
     def accelerator(self, base: Path = Path(".")) -> AcceleratorConfig:
         """The hardware: a preset name, a YAML path (relative to the config file), or an inline mapping; with a
@@ -462,6 +495,10 @@ def load_run_config(path: str | Path) -> RunConfig:
     try:
         config.check_files(Path(path).parent)
         check_supernet_inputs(config.supernet, Path(path).parent)
+    except UserInputError as exc:
+        raise UserInputError(f"{path}: {exc}") from None
+    try:
+        refuse_overwriting_inputs(config.output, *config.input_paths(Path(path).parent), option="output:")
     except UserInputError as exc:
         raise UserInputError(f"{path}: {exc}") from None
     return config

@@ -20,7 +20,8 @@ import torch
 
 from userfiles import UserInputError, atomic_write_text, differences
 from userfiles.folders import atomic_folder
-from supernet.store import SHA256, check_finite, file_sha256, load_weights, read_weights, verify_sha256, write_weights
+from supernet.store import (CARD_FORMAT, SHA256, check_finite, file_sha256, load_weights, read_weights, verify_sha256,
+                            write_weights)
 from supernet.train_config import SupernetTrainConfig
 
 # Settings that do not change what is trained: a resumed run may change them freely.
@@ -66,8 +67,8 @@ class Checkpoints:
             torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                         "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
             digests["state.pt"] = file_sha256(tmp / "state.pt")
-            (tmp / "trainer.json").write_text(json.dumps({"step": step, "run": self.run, "history": history,
-                                                          "sha256": digests}))
+            (tmp / "trainer.json").write_text(json.dumps({"format": CARD_FORMAT, "step": step, "run": self.run,
+                                                          "history": history, "sha256": digests}))
         atomic_write_text(self.latest_file, name)
         self.newest = name
         older = sorted(p for p in self.root.glob("step-*") if p.name != name)
@@ -125,13 +126,22 @@ class Checkpoints:
         try:
             trainer = json.loads((path / "trainer.json").read_text(encoding="utf-8"))
             step, history, run = trainer["step"], trainer["history"], trainer["run"]
-            digests = trainer.get("sha256", {})  # absent from checkpoints written before checksums were recorded
+            # absent only from checkpoints of earlier releases, which have no `format` either; a record with a
+            # `format` always holds every checksum, so deleting one from the file does not switch its check off
+            digests = trainer.get("sha256", {}) if "format" not in trainer else trainer["sha256"]
             if type(step) is not int or path.name != f"step-{step:06d}" or not isinstance(history, list) \
                     or not isinstance(digests, dict) \
                     or not all(re.fullmatch(SHA256, digests[name]) for name in CHECKED_FILES if name in digests):
                 raise ValueError("a field of the wrong type")
+            fmt = trainer.get("format")
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             raise UserInputError(f"{path / 'trainer.json'}: missing or corrupt") from None
+        if fmt is not None and (type(fmt) is not int or not 1 <= fmt <= CARD_FORMAT):
+            raise UserInputError(f"{path / 'trainer.json'}: format {fmt!r} is not one this hwnas reads")
+        unlisted = [name for name in CHECKED_FILES if name not in digests] if fmt is not None else []
+        if unlisted:
+            raise UserInputError(f"{path / 'trainer.json'}: damaged: records no sha256 for {unlisted[0]}, which a "
+                                 f"checkpoint of format {fmt} always records")
         changed = [key for key in differences(_without_idle_later_settings(run), self.run)
                    if key.split(".")[-1] not in RESUMABLE_CHANGES]
         if changed:

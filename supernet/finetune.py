@@ -46,12 +46,19 @@ def _load_export(folder: Path, record: dict):
     return (HwnasForCausalLM if lm else HwnasForSequenceClassification).from_pretrained(folder)
 
 
+def default_out(folder: str | Path) -> Path:
+    """Where `finetune` writes by default: `FOLDER-finetuned` beside the export, never inside it."""
+    folder = Path(folder).resolve() if Path(folder).name in ("", "..") else Path(folder)  # `.`, `..`: named
+    return folder.parent / f"{folder.name}-finetuned"
+
+
 def finetune(folder: str | Path, steps: int, lr: float | None = None, out: str | Path | None = None,
              data: str | None = None, on_step: Callable[[int, float], None] | None = None) -> dict:
     """Fine-tune the `hf` export in `folder` for `steps` steps on the data it was searched with (or `data`);
-    writes the model to `out` (default `folder/finetuned/`) and inherited against fine-tuned quality to
-    `folder/finetune.json`. `on_step(step, loss)` follows progress. Relative data paths in the export's record are
-    read from the run's folder first, where the run config put them."""
+    writes the model, with inherited against fine-tuned quality in its `export.json` (key `finetune`), to `out`
+    (default: the sibling folder `FOLDER-finetuned`). Nothing is written into `folder`: the export stays as its
+    manifest vouches for it. `on_step(step, loss)` follows progress. Relative data paths in the export's record
+    are read from the run's folder first, where the run config put them."""
     folder = Path(folder)
     record = load_mapping(folder / "export.json") if (folder / "export.json").is_file() else None
     if record is None:
@@ -68,10 +75,11 @@ def finetune(folder: str | Path, steps: int, lr: float | None = None, out: str |
     if data is not None:
         updates["data"] = data
     cfg = cfg.model_copy(update=updates)
-    out = Path(out) if out is not None else folder / "finetuned"
-    # the export is read whole and its finetune.json rewritten, so `out` may lie inside it but be neither it nor
-    # a folder around it; a data file of the user's inside `out` would be deleted by the replacement
-    refuse_overwriting_inputs(out, folder, cfg.data if Path(cfg.data).exists() else None)
+    out = Path(out) if out is not None else default_out(folder)
+    # the export is read whole, so `out` may be neither it, nor a folder around it, nor inside it (a new folder
+    # there would be a file its manifest does not list); a data file inside `out` would be deleted by the
+    # replacement
+    refuse_overwriting_inputs(out, cfg.data if Path(cfg.data).exists() else None, folders=(folder,))
     check_target(out)
     task_data = load_task_data(cfg)
     try:
@@ -102,5 +110,4 @@ def finetune(folder: str | Path, steps: int, lr: float | None = None, out: str |
         # the weights moved away from the supernet's, so the export's check against it no longer applies
         atomic_write_json(tmp / "export.json", {**record, "train": cfg.model_dump(), "finetune": result,
                                                 "finetuned_from": str(folder), "max_abs_diff": None, "checked": False})
-    atomic_write_json(folder / "finetune.json", result)
     return result

@@ -12,7 +12,6 @@ card's sizes are checked (strict integers within bounds) before any of them reac
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +19,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
 from safetensors.torch import load_file, save_file
 
-from userfiles import UserInputError, atomic_write, atomic_write_json, load_mapping, validation_message
+from userfiles import UserInputError, atomic_write, atomic_write_json, file_sha256, load_mapping, validation_message
 from supernet.family import family_for
 from supernet.model import SuperTransformer
 from supernet.space import LIMITS, SearchSpace
@@ -32,15 +31,10 @@ SUPERNET_WEIGHTS, SUPERNET_CARD = "supernet.safetensors", "supernet.json"
 MAX_VOCAB = 2**21
 MAX_CLASSES = 65_536
 SHA256 = r"^[0-9a-f]{64}$"
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file, read in 1 MiB blocks: a supernet's weights need not fit in memory twice."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+# `format` of the cards and records written from now on: one that carries it must carry its checksums too, so
+# that deleting a checksum from the file cannot switch its check off. Cards of earlier releases have no `format`
+# (and maybe no checksum) and load as before.
+CARD_FORMAT = 1
 
 
 def write_weights(state: dict[str, torch.Tensor], path: Path) -> str:
@@ -104,8 +98,8 @@ def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], source
 
 class SupernetCard(BaseModel):
     """What `supernet.json` may hold, with strict types (a JSON `true` is no size) and explicit bounds: the sizes
-    become tensor shapes, so a damaged card is refused here, before torch allocates anything. `weights_sha256` is
-    None only on cards written before checksums were recorded; `train` is the record of the training settings,
+    become tensor shapes, so a damaged card is refused here, before torch allocates anything. `weights_sha256` may
+    be missing only on cards of earlier releases, which have no `format` either; `train` is the record of the training settings,
     kept for the reader and never used to build anything."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -115,6 +109,7 @@ class SupernetCard(BaseModel):
     vocab_size: StrictInt = Field(ge=1, le=MAX_VOCAB)
     num_classes: StrictInt = Field(ge=1, le=MAX_CLASSES)
     max_len: StrictInt = Field(ge=1, le=LIMITS["max_seq_len"])
+    format: StrictInt | None = Field(None, ge=1, le=CARD_FORMAT)
     weights_sha256: StrictStr | None = Field(None, pattern=SHA256)
     steps: StrictInt | None = Field(None, ge=1, le=MAX_STEPS)
     labels: list[StrictStr] | None = Field(None, max_length=MAX_CLASSES)
@@ -125,6 +120,8 @@ class SupernetCard(BaseModel):
         """The fields agree with each other: the space's block family suits the task (else building the model
         fails), and there is one label name per class (else an export's `id2label` does)."""
         family_for(self.task, self.space.family)
+        if self.format is not None and self.weights_sha256 is None:
+            raise ValueError(f"weights_sha256: missing, and a card of format {self.format} always records it")
         if self.labels is not None and len(self.labels) != self.num_classes:
             raise ValueError(f"labels: {len(self.labels)} names for {self.num_classes} classes")
         return self
@@ -138,7 +135,7 @@ def save_supernet(model: SuperTransformer, folder: Path, extra: dict | None = No
             "num_classes": model.num_classes, "max_len": model.max_len, **(extra or {})}
     digest: list[str] = []
     atomic_write(folder / SUPERNET_WEIGHTS, lambda tmp: digest.append(write_weights(model.state_dict(), tmp)))
-    atomic_write_json(folder / SUPERNET_CARD, {**card, "weights_sha256": digest[0]})
+    atomic_write_json(folder / SUPERNET_CARD, {**card, "format": CARD_FORMAT, "weights_sha256": digest[0]})
 
 
 def _card(folder: Path) -> tuple[dict, SupernetCard]:

@@ -390,3 +390,220 @@ def test_a_killed_import_leaves_the_old_dataset_or_the_new_one_complete(here):
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert len(load_dataset(here / "data.parquet")[0]) == len(set(good)) and temps(here) == []
     assert meta_path(here / "data.parquet").is_file()
+
+
+# ---- predictor train: the predictor folder is written whole, replacing only what hwnas wrote -----------------
+@pytest.fixture(scope="module")
+def trainable(tmp_path_factory) -> Path:
+    """A simulated dataset big enough to train a predictor on (`MIN_DATASET_ROWS`)."""
+    root = tmp_path_factory.mktemp("trainable")
+    build_dataset(nas_case_study_space(), AcceleratorConfig.preset("gemmini-ibert"), Workload(seq_len=128), 24,
+                  root / "d24.parquet", seed=0)
+    return root
+
+
+def _with_dataset(here: Path, trainable: Path) -> list:
+    for path in trainable.iterdir():
+        shutil.copy(path, here / path.name)
+    return ["predictor", "train", "--data", "d24.parquet", "--model", "gbm", "--out"]
+
+
+def test_predictor_train_refuses_a_user_folder_holding_metrics_json(here, trainable):
+    train = _with_dataset(here, trainable)
+    (here / "mine").mkdir()
+    (here / "mine" / "metrics.json").write_text('{"accuracy": 0.93, "note": "my thesis numbers"}')
+    (here / "mine" / "scatter.png").write_bytes(b"my own plot")
+    refused(here, train + ["mine"], "mine: was not written by hwnas")  # every file byte-identical
+
+
+def test_predictor_train_replaces_a_predictor_it_wrote_and_refuses_one_a_user_added_to(here, trainable):
+    from predictors.learned.latency_predictor import LatencyPredictor
+
+    train = _with_dataset(here, trainable)
+    ok(here, train + ["pred"])
+    written = sorted(p.name for p in (here / "pred").iterdir())
+    assert written == sorted([MANIFEST, "metrics.json", "model.skops", "predictor.json", "scatter.png"])
+    assert why_not_replaceable(here / "pred") is None
+    ok(here, train + ["pred", "--seed", "3"])  # retraining into a folder hwnas wrote
+    assert json.loads((here / "pred" / "metrics.json").read_text())["seed"] == 3
+    assert LatencyPredictor.load(here / "pred").seed == 3 and why_not_replaceable(here / "pred") is None
+    assert list(here.glob(".pred.*")) == []
+    (here / "pred" / "notes.md").write_text("the seed-3 predictor is the one for the paper")
+    refused(here, train + ["pred"], "pred: holds notes.md, which hwnas did not write there")
+    (here / "pred" / "notes.md").unlink()
+    metrics = here / "pred" / "metrics.json"
+    metrics.write_text(metrics.read_text().replace('"seed": 3', '"seed": 3, "edited": true'))
+    refused(here, train + ["pred"], "metrics.json changed since hwnas wrote it")
+
+
+def test_a_predictor_folder_of_the_previous_release_loads_but_is_not_replaced(here, trainable):
+    from predictors.learned.latency_predictor import LatencyPredictor
+
+    train = _with_dataset(here, trainable)
+    shutil.copytree(REPO / "tests" / "data" / "predictor-v1-gbm", here / "v1")
+    assert LatencyPredictor.load(here / "v1").model == "gbm"  # loading is not replacing: no manifest needed
+    refused(here, train + ["v1"], "v1: was not written by hwnas")
+
+
+def test_a_quality_predictor_save_keeps_the_runs_scores_in_its_folder(tmp_path):
+    """The pipeline saves its scores in the quality predictor's folder as it scores, then saves the predictor
+    there and writes metrics.json again: the scores are carried over unchanged, the folder stays replaceable."""
+    from predictors.learned.quality import SCORES_FILE, QualityPredictor
+    from userfiles import atomic_write_json
+
+    archs = sample_archs(SPACE, 16, seed=0)
+    values = [10.0 + i % 5 for i in range(len(archs))]
+    folder = tmp_path / "quality" / "predictor"
+    folder.mkdir(parents=True)
+    scores = '{"fingerprint": "f", "scores": {"a": 12.5}, "seconds": 3.0}'
+    (folder / SCORES_FILE).write_text(scores)
+    predictor = QualityPredictor("gbm", "perplexity").fit(archs, values)
+    predictor.save(folder, meta={"space_fingerprint": SPACE.fingerprint()}, metrics={"held_out": {"n": 3}})
+    assert (folder / SCORES_FILE).read_text() == scores
+    atomic_write_json(folder / "metrics.json", {"held_out": {"n": 3}})  # what the pipeline does after saving
+    assert why_not_replaceable(folder) is None
+    (folder / SCORES_FILE).write_text(scores.replace("3.0", "4.0"))  # a rerun scores again
+    predictor.save(folder, metrics={"held_out": {"n": 3}})
+    assert json.loads((folder / SCORES_FILE).read_text())["seconds"] == 4.0
+    assert QualityPredictor.load(folder).target == "perplexity"
+    (folder / "notes.txt").write_text("mine")
+    before = tree(tmp_path)
+    with pytest.raises(UserInputError, match="holds notes.txt, which hwnas did not write there"):
+        predictor.save(folder)
+    assert tree(tmp_path) == before
+
+
+# ---- finetune: the export it reads is left as it was ---------------------------------------------------------
+def test_finetune_leaves_every_file_of_the_export_byte_identical(here):
+    before = tree(here / "exp")
+    ok(here, ["finetune", "exp", "--steps", "1"])
+    assert tree(here / "exp") == before and why_not_replaceable(here / "exp") is None
+    record = json.loads((here / "exp-finetuned" / "export.json").read_text())
+    assert record["finetune"]["steps"] == 1 and record["finetune"]["out"] == "exp-finetuned"
+    assert set(record["finetune"]) >= {"inherited", "finetuned", "lr", "data"}
+    assert why_not_replaceable(here / "exp-finetuned") is None
+    refused(here, ["finetune", "exp", "--steps", "1", "--out", "exp/ft"], "is inside exp, which this command reads")
+
+
+# ---- pids read from lock files and temporary names ------------------------------------------------------------
+def test_pids_are_parsed_strictly_and_an_impossible_pid_is_not_running():
+    from userfiles.processes import parse_pid, pid_alive
+
+    assert [parse_pid(text) for text in ("123", "²", "1²", "0", "-5", " 7", "10" * 10, "")] == \
+        [123, None, None, None, None, None, None, None]
+    assert pid_alive(os.getpid()) and not pid_alive(10**20) and not pid_alive(0) and not pid_alive(-1)
+
+
+def test_a_lock_file_holding_a_superscript_pid_is_taken_over(tmp_path):
+    from userfiles.locks import LOCK_FILE, folder_lock, read_owner
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / LOCK_FILE).write_text("² elsewhere\n")
+    assert read_owner(tmp_path / "run" / LOCK_FILE) == (None, "elsewhere")
+    (tmp_path / "run" / LOCK_FILE).write_text(f"{10**20} elsewhere\n")
+    assert read_owner(tmp_path / "run" / LOCK_FILE) == (None, "elsewhere")
+    with folder_lock(tmp_path / "run") as path:
+        assert read_owner(path)[0] == os.getpid()
+    assert not (tmp_path / "run" / LOCK_FILE).exists()
+
+
+def test_temporary_names_with_odd_pids_are_left_alone(tmp_path):
+    from predictors.learned.dataset import remove_stale_temps
+
+    odd = [".d.parquet.tmp²", f".d.parquet.tmp{10**20}", ".d.parquet.tmp0"]
+    for name in odd:
+        (tmp_path / name).write_text("not ours to judge")
+    (tmp_path / f".x{'.tmp'}{10**20}").mkdir()
+    assert remove_stale_temps(tmp_path / "d.parquet") == []
+    clean_stale(tmp_path / "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(odd + [f".x.tmp{10**20}"])
+
+
+# ---- the lock: only the flock decides -----------------------------------------------------------------------
+def test_a_held_lock_is_refused_even_when_its_recorded_pid_is_not_visible(tmp_path):
+    """A writer in another pid namespace records a pid this one cannot see; its flock is held all the same, so
+    the lock is refused (naming that pid) and left in place, and taken over once the holder lets go."""
+    import socket
+
+    from userfiles.locks import LOCK_FILE, folder_lock
+
+    lock = tmp_path / "run" / LOCK_FILE
+    lock.parent.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, socket, sys\n"
+        f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT, 0o644)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "os.write(fd, f'999999999 {socket.gethostname()}\\n'.encode())\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.read()\n")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        before = tree(tmp_path)
+        said = []
+        with pytest.raises(UserInputError, match=r"run: another hwnas \(pid 999999999\) is writing this run folder"):
+            with folder_lock(tmp_path / "run", said.append):
+                pass
+        assert tree(tmp_path) == before and lock.read_text() == f"999999999 {socket.gethostname()}\n"
+        assert said == []
+    finally:
+        holder.communicate("", timeout=60)
+    said = []
+    with folder_lock(tmp_path / "run", said.append):
+        assert lock.read_text().split()[0] == str(os.getpid())
+    assert said == [f"[lock] {tmp_path / 'run'}: took over the stale lock of pid 999999999 (no longer running)"]
+
+
+def test_supernet_train_refuses_a_run_folder_whose_lock_is_held(here):
+    from userfiles.locks import folder_lock
+
+    config = yaml.safe_load((here / "run" / "config.yaml").read_text())
+    (here / "sn.yaml").write_text(yaml.safe_dump({**config, "output": "run"}))
+    with folder_lock(here / "run"):
+        refused(here, ["supernet", "train", "sn.yaml"], f"run: another hwnas (pid {os.getpid()}) is writing this run "
+                                                         "folder")
+
+
+# ---- checksums cannot be switched off by deleting them from the file ------------------------------------------
+def test_a_supernet_card_of_this_version_without_its_checksum_is_refused(tmp_path):
+    from supernet.store import load_supernet
+
+    torch.manual_seed(0)
+    save_supernet(SuperTransformer(SPACE, "causal_lm"), tmp_path / "sn")
+    card = json.loads((tmp_path / "sn" / "supernet.json").read_text())
+    assert card["format"] == 1 and len(card["weights_sha256"]) == 64
+    del card["weights_sha256"]
+    (tmp_path / "sn" / "supernet.json").write_text(json.dumps(card))
+    with pytest.raises(UserInputError, match=r"supernet\.json: not a supernet card, or a damaged one \(weights_sha256:"
+                                             r" missing, and a card of format 1 always records it\)"):
+        load_supernet(tmp_path / "sn")
+    del card["format"]  # a card of the release before checksums: loads as it did
+    (tmp_path / "sn" / "supernet.json").write_text(json.dumps(card))
+    assert load_supernet(tmp_path / "sn").task == "causal_lm"
+
+
+def test_a_checkpoint_of_this_version_without_its_checksums_is_skipped(tmp_path):
+    from supernet.train import train_supernet
+    from test_weight_safety import cfg
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 200)
+    out = tmp_path / "train"
+    train_supernet(SPACE, cfg(corpus), out, stop_after=4)
+    records = [out / "checkpoints" / f"step-00000{n}" / "trainer.json" for n in (4, 2)]
+    newest = json.loads(records[0].read_text())
+    assert newest["format"] == 1 and sorted(newest["sha256"]) == ["model.safetensors", "state.pt"]
+    del newest["sha256"]["model.safetensors"]
+    records[0].write_text(json.dumps(newest))
+    said = []
+    train_supernet(SPACE, cfg(corpus), out, log=said.append, stop_after=2)  # resumes at 2, saves 4 again
+    warned = [line for line in said if line.startswith("warning:")]
+    assert len(warned) == 1, said
+    assert "step-000004/trainer.json: damaged: records no sha256 for model.safetensors" in warned[0]
+    assert warned[0].endswith("resumed from the previous checkpoint step-000002 instead")
+    for path in records:  # as the release before checksums wrote them: resumed as before, unchecked
+        old = json.loads(path.read_text())
+        del old["format"], old["sha256"]
+        path.write_text(json.dumps(old))
+    said = []
+    result = train_supernet(SPACE, cfg(corpus), out, log=said.append)
+    assert [line for line in said if line.startswith("warning:")] == [] and result.history[-1]["step"] == 6

@@ -95,7 +95,8 @@ def test_finetuning_an_export_improves_on_inherited_weights(tmp_path):
     export_subnet(model, SPACE.smallest(), tmp_path / "sub", "hf", extra={"train": cfg.model_dump()})
     result = finetune(tmp_path / "sub", steps=25)
     assert result["finetuned"]["loss"] < result["inherited"]["loss"] - 0.5
-    assert (tmp_path / "sub" / "finetuned" / "model.safetensors").is_file()
+    assert (tmp_path / "sub-finetuned" / "model.safetensors").is_file()
+    assert not (tmp_path / "sub" / "finetuned").exists() and not (tmp_path / "sub" / "finetune.json").exists()
 
 
 def test_hwnas_run_goes_from_config_to_report_and_export(tmp_path):

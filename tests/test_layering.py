@@ -1,4 +1,4 @@
-"""The dependency order of DESIGN.md, checked on the source: nothing imports upward.
+"""The dependency order of the packages (README.md, "Layout"), checked on the source: nothing imports upward.
 
     python tests/test_layering.py    # prints the project's import graph, module by module
 """

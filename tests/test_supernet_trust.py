@@ -122,7 +122,7 @@ def test_checkpoints_missing_weights_or_all_damaged_are_refused(tmp_path, corpus
         save_file(state, str(weights))
         record = weights.parent / "trainer.json"  # written whole, with its checksum: only strict loading refuses it
         record.write_text(json.dumps({**json.loads(record.read_text()), "sha256": {"model.safetensors": file_sha256(
-            weights)}}))
+            weights), "state.pt": file_sha256(weights.parent / "state.pt")}}))
     with pytest.raises(UserInputError, match=r"no usable checkpoint .*1 weight\(s\) missing, e\.g\. "
                                              r"model\.layers\.1\.ffn\.fc2\.weight\); delete"):
         train_supernet(SPACE, cfg(corpus), tmp_path)
@@ -330,5 +330,5 @@ def test_finetune_cli_writes_a_loadable_model_from_the_runs_data(tmp_path, corpu
     other.write_text("lorem ipsum dolor sit amet " * 100)
     again = CliRunner().invoke(app, ["finetune", str(tmp_path / "ex"), "--steps", "1", "--data", str(other)])
     assert again.exit_code == 0, again.output
-    assert json.loads((tmp_path / "ex" / "finetune.json").read_text())["data"] == str(other)
-    assert (tmp_path / "ex" / "finetuned" / "modeling_hwnas.py").is_file()
+    assert json.loads((tmp_path / "ex-finetuned" / "export.json").read_text())["finetune"]["data"] == str(other)
+    assert (tmp_path / "ex-finetuned" / "modeling_hwnas.py").is_file()

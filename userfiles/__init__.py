@@ -7,6 +7,7 @@ hwnas writes goes through `atomic_write`, so an interrupted run never leaves a h
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import math
 import os
@@ -237,6 +238,16 @@ def finite_json(payload: Any, **kwargs: Any) -> str:
         return value
 
     return json.dumps(clean(payload), allow_nan=False, **kwargs)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks: a supernet's weights need not fit in memory twice. What a
+    folder's manifest, a supernet card and a checkpoint record keep for each file they vouch for."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -12,33 +12,19 @@ edited or added notes to are refused, naming the file that would be lost.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from userfiles import UserInputError, output_error
+from userfiles import UserInputError, file_sha256, output_error
+from userfiles.processes import parse_pid, pid_alive
 
 TMP_MARK, OLD_MARK = ".tmp", ".old"
 MANIFEST = ".hwnas-manifest.json"
 MANIFEST_FORMAT = 1
-PID = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() also takes '²', which int() refuses
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    except OverflowError:  # no such process can exist
-        return False
-    return True
 
 
 def _left_behind(target: Path, mark: str) -> list[Path]:
@@ -50,12 +36,10 @@ def _left_behind(target: Path, mark: str) -> list[Path]:
         return []
     found = []
     for path in sorted(target.parent.iterdir()):
-        pid = path.name[len(prefix):]
-        if not path.name.startswith(prefix) or not PID.fullmatch(pid) or int(pid) == 0:
+        pid = parse_pid(path.name[len(prefix):]) if path.name.startswith(prefix) else None
+        if pid is None or path.is_symlink() or not path.is_dir():
             continue
-        if path.is_symlink() or not path.is_dir():
-            continue
-        if int(pid) == os.getpid() or not _pid_alive(int(pid)):  # our own pid here is a reused one: not ours
+        if pid == os.getpid() or not pid_alive(pid):  # our own pid here is a reused one: not ours
             found.append(path)
     return found
 
@@ -70,14 +54,6 @@ def clean_stale(target: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
     for tmp in _left_behind(target, TMP_MARK):
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _tree(folder: Path) -> tuple[list[str], list[str]]:
@@ -101,7 +77,7 @@ def write_manifest(folder: Path) -> dict:
     one, not yet visible, so a plain write is atomic enough: the rename that publishes it comes after)."""
     files, _ = _tree(folder)
     manifest = {"format": MANIFEST_FORMAT, "written_by": "hwnas",
-                "files": {name: _sha256(folder / name) for name in files if name != MANIFEST}}
+                "files": {name: file_sha256(folder / name) for name in files if name != MANIFEST}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return manifest
 
@@ -121,12 +97,19 @@ def _listed_files(folder: Path) -> dict[str, str] | None:
     return listed
 
 
-def why_not_replaceable(folder: Path, allow_changed: bool = False) -> str | None:
+def _kept(folder: Path, keep: tuple[str, ...]) -> list[str]:
+    """The names of `keep` that are regular files (not links) directly in `folder`: carried into its replacement."""
+    return [name for name in keep if not (folder / name).is_symlink() and (folder / name).is_file()]
+
+
+def why_not_replaceable(folder: Path, allow_changed: bool = False, keep: tuple[str, ...] = ()) -> str | None:
     """Why replacing the existing `folder` would lose something hwnas did not write, as the end of a one-line
     refusal (None when it would not): it has no manifest, holds a file or folder the manifest does not list, or a
     listed file no longer matches its sha256 (unless `allow_changed`). An empty folder is replaceable, and so is
-    one whose listed file is gone (nothing of it is left to lose)."""
-    if not any(folder.iterdir()):
+    one whose listed file is gone (nothing of it is left to lose), and the files named in `keep` never count
+    (`atomic_folder` carries them into the new folder unchanged)."""
+    kept = set(_kept(folder, keep))
+    if not any(path.name not in kept for path in folder.iterdir()):
         return None
     listed = _listed_files(folder)
     if listed is None:
@@ -140,18 +123,18 @@ def why_not_replaceable(folder: Path, allow_changed: bool = False) -> str | None
                     f"it, so choose a new folder or move {name} out")
     for name in files:
         path = folder / name
-        if name == MANIFEST and not path.is_symlink():
+        if (name == MANIFEST and not path.is_symlink()) or name in kept:
             continue
         if name not in listed or path.is_symlink() or not path.is_file():
             return (f"holds {name}, which hwnas did not write there; replacing the folder would delete it, so "
                     f"choose a new folder or move {name} out")
-        if not allow_changed and _sha256(path) != listed[name]:
+        if not allow_changed and file_sha256(path) != listed[name]:
             return (f"{name} changed since hwnas wrote it; replacing the folder would lose that change, so choose "
                     f"a new folder or move {name} out")
     return None
 
 
-def check_target(target: str | Path, allow_changed: bool = False) -> Path:
+def check_target(target: str | Path, allow_changed: bool = False, keep: tuple[str, ...] = ()) -> Path:
     """Refuse, in one line, a `target` that `atomic_folder` may not replace: a link, a file, a folder that
     `why_not_replaceable` says holds something hwnas did not write (or that cannot be read to tell). What a killed
     writer left beside it is cleaned up first (its moved-aside folder is put back, so it is what gets checked).
@@ -168,7 +151,7 @@ def check_target(target: str | Path, allow_changed: bool = False) -> Path:
         raise UserInputError(output_error(target, exc)) from None
     if target.is_dir():
         try:
-            why = why_not_replaceable(target, allow_changed)
+            why = why_not_replaceable(target, allow_changed, keep)
         except OSError as exc:
             raise UserInputError(f"{target}: cannot read what is in it, so replacing it could delete files hwnas "
                                  f"did not write ({(exc.strerror or str(exc)).lower()})") from None
@@ -178,7 +161,7 @@ def check_target(target: str | Path, allow_changed: bool = False) -> Path:
 
 
 @contextmanager
-def atomic_folder(target: str | Path, allow_changed: bool = False) -> Iterator[Path]:
+def atomic_folder(target: str | Path, allow_changed: bool = False, keep: tuple[str, ...] = ()) -> Iterator[Path]:
     """Yield an empty temporary folder beside `target`; when the block ends without an exception its manifest is
     written and it replaces `target` (an existing one is moved aside, the new one renamed in, the old one
     deleted). On an exception the temporary folder is removed and `target` is untouched.
@@ -186,8 +169,10 @@ def atomic_folder(target: str | Path, allow_changed: bool = False) -> Iterator[P
     A path that cannot hold a folder is a one-line `UserInputError`, and so is an existing folder that
     `check_target` refuses. `allow_changed` lets a folder whose listed files changed be replaced all the same (a
     training checkpoint damaged after it was written, which resume has skipped, is replaced by the new save of
-    its step); a file the manifest does not list is never deleted."""
-    target = check_target(target, allow_changed)
+    its step); a file the manifest does not list is never deleted. `keep` names files that hwnas writes into
+    `target` by other means (a record saved while the work goes on): they are copied into the new folder as they
+    are, unless the block wrote one of that name itself."""
+    target = check_target(target, allow_changed, keep)
     tmp = target.with_name(f".{target.name}{TMP_MARK}{os.getpid()}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -196,6 +181,9 @@ def atomic_folder(target: str | Path, allow_changed: bool = False) -> Iterator[P
         raise UserInputError(output_error(target, exc)) from None
     try:
         yield tmp
+        for name in _kept(target, keep) if target.is_dir() else []:
+            if not (tmp / name).exists():
+                shutil.copy2(target / name, tmp / name)
         write_manifest(tmp)
         old = target.with_name(f".{target.name}{OLD_MARK}{os.getpid()}")
         if target.exists():

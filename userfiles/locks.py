@@ -2,9 +2,10 @@
 
 The lock is `fcntl.flock` on the lock file, so the kernel releases it when its owner ends in any way (normal exit,
 Ctrl-C, an exception, `kill -9`); the file also holds the owner's pid and host, so that a refused command can say
-who holds it. A lock file left behind by a process that died is taken over: flock on it succeeds. The file is
-removed when the owner lets go. Descriptors are close-on-exec and the process pool spawns its workers, so a worker
-never keeps its parent's lock.
+who holds it. Only the flock decides: a held one is refused (naming the recorded pid, even one not visible from
+here, as from another pid namespace on the same host), and a lock file left behind by a process that died is
+taken over, since flock on it succeeds. The file is removed when the owner lets go. Descriptors are close-on-exec
+and the process pool spawns its workers, so a worker never keeps its parent's lock.
 """
 from __future__ import annotations
 
@@ -17,28 +18,20 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from userfiles import UserInputError
+from userfiles.processes import parse_pid
 
 LOCK_FILE = "hwnas.lock"
 
 
 def read_owner(path: Path) -> tuple[int | None, str | None]:
-    """The pid and host written in a lock file, (None, None) when it holds neither (empty, garbled, gone)."""
+    """The pid and host written in a lock file, (None, None) when it holds neither (empty, garbled, gone); a first
+    word that is no pid (`parse_pid`) gives no pid."""
     try:
         words = path.read_text(encoding="utf-8", errors="replace").split()
     except OSError:
         return None, None
-    pid = int(words[0]) if words and words[0].isdigit() else None
+    pid = parse_pid(words[0]) if words else None
     return pid, (words[1] if len(words) > 1 else None)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
 
 
 def _owner_words(pid: int | None, host: str | None) -> str:
@@ -53,7 +46,7 @@ def folder_lock(folder: Path, log: Callable[[str], None] = lambda message: None)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
-    for attempt in range(5):
+    for _ in range(5):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -61,13 +54,9 @@ def folder_lock(folder: Path, log: Callable[[str], None] = lambda message: None)
             os.close(fd)
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
+            # the flock is the one authority: held means a writer is there, whatever the recorded pid looks like
+            # from here (another pid namespace on this host, a forked child that kept the descriptor)
             pid, host = read_owner(path)
-            if pid is not None and host == socket.gethostname() and not pid_alive(pid) and attempt == 0:
-                # its owner is gone, yet the lock is held: a descriptor outlived it (a forked child); the
-                # folder's writer is dead, so a fresh lock file replaces the orphaned one
-                log(f"[lock] {folder}: pid {pid} is gone; taking over its lock")
-                path.unlink(missing_ok=True)
-                continue
             owner = _owner_words(pid, host) if pid is not None else "pid unknown"
             raise UserInputError(f"{folder}: another hwnas ({owner}) is writing this run folder") from None
         try:  # the file we locked must still be the one at `path` (its owner may have removed it meanwhile)

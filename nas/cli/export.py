@@ -82,7 +82,8 @@ def finetune(
     folder: Path = typer.Argument(..., help="a folder written by `hwnas export --format hf`"),
     steps: int = typer.Option(200, min=1),
     lr: Optional[float] = typer.Option(None, min=1e-12, help="default: the supernet's learning rate"),
-    out: Optional[Path] = typer.Option(None, help="where the fine-tuned model goes (default: FOLDER/finetuned)"),
+    out: Optional[Path] = typer.Option(None, help="where the fine-tuned model goes (default: FOLDER-finetuned, "
+                                       "beside FOLDER, which is left as it is)"),
     data: Optional[str] = typer.Option(None, help="other data than the search's (a file, builtin or hf:NAME)"),
 ) -> None:
     """Train an exported sub-network alone and compare inherited with fine-tuned quality."""

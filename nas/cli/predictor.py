@@ -15,6 +15,16 @@ from supernet.space import resolve_space
 from userfiles import UserInputError, refuse_overwriting_inputs
 
 
+def _refuse_what_does_not_apply(importing: bool, simulating_only: dict, importing_only: dict) -> None:
+    """Options of the other way of making a dataset are refused, not ignored: a `--seed` given to an import, or a
+    `--latency-column` to a simulation, says the user expects something this command will not do."""
+    wrong, way = (simulating_only, "--from-csv imports measured rows") if importing else (
+        importing_only, "without --from-csv the rows are simulated")
+    given = [option for option, value in wrong.items() if value is not None]
+    if given:
+        raise UserInputError(f"{given[0]}: does not apply here ({way})")
+
+
 @app.command("latency-data")
 @user_errors
 def latency_data(
@@ -26,21 +36,32 @@ def latency_data(
                                                   "accelerator) pairs from both spaces, for a predictor "
                                                   "conditioned on hardware"),
     workload: str = typer.Option("phase=prefill,seq_len=512", help="key=value pairs or a YAML file"),
-    samples: int = typer.Option(2000, help="architectures (or pairs, with --hardware-space) to simulate"),
-    seed: int = typer.Option(0),
-    executor_kind: str = typer.Option("process", "--executor", help="serial | process | ray"),
+    samples: Optional[int] = typer.Option(None, help="architectures (or pairs, with --hardware-space) to simulate "
+                                          "[default: 2000]"),
+    seed: Optional[int] = typer.Option(None, help="of the sampling [default: 0]"),
+    executor_kind: Optional[str] = typer.Option(None, "--executor", help="serial | process | ray [default: process]"),
     workers: Optional[int] = typer.Option(None, min=1, help="worker processes (default: all cores)"),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address, e.g. auto (executor ray)"),
     from_csv: Optional[Path] = typer.Option(None, help="import measured latencies instead of simulating"),
     device: Optional[str] = typer.Option(None, help="name of the measured device (with --from-csv)"),
-    latency_column: str = typer.Option("latency_ms", help="the latency column of --from-csv"),
-    strict: bool = typer.Option(False, help="refuse the whole CSV on the first malformed row"),
+    latency_column: Optional[str] = typer.Option(None, help="the latency column of --from-csv [default: latency_ms]"),
+    strict: Optional[bool] = typer.Option(None, "--strict/--no-strict", help="refuse the whole CSV on the first "
+                                          "malformed row (with --from-csv) [default: no-strict]"),
 ) -> None:
     """Sample architectures and simulate them into a dataset, or import measured latencies (--from-csv)."""
     from nas.parallel import executor
     from predictors.accelerator.hardware_space import HardwareSpace
     from predictors.learned.dataset import build_dataset, build_joint_dataset, import_measured_csv
 
+    _refuse_what_does_not_apply(from_csv is not None, {
+        "--samples": samples, "--seed": seed, "--executor": executor_kind, "--workers": workers,
+        "--ray-address": ray_address}, {"--device": device, "--latency-column": latency_column, "--strict": strict})
+    samples, seed, executor_kind = 2000 if samples is None else samples, seed or 0, executor_kind or "process"
+    if ray_address is not None and executor_kind != "ray":
+        raise UserInputError(f"--ray-address: names a Ray cluster; it applies only with --executor ray, not "
+                             f"{executor_kind}")
+    if workers is not None and executor_kind == "serial":
+        raise UserInputError("--workers: --executor serial runs in this process; give --executor process for workers")
     named_files = [Path(value) for value in (space, hardware, workload) if value and Path(value).is_file()]
     refuse_overwriting_inputs(out, from_csv, hardware_space, *named_files, replaces_folder=False)
     search_space = resolve_space(space)
@@ -54,7 +75,8 @@ def latency_data(
         if hardware is not None:  # measured rows are the device's; a simulated accelerator would only mislabel them
             raise UserInputError("--hardware names a simulated accelerator; measured latencies (--from-csv) are "
                                  "the device's: name it with --device and drop --hardware")
-        report = import_measured_csv(from_csv, out, search_space, device, run_workload, latency_column, strict)
+        report = import_measured_csv(from_csv, out, search_space, device, run_workload,
+                                     latency_column or "latency_ms", bool(strict))
         for problem in report.skipped:
             typer.echo(f"skipped {problem}", err=True)
         console.print(f"{out}: {report.rows} measured architectures ({len(report.skipped)} rows skipped)")
@@ -95,7 +117,8 @@ def _print_metrics(title: str, metrics: dict) -> None:
 @user_errors
 def predictor_train(
     data: Path = typer.Option(..., help="a dataset from `hwnas latency-data`"),
-    out: Path = typer.Option(..., help="folder for the predictor, metrics.json and scatter.png"),
+    out: Path = typer.Option(..., help="folder for the predictor, metrics.json and scatter.png (a new one, or one "
+                             "hwnas wrote: it is replaced whole)"),
     model: str = typer.Option("gbm", help="gbm (boosted trees) | mlp (HAT: 3x400) | ensemble (5 MLPs, with spread)"),
     target: str = typer.Option("latency_ms", help="latency_ms | energy_mj"),
     seed: int = typer.Option(0, help="seed of the 80/10/10 split and of the model"),
@@ -108,7 +131,7 @@ def predictor_train(
         raise UserInputError(f"--model: expected mlp, gbm or ensemble, got {model!r}")
     if target not in ("latency_ms", "energy_mj"):
         raise UserInputError(f"--target: expected latency_ms or energy_mj, got {target!r}")
-    refuse_overwriting_inputs(out, data, replaces_folder=False)  # its files are written by name, beside others
+    refuse_overwriting_inputs(out, data)  # `out` is written whole: it may not be or hold the dataset
     metrics = train_from_dataset(data, out, model, target, seed)
     _print_metrics(f"{model} predictor of {target}: {out}",
                    {split: metrics[split] for split in ("train", "val", "test") if split in metrics})

@@ -44,7 +44,7 @@ def simulate(
     causal: Optional[bool] = typer.Option(None, "--causal/--encoder", help="decoder or encoder attention"),
     head: Optional[str] = typer.Option(None, help="lm | classifier (default: transformer blocks only)"),
     vocab_size: Optional[int] = typer.Option(None, help="vocabulary of head lm (default: --model's own, else 50257)"),
-    num_classes: int = typer.Option(2),
+    num_classes: Optional[int] = typer.Option(None, help="classes of head classifier (default 2)"),
     weight_bits: Optional[int] = typer.Option(None, help="weight-only quantisation: 4 or 8 bits (default: the "
                                               "accelerator's input width)"),
     kv_cache_bits: Optional[int] = typer.Option(None, help="width of the KV cache read while decoding: 4, 8 or 16"),
@@ -60,6 +60,11 @@ def simulate(
         raise UserInputError("give exactly one of --model and --arch")
     if model is not None and model not in reference_arch_names():
         raise UserInputError(f"--model: unknown model {model!r}; expected one of: {', '.join(reference_arch_names())}")
+    for option, value, needs in (("--vocab-size", vocab_size, "lm"), ("--num-classes", num_classes, "classifier")):
+        if value is not None and head != needs:
+            raise UserInputError(f"{option} sizes the output layer of --head {needs}; this simulation has "
+                                 f"{'no head' if head is None else f'--head {head}'}")
+    num_classes = 2 if num_classes is None else num_classes
     architecture = reference_arch(model) if model else load_arch(arch)
     if causal is None and architecture.family is not None:
         causal = FAMILIES[architecture.family].causal  # a decoder family's prompt is causal unless told otherwise

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from nas.cli.base import console, load_arch, progress, supernet_app, user_errors, user_named
 from userfiles import UserInputError
+from userfiles.locks import folder_lock
 
 
 @supernet_app.command("train")
@@ -21,25 +22,29 @@ def supernet_train(config: Path = typer.Argument(..., help="a run config (YAML):
 
     run = load_run_config(config)  # first, before torch is imported: a broken config fails in a moment
     user_named(run.output)
-    from supernet.train import train_supernet
-    from supernet.train_config import resolve_paths
-
     out = Path(run.output) / "supernet"
     rank0 = os.environ.get("RANK", "0") == "0"
-    with progress() if rank0 else nullcontext() as bar:
-        task = bar.add_task("supernet", total=run.supernet.steps) if bar else None
+    say = lambda line: console.print(line, markup=False)  # noqa: E731
+    # the run folder's lock, as `hwnas run` and `hwnas search` hold it: one writer of `<output>/supernet` at a
+    # time, refused before torch is imported (under torchrun only rank 0 writes, so only rank 0 holds it)
+    with folder_lock(Path(run.output), say) if rank0 else nullcontext():
+        from supernet.train import train_supernet
+        from supernet.train_config import resolve_paths
 
-        def show(record: dict) -> None:
-            bar.update(task, completed=record["step"], description=(
-                f"supernet loss {record['loss_largest']:.3f} (largest) {record['loss_smallest']:.3f} (smallest), "
-                f"{record['tokens_per_s']:,.0f} tok/s"))
+        with progress() if rank0 else nullcontext() as bar:
+            task = bar.add_task("supernet", total=run.supernet.steps) if bar else None
 
-        try:
-            result = train_supernet(run.space, resolve_paths(run.supernet, config.parent), out,
-                                    on_step=show if bar else None, log=lambda line: console.print(line, markup=False))
-        except KeyboardInterrupt:
-            typer.echo(f"interrupted: checkpoint saved in {out}; run the same command to resume", err=True)
-            raise typer.Exit(130) from None
+            def show(record: dict) -> None:
+                bar.update(task, completed=record["step"], description=(
+                    f"supernet loss {record['loss_largest']:.3f} (largest) {record['loss_smallest']:.3f} "
+                    f"(smallest), {record['tokens_per_s']:,.0f} tok/s"))
+
+            try:
+                result = train_supernet(run.space, resolve_paths(run.supernet, config.parent), out,
+                                        on_step=show if bar else None, log=say)
+            except KeyboardInterrupt:
+                typer.echo(f"interrupted: checkpoint saved in {out}; run the same command to resume", err=True)
+                raise typer.Exit(130) from None
     if rank0 and result.history:
         last = result.history[-1]
         console.print(f"{out}: {last['step']} steps, loss {last['loss_largest']:.3f} (largest), "

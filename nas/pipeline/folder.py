@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -23,13 +24,21 @@ from pydantic import BaseModel
 from nas.config import RunConfig
 from predictors.accelerator.hardware import AcceleratorConfig
 from supernet.train_config import PATH_KEYS, resolve_paths
-from userfiles import UserInputError, atomic_write_json, atomic_write_text, differences
+from userfiles import UserInputError, atomic_write_json, atomic_write_text, differences, parse_text, read_user_text
+from userfiles.locks import LOCK_FILE
 
 # Config sections that only the search, the export and the quality predictor (refitted from supernet scores) read:
 # changing them in a run directory redoes those stages and reuses the rest. Every other section feeds the latency
 # data, the predictors or the supernet.
 REDOABLE = ("name", "output", "objectives", "constraints", "search", "executor", "export", "quality_predictor")
 WHAT_TO_DO = "use a new output directory, or delete this one"
+# What a run folder holds before `Run.open` has claimed it: its lock, and the supernet `hwnas supernet train`
+# trains into `<output>/supernet` (the run then reuses it). A folder holding anything else that is not already a
+# run folder is someone's own folder: a run would write its config.yaml, report.md, pareto.* and more into it.
+BEFORE_A_RUN = {LOCK_FILE, "supernet"}
+LEFT_BY_A_WRITER = re.compile(r"\.[^/]+\.(tmp|old)[0-9]{1,9}")  # `userfiles` atomic writes killed midway
+# Keys an earlier hwnas stored in the hardware (`AcceleratorConfig`) that now live in the run's `mapping:`.
+MOVED_TO_MAPPING = {"mapper": "mapper", "mapper_objective": "objective"}
 
 
 def fingerprint(payload) -> str:
@@ -63,6 +72,49 @@ def _versions() -> dict:
         except PackageNotFoundError:
             found[name] = None
     return {"python": platform.python_version(), **found}
+
+
+def read_own(path: Path, what: str, advice: str) -> Any:
+    """A JSON or YAML file hwnas wrote in a run folder, read within `userfiles`' bounds (size, nesting, finite
+    numbers, no duplicate keys); damaged, it is one line naming it, what it is and what to do."""
+    try:
+        return parse_text(read_user_text(path, what), path.suffix == ".json", str(path))
+    except UserInputError as exc:
+        why = str(exc).removeprefix(f"{path}: ")
+        raise UserInputError(f"{path}: damaged {what} ({why}); {advice}") from None
+
+
+def is_run_folder(root: Path) -> bool:
+    """Whether `root` holds the `config.yaml` and `meta.json` that `Run.open` writes (what a run folder is)."""
+    return (root / "config.yaml").is_file() and (root / "meta.json").is_file()
+
+
+def foreign_entry(root: Path) -> str | None:
+    """The first entry (sorted by name) of an existing folder that is not a run folder and holds something a run
+    did not put there; None for a run folder, a missing or empty folder, or one holding only `BEFORE_A_RUN`."""
+    if not root.is_dir() or is_run_folder(root):
+        return None
+    for entry in sorted(root.iterdir(), key=lambda path: path.name):
+        if entry.name == LOCK_FILE and entry.is_file() and not entry.is_symlink():
+            continue
+        if entry.name == "supernet" and entry.is_dir() and not entry.is_symlink():
+            continue
+        if LEFT_BY_A_WRITER.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            continue
+        return entry.name
+    return None
+
+
+def check_output(root: Path) -> None:
+    """Refuse, in one line, an output folder that a run may not write into: a file, or a folder of someone's
+    own (`foreign_entry`)."""
+    if root.exists() and not root.is_dir():
+        raise UserInputError(f"{root}: is a file, expected a run folder (output)")
+    found = foreign_entry(root)
+    if found is not None:
+        raise UserInputError(f"{root}: is not an hwnas run folder (no config.yaml and meta.json of a run) and holds "
+                             f"{found}; a run writes config.yaml, meta.json, report.md, pareto.* and more there, so "
+                             "choose a new output folder or empty this one")
 
 
 def value_at(data: Any, path: str) -> Any:
@@ -121,21 +173,23 @@ class Run:
     def open(self) -> None:
         """Claim the folder for this config: refuse it when it holds a run of another config (naming the first
         differing key, its old and new value), then write the resolved `config.yaml` and `meta.json`."""
+        check_output(self.root)
         resolved = self.resolved()
         previous = self.root / "config.yaml"
         meta_path = self.root / "meta.json"
-        try:
-            self.made_by = (json.loads(meta_path.read_text()).get("versions") or {}).get("hwnas")
-        except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        try:  # only for the note on versions: a damaged meta.json is rewritten below
+            meta = read_own(meta_path, "run record", WHAT_TO_DO) if meta_path.is_file() else {}
+            versions = meta.get("versions") if isinstance(meta, dict) else None
+            self.made_by = versions.get("hwnas") if isinstance(versions, dict) else None
+            self.made_by = self.made_by if isinstance(self.made_by, str) else None
+        except UserInputError:
             self.made_by = None
         if previous.is_file():
-            try:
-                stored = yaml.safe_load(previous.read_text(encoding="utf-8"))
-            except (yaml.YAMLError, UnicodeDecodeError):
-                stored = None
+            stored = read_own(previous, "run config", WHAT_TO_DO)
             if not isinstance(stored, dict):
-                raise UserInputError(f"{previous}: corrupt run config; {WHAT_TO_DO}")
-            stored = _with_new_defaults(stored, resolved)
+                raise UserInputError(f"{previous}: damaged run config (not a mapping of keys to values); "
+                                     f"{WHAT_TO_DO}")
+            stored = _with_new_defaults(self._with_moved_keys(stored, resolved), resolved)
             self.changed = differences(stored, resolved)
             fixed = [key for key in self.changed if key.split(".")[0] not in REDOABLE]
             if fixed:
@@ -155,6 +209,36 @@ class Run:
             "fingerprints": {"space": setting["space_fingerprint"], "hardware": setting["hardware_fingerprint"],
                              "workload": setting["workload_fingerprint"], "config": fingerprint(resolved)},
             "hardware": setting["hardware"]})
+
+    def _with_moved_keys(self, stored: dict, resolved: dict) -> dict:
+        """`stored` with the keys an earlier hwnas kept in the hardware moved where this one keeps them: a run
+        folder made before the mapper left `AcceleratorConfig` holds `hardware.mapper` / `mapper_objective` (in
+        an inline `hardware:` mapping, or a hardware space). When they are what this run maps with, the stored
+        config is read as holding this run's `mapping:` section (the numbers are the same); otherwise the
+        folder is refused naming `mapping.mapper` (or `mapping.objective`)."""
+        now = {"mapper": self.config.mapping.mapper, "objective": self.config.mapping_objective}
+        found: dict[str, Any] = {}
+        stored = dict(stored)
+        for section in ("hardware", "hardware_space"):
+            if isinstance(stored.get(section), dict) and MOVED_TO_MAPPING.keys() & stored[section].keys():
+                held = dict(stored[section])
+                for old in MOVED_TO_MAPPING:
+                    if old in held:
+                        found.setdefault(old, (f"{section}.{old}", held.pop(old)))
+                stored[section] = held
+        if not found:
+            return stored
+        for old, (where, value) in found.items():
+            new = MOVED_TO_MAPPING[old]
+            if value != now[new]:
+                hint = f"; write mapping: {{{new}: {value}}} in the run config to resume it" if isinstance(
+                    value, str) and value in ("gemmini", "search", "cycles", "energy", "edp") else ""
+                raise UserInputError(
+                    f"{self.root}: holds a run of another config (mapping.{new} differs; {_short(value)} in the run "
+                    f"folder (stored as {where} by an earlier hwnas), {now[new]} now{self._upgrade_note()}{hint}); "
+                    f"{WHAT_TO_DO}")
+        stored.setdefault("mapping", resolved["mapping"])
+        return stored
 
     def resolved(self) -> dict:
         """The config with defaults filled in, the hardware inline and paths absolute: enough to rerun alone."""
@@ -188,12 +272,14 @@ class Run:
         path = self.root / "stages.json"
         if not path.is_file():
             return {}
-        try:
-            stages = json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError):
-            stages = None
+        advice = "delete it (finished stages are then redone)"
+        stages = read_own(path, "stage record", advice)
         if not isinstance(stages, dict):
-            raise UserInputError(f"{path}: corrupt stage record; delete it (finished stages are then redone)")
+            raise UserInputError(f"{path}: damaged stage record (not a mapping of stages); {advice}")
+        for name, entry in stages.items():
+            if not isinstance(entry, str) and not (isinstance(entry, dict) and isinstance(entry.get("fingerprint"), str)):
+                raise UserInputError(f"{path}: damaged stage record ({name}: expected a fingerprint, or a mapping "
+                                     f"holding one); {advice}")
         return stages
 
     def recorded(self, name: str) -> str | None:

@@ -5,7 +5,7 @@ saved; the export is redone whole (it is short).
 """
 from __future__ import annotations
 
-import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -16,8 +16,8 @@ from nas.evolution import STATE_FILE, EvolutionarySearch, RandomSearch, SearchRe
 from nas.objectives import quality_objective
 from nas.parallel import executor
 from nas.pipeline import problem
-from nas.pipeline.folder import Run, content_fingerprint
-from userfiles import UserInputError, atomic_write_json
+from nas.pipeline.folder import Run, content_fingerprint, read_own
+from userfiles import UserInputError, atomic_write_json, parse_text, read_user_text
 
 QUALITY_SCORES = "scores.json"  # the quality predictor's networks scored so far, saved after every batch
 
@@ -156,7 +156,7 @@ def quality_predictor(run: Run, supernet_folder: Path | None, supernet_fp: str |
         archs = sample_archs(cfg.space, section.samples, section.seed)
         fp = run.recorded("quality_predictor")
         scores_path = folder / QUALITY_SCORES
-        saved = _read_scores(scores_path, fp)
+        saved = _read_scores(scores_path, fp, run.log)
         todo = [a for a in archs if a.key not in saved["scores"]]
         if saved["scores"]:
             run.log(f"[quality-predictor] resuming: {len(archs) - len(todo)} of {len(archs)} networks already "
@@ -189,16 +189,35 @@ def quality_predictor(run: Run, supernet_folder: Path | None, supernet_fp: str |
     return fp
 
 
-def _read_scores(path: Path, fp: str | None) -> dict:
-    """The scores saved by an interrupted scoring with the same inputs; an empty record otherwise."""
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _read_scores(path: Path, fp: str | None, log: Callable[[str], None] = print) -> dict:
+    """The scores saved by an interrupted scoring with the same inputs; an empty record otherwise. The file is a
+    cache of work hwnas can redo: a damaged one (unreadable, not JSON, a score or the time not a finite number)
+    is ignored with a log line and the networks are scored again (it is rewritten after the first batch)."""
     empty = {"fingerprint": fp, "scores": {}, "seconds": 0.0}
+    if not path.is_file():
+        return empty
     try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
+        saved = parse_text(read_user_text(path, "score record"), True, str(path))
+    except UserInputError as exc:
+        log(f"[quality-predictor] ignoring the saved scores, scoring again: {exc}")
         return empty
-    if not isinstance(saved, dict) or saved.get("fingerprint") != fp or not isinstance(saved.get("scores"), dict):
+    if not isinstance(saved, dict) or not isinstance(saved.get("scores"), dict):
+        log(f"[quality-predictor] ignoring the saved scores, scoring again: {path}: not a score record")
         return empty
-    return {**empty, "scores": saved["scores"], "seconds": float(saved.get("seconds", 0.0))}
+    if saved.get("fingerprint") != fp:  # another scoring's: its networks or supernet differ
+        return empty
+    bad = next((key for key, value in saved["scores"].items() if not _finite(value)), None)
+    seconds = saved.get("seconds", 0.0)
+    if bad is not None or not _finite(seconds) or seconds < 0:
+        what = f"the score of {bad}" if bad is not None else "seconds"
+        log(f"[quality-predictor] ignoring the saved scores, scoring again: {path}: {what} is not a finite number")
+        return empty
+    return {**empty, "scores": {key: float(value) for key, value in saved["scores"].items()},
+            "seconds": float(seconds)}
 
 
 def search(run: Run, supernet_folder: Path | None, upstream: dict, resume: bool = True,
@@ -254,4 +273,15 @@ def export(run: Run, picked: tuple, model, train_cfg: dict, labels) -> dict:
         run.log(f"[export] {arch.describe()} -> {out} ({cfg.export.format})")
 
     run.stage("export", inputs, lambda: (out / "export.json").is_file(), work, redo=lambda: None)
-    return holder[0] if holder else json.loads((out / "export.json").read_text())
+    if holder:
+        return holder[0]
+    record = read_own(out / "export.json", "export record",
+                      f"move {out} out of the run folder and rerun to export again")
+    checked = record.get("checked") if isinstance(record, dict) else None
+    diff = record.get("max_abs_diff") if isinstance(record, dict) else None
+    if not isinstance(record, dict) or not isinstance(record.get("format"), str) or not isinstance(checked, bool) \
+            or (checked and not _finite(diff)):
+        raise UserInputError(f"{out / 'export.json'}: damaged export record (expected format, checked and, when "
+                             f"checked, a finite max_abs_diff); move {out} out of the run folder and rerun to export "
+                             "again")
+    return record

@@ -6,7 +6,7 @@ co-design front's accelerators written as hardware files (`write_designs`).
 """
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -17,11 +17,12 @@ from nas.codec import Candidate
 from nas.config import RunConfig
 from nas.evolution import SearchResult
 from nas.pipeline import stages
-from nas.pipeline.folder import Run
+from nas.pipeline.folder import Run, check_output, read_own
 from nas.pipeline.verify import verified_value, verify_front
 from predictors.accelerator.hardware import AcceleratorConfig
 from supernet.space import ArchConfig
-from userfiles import atomic_write_text
+from userfiles import UserInputError
+from userfiles.folders import atomic_folder, check_target
 from userfiles.locks import folder_lock
 
 
@@ -141,10 +142,14 @@ STEPS: dict[str, Callable[[Run, Products, Callable | None], None]] = {
 def _run_plan(config: RunConfig, config_dir: Path, log: Callable[[str], None],
               on_generation: Callable[[dict], None] | None, export: bool) -> tuple[Run, Products]:
     run = Run(config, config_dir, log)
+    check_output(run.root)  # before the lock creates the folder (and again under it, in `open`)
     with folder_lock(run.root, log):
         run.open()
         products = Products(exporting=export)
-        for step in plan(config, export):
+        steps = plan(config, export)
+        if "designs" in steps:  # refused before the search, not after it
+            check_target(run.root / "hardware")
+        for step in steps:
             STEPS[step](run, products, on_generation)
     return run, products
 
@@ -170,20 +175,39 @@ def predictor_metrics(run: Run) -> dict:
     folders = {folder.name.removeprefix("predictor_"): folder for folder in (run.root / "latency").glob("predictor_*")}
     if run.config.predictor.path:
         folders["latency_ms"] = run.config_dir / run.config.predictor.path
-    return {target: json.loads((folder / "metrics.json").read_text()) for target, folder in sorted(folders.items())
+    return {target: read_metrics(folder / "metrics.json") for target, folder in sorted(folders.items())
             if target in run.predictors_ and (folder / "metrics.json").is_file()}
+
+
+METRIC_KEYS = ("mape", "max_rel_error", "kendall_tau", "within_5pct")  # what the report shows of the test split
+
+
+def read_metrics(path: Path) -> dict:
+    """A latency/energy predictor's `metrics.json`, checked to hold what the report shows (its model, and finite
+    test-split numbers); damaged, one line naming it."""
+    advice = f"retrain the predictor in {path.parent} (`hwnas predictor train`, or delete it in a run folder)"
+    metrics = read_own(path, "predictor metrics", advice)
+    test = metrics.get("test") if isinstance(metrics, dict) else None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("model"), str) or not isinstance(test, dict):
+        raise UserInputError(f"{path}: damaged predictor metrics (expected a mapping with model and test); {advice}")
+    for key in METRIC_KEYS:
+        value = test.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UserInputError(f"{path}: damaged predictor metrics (test.{key}: expected a finite number, got "
+                                 f"{value!r}); {advice}")
+    return metrics
 
 
 def write_designs(folder: Path, front: list[dict]) -> None:
     """Each front member's accelerator as `hardware/<rank>.yaml`: a complete hardware file that
-    `hwnas simulate --hardware FILE` takes as it is. Files of an earlier, longer front are removed."""
-    folder.mkdir(parents=True, exist_ok=True)
-    keep = {f"{row['rank']}.yaml" for row in front}
-    for old in folder.glob("*.yaml"):
-        if old.name not in keep:
-            old.unlink()
-    for row in front:
-        atomic_write_text(folder / f"{row['rank']}.yaml", yaml.safe_dump(row["hardware"], sort_keys=False))
+    `hwnas simulate --hardware FILE` takes as it is. The folder is written whole (`userfiles.folders`, with a
+    manifest): an earlier front's folder, which hwnas wrote and nobody changed, is replaced, files of a longer
+    front included; a folder holding anything else (a user's own hardware file, an edited design) is refused
+    in one line, and nothing in it is touched."""
+    with atomic_folder(folder) as tmp:
+        for row in front:
+            (tmp / f"{row['rank']}.yaml").write_text(yaml.safe_dump(row["hardware"], sort_keys=False),
+                                                     encoding="utf-8")
 
 
 def choose(run: Run, result: SearchResult, summary: dict | None = None) -> tuple[ArchConfig | Candidate, dict] | None:

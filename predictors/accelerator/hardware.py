@@ -53,7 +53,7 @@ class VectorUnit(BaseModel):
     where: Literal["accelerator", "host"]
     lanes: StrictFloat = Field(16.0, ge=1e-3, le=1e6, description="elements per cycle per pass on the accelerator "
                          "(0.001 to 1,000,000; below 1, one element takes several cycles)")
-    passes: int = Field(1, ge=1, le=1024, description="sweeps over the data (1 to 1,024)")
+    passes: StrictInt = Field(1, ge=1, le=1024, description="sweeps over the data (1 to 1,024)")
     fused: StrictBool = False
     host_cycles_per_element: StrictFloat = Field(0.0, ge=0, le=1e6, description="host CPU cycles per element (0 to 1e6)")
     dram_bytes_per_element: StrictFloat = Field(

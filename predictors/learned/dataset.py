@@ -33,6 +33,7 @@ from predictors.accelerator.hardware_space import HardwareSpace
 from predictors.learned.jobs import JointSimulationJob, SimulationJob, simulate_job, simulate_joint_job
 from predictors.accelerator.workload import QUANTISATION_SETTINGS, Workload
 from userfiles import UserInputError, atomic_write, atomic_write_json, output_error, validate
+from userfiles.processes import parse_pid, pid_alive
 from supernet.features import arch_features, feature_names
 from supernet.space import ArchConfig, SearchSpace, uniform_arch
 
@@ -166,23 +167,11 @@ def remove_stale_temps(path: Path) -> list[Path]:
     prefixes = [f".{name}.tmp" for name in (path.name, meta_path(path).name)]
     for candidate in path.parent.iterdir():
         for prefix in prefixes:
-            pid = candidate.name.removeprefix(prefix)
-            if candidate.name.startswith(prefix) and pid.isdigit() and not _running(int(pid)):
+            pid = parse_pid(candidate.name.removeprefix(prefix)) if candidate.name.startswith(prefix) else None
+            if pid is not None and pid != os.getpid() and not pid_alive(pid):
                 candidate.unlink(missing_ok=True)
                 removed.append(candidate)
     return removed
-
-
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: running, and not ours to judge
-        return True
-    return True
 
 
 def load_dataset(path: str | Path) -> tuple[pd.DataFrame, dict]:

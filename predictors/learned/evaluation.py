@@ -14,7 +14,8 @@ from predictors.learned.dataset import (archs_of, dataset_hardware_space, datase
                                 pairs_of, split_by_group, split_indices)
 from predictors.learned.latency_predictor import LatencyPredictor, ModelKind, regression_metrics  # noqa: E402
 from predictors.accelerator.workload import Workload  # noqa: E402
-from userfiles import UserInputError, atomic_write, atomic_write_json, validate  # noqa: E402
+from userfiles import UserInputError, atomic_write, validate  # noqa: E402
+from userfiles.folders import check_target  # noqa: E402
 
 
 # An 80/10/10 split of 13 rows is the smallest that leaves the fit its 10 rows and the test split the two rows
@@ -38,10 +39,12 @@ def _labelled(frame, target: str, path) -> tuple:
 def train_from_dataset(data: str | Path, out: str | Path, model: ModelKind = "mlp", target: str = "latency_ms",
                        seed: int = 0, max_train: int | None = None) -> dict:
     """Fit on the train split (80%, or at most `max_train` rows of it), report val and test metrics, and write
-    the predictor, `metrics.json` and `scatter.png` (predicted against true on the test split) into `out`.
+    the predictor, `metrics.json` and `scatter.png` (predicted against true on the test split) as the folder `out`,
+    whole and atomically: an existing `out` is replaced only when hwnas wrote it, and checked before any work.
 
     A joint dataset (`latency-data --hardware-space`) trains a predictor conditioned on hardware, and is split by
     accelerator: no accelerator of the validation or test split is in the training split."""
+    check_target(out)  # a folder of the user's is refused before the fit, not after
     frame, meta = load_dataset(data)
     frame, y = _labelled(frame, target, data)
     if len(frame) < MIN_DATASET_ROWS:
@@ -69,11 +72,9 @@ def train_from_dataset(data: str | Path, out: str | Path, model: ModelKind = "ml
                "split": "by architecture" if hardware_space is None else "by accelerator"}
     for name, rows in (("train", train), ("val", val), ("test", test)):  # each has 2+ rows at MIN_DATASET_ROWS
         metrics[name] = regression_metrics(y[rows], predictor.predict([X[i] for i in rows]))
-    out = Path(out)
-    predictor.save(out, meta=meta, metrics=metrics)
-    atomic_write_json(out / "metrics.json", metrics)
-    scatter_plot(y[test], predictor.predict([X[i] for i in test]), target, out / "scatter.png",
-                 title=f"{model} predictor, {setting}: test split")
+    predicted = predictor.predict([X[i] for i in test])
+    predictor.save(out, meta=meta, metrics=metrics, extra=lambda folder: scatter_plot(
+        y[test], predicted, target, folder / "scatter.png", title=f"{model} predictor, {setting}: test split"))
     return metrics
 
 

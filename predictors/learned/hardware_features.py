@@ -141,7 +141,7 @@ def _gemm_terms(m, n, k, col: dict) -> dict[str, np.ndarray]:
     """Estimated cycles and energy terms of one run of each GEMM (arrays, one entry per GEMM and accelerator)."""
     r, c, os_, in_b, acc_b = col["rows"], col["cols"], col["os"], col["input_bytes"], col["acc_bytes"]
     macs = m * n * k
-    # array passes per dataflow (`SystolicSimulator._fold_cycles` with fold overlap): WS streams the rows of A
+    # array passes per dataflow (`CostModel.fold_cycles` in predictors/accelerator/cost.py, with fold overlap): WS streams the rows of A
     # past each rows x cols block of weights, OS streams the reduction past each block of outputs
     passes = np.where(os_ > 0, np.ceil(m / r) * np.ceil(n / c) * np.maximum(k, r),
                       np.ceil(k / r) * np.ceil(n / c) * np.maximum(m, r))
@@ -158,7 +158,7 @@ def _gemm_terms(m, n, k, col: dict) -> dict[str, np.ndarray]:
     # one DMA request per tile row (A rows are tile_k elements, B and C rows tile_n): short rows idle the bus
     dram_cycles = a_bytes / _dma_rate(col, tile_k * in_b) + (b_bytes + c_bytes) / _dma_rate(col, tile_n * in_b)
     roofline = np.maximum(compute, dram_cycles)
-    # scratchpad and accumulator traffic as `SystolicSimulator._gemm_energy` counts it
+    # scratchpad and accumulator traffic as `CostModel.gemm_energy` (predictors/accelerator/cost.py) counts it
     sp_reads = m * k * np.ceil(n / c) + k * n * np.where(os_ > 0, np.ceil(m / r), i0)
     acc_traffic = 2 * m * n * np.where(os_ > 0, k0, np.ceil(k / r))
     return {
@@ -176,7 +176,7 @@ def _gemm_terms(m, n, k, col: dict) -> dict[str, np.ndarray]:
 
 
 def _tiles(m, n, k, r, c, acc_elems, sp_elems) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The tile (in elements) Gemmini's `tiled_matmul_auto` picks, as `SystolicSimulator._gemmini_tiling` walks
+    """The tile (in elements) Gemmini's `tiled_matmul_auto` picks, as `gemmini_tiling` (predictors/accelerator/mapper.py) walks
     it, for arrays of GEMMs: start from the squarest output tile the accumulator holds and the deepest K the
     scratchpad then allows (shrinking K until it fits), then grow J, I and K by one block in turn while the tile
     fits. Growth is monotone (a blocked axis stays blocked), so instead of walking block by block, each phase

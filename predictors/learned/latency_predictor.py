@@ -8,7 +8,9 @@ as users judge them. Being a scikit-learn estimator (`get_params`, `set_params`,
 be tuned with `GridSearchCV` like any regressor; `regression_metrics` is the table users of HAT and nn-Meter read.
 
 A saved predictor is a folder: `model.skops` and `predictor.json` (the model kind, target, feature layout, the
-fingerprints of the space, hardware and workload it was trained for, and the SHA-256 of the model file).
+fingerprints of the space, hardware and workload it was trained for, and the SHA-256 of the model file), written
+whole and atomically with a manifest, so that saving replaces only a folder hwnas wrote. Folders of earlier
+releases (no manifest) still load; saving over one is refused, as over any folder hwnas cannot vouch for.
 Predictor folders are shared between users, so `load` treats them as hostile: the card is validated key by key,
 the checksum is checked, and the skops file may hold only the exact types our own predictors are made of
 (`TRUSTED_TYPES`). A skops file can describe any importable callable, and a scikit-learn estimator that holds one
@@ -22,7 +24,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import skops.io as sio
@@ -43,6 +45,7 @@ from predictors.learned.hardware_features import pair_feature_names, pair_featur
 from predictors.accelerator.hardware_space import HardwareSpace
 from predictors.accelerator.workload import Workload
 from userfiles import UserInputError, atomic_write, atomic_write_json, validate
+from userfiles.folders import atomic_folder
 from supernet.features import ADDED_FEATURES, arch_features, feature_names
 from supernet.space import ArchConfig
 
@@ -52,7 +55,7 @@ FORMAT_VERSION = 2
 # Format 1 is format 2 saved before `predictors/learned.py` became the package `predictors.learned`: its skops file
 # names our one class by the old module path, which `predictors.learned` still exports (see its __init__).
 READABLE_VERSIONS = (1, 2)
-MODEL_FILE, CARD_FILE = "model.skops", "predictor.json"
+MODEL_FILE, CARD_FILE, METRICS_FILE = "model.skops", "predictor.json", "metrics.json"
 MIN_FIT_ROWS = 10  # below this the models' own early-stopping splits are empty
 # The largest value a sound predictor answers (ms, mJ, a perplexity): 1e15 ms is some 30,000 years, beyond any
 # setting hwnas can simulate or measure and far below overflow. Above it (or NaN, infinite, not positive) the model
@@ -155,6 +158,9 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
     was trained on: any other is refused (`OutsideHardwareSpace`, naming the field), since nothing it learned
     says how far its error grows outside.
     """
+
+    # files that hwnas writes into a predictor's folder before it is saved there, kept by `save` (none here)
+    KEPT_FILES: tuple[str, ...] = ()
 
     def __init__(self, model: ModelKind = "mlp", target: str = "latency_ms", seed: int = 0, ensemble_size: int = 5,
                  max_depth: int | None = None, hardware_space: HardwareSpace | None = None,
@@ -273,13 +279,15 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
                     f"{_describe_meta(meta, what)} ({theirs}); train one for it with `hwnas predictor train`")
 
     # ---- persistence --------------------------------------------------------------------------------------
-    def save(self, path: str | Path, *, meta: dict | None = None, metrics: dict | None = None) -> Path:
-        """Write `model.skops` and `predictor.json`. `meta` is the dataset's metadata (the setting `load` checks
-        against); a loaded predictor keeps the one it was loaded with."""
+    def save(self, path: str | Path, *, meta: dict | None = None, metrics: dict | None = None,
+             extra: Callable[[Path], None] | None = None) -> Path:
+        """Write the predictor folder `path` whole (`userfiles.folders.atomic_folder`): `model.skops`,
+        `predictor.json`, `metrics.json` when `metrics` are given, and whatever `extra(folder)` adds (a plot). An
+        existing folder is replaced only when hwnas wrote it (its manifest lists every file in it, unchanged): a
+        folder of the user's is refused in one line, untouched. `meta` is the dataset's metadata (the setting
+        `load` checks against); a loaded predictor keeps the one it was loaded with."""
         check_is_fitted(self, "estimators_")
-        folder = Path(path)
         blob = sio.dumps(self.estimators_)
-        atomic_write(folder / MODEL_FILE, lambda tmp: tmp.write_bytes(blob))
         card = {"format_version": FORMAT_VERSION, "model": self.model, "target": self.target, "seed": self.seed,
                 "ensemble_size": self.ensemble_size, "max_depth": self.max_depth_,
                 "features": self.feature_names(), "sha256": hashlib.sha256(blob).hexdigest(),
@@ -287,8 +295,14 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
         if self.hardware_conditioned:
             card |= {"hardware_space": self.hardware_space.to_record(),
                      "workload": self.workload.model_dump(mode="json")}
-        atomic_write_json(folder / CARD_FILE, card)
-        return folder
+        with atomic_folder(path, keep=self.KEPT_FILES) as tmp:
+            atomic_write(tmp / MODEL_FILE, lambda file: file.write_bytes(blob))
+            atomic_write_json(tmp / CARD_FILE, card)
+            if metrics is not None:
+                atomic_write_json(tmp / METRICS_FILE, metrics)
+            if extra is not None:
+                extra(tmp)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path, expect: dict | None = None,

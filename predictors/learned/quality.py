@@ -20,10 +20,13 @@ from supernet.space import ArchConfig
 from userfiles import UserInputError
 
 QUALITY_TARGETS = ("perplexity", "loss", "accuracy")
+SCORES_FILE = "scores.json"  # the networks scored so far, which a run saves in the predictor's folder as it goes
 
 
 class QualityPredictor(LatencyPredictor):
     """Predicts `target` (perplexity, loss or accuracy) of architectures from their feature vector."""
+
+    KEPT_FILES = (SCORES_FILE,)  # `save` carries the run's scores into the folder it replaces
 
     def __init__(self, model: ModelKind = "gbm", target: str = "perplexity", seed: int = 0, ensemble_size: int = 5,
                  max_depth: int | None = None, hardware_space=None, workload=None):
