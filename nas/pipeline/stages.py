@@ -19,7 +19,6 @@ from nas.pipeline import problem
 from nas.pipeline.folder import Run, content_fingerprint, read_own
 from userfiles import UserInputError, atomic_write_json, parse_text, read_user_text
 
-QUALITY_SCORES = "scores.json"  # the quality predictor's networks scored so far, saved after every batch
 
 
 def supernet_dir(config: RunConfig, config_dir: Path) -> Path:
@@ -140,7 +139,7 @@ def quality_predictor(run: Run, supernet_folder: Path | None, supernet_fp: str |
     fingerprint), so a killed scoring resumes with the networks not yet scored. Returns the stage's
     fingerprint (None when no objective asks for it)."""
     from predictors.learned.dataset import sample_archs
-    from predictors.learned.quality import QualityPredictor, fit_quality_predictor
+    from predictors.learned.quality import SCORES_FILE, QualityPredictor, fit_quality_predictor
 
     cfg = run.config
     if not needs_quality_predictor(cfg):
@@ -155,7 +154,7 @@ def quality_predictor(run: Run, supernet_folder: Path | None, supernet_fp: str |
         started = time.perf_counter()
         archs = sample_archs(cfg.space, section.samples, section.seed)
         fp = run.recorded("quality_predictor")
-        scores_path = folder / QUALITY_SCORES
+        scores_path = folder / SCORES_FILE
         saved = _read_scores(scores_path, fp, run.log)
         todo = [a for a in archs if a.key not in saved["scores"]]
         if saved["scores"]:
