@@ -489,7 +489,7 @@ def load_run_config(path: str | Path) -> RunConfig:
             where = "" if str(exc).startswith("hardware") else "hardware: "
             raise UserInputError(f"{path}: {where}{exc}") from None
         try:  # every design of a hardware space shares its base's input width (it is not a gene)
-            config.workload.check_widths(hw.input_bits)
+            config.workload.check_widths(hw)
         except UserInputError as exc:
             raise UserInputError(f"{path}: workload: {exc}") from None
     try:

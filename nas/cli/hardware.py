@@ -43,7 +43,7 @@ def hardware_show(
     sram = {"scratchpad": model.scratchpad_pj_per_byte, "accumulator": model.accumulator_pj_per_byte}
     if as_json:
         shown = dict(zip(SHOWN_KEYS, (hw.fingerprint(), area.to_dict(), sram)))
-        typer.echo(finite_json({**hw.model_dump(mode="json"), **shown}, indent=2))
+        typer.echo(finite_json({**hw.settings(), **shown}, indent=2))
         return
     typer.echo(f"# fingerprint: {hw.fingerprint()}")
     parts = ", ".join(f"{k} {v:.3f}" for k, v in area.breakdown.items())
@@ -51,9 +51,19 @@ def hardware_show(
                + ("" if e.static_mw is None else f" (energy.static_mw overrides it: {e.static_mw:g} mW)"))
     typer.echo(f"# SRAM access: scratchpad {sram['scratchpad']:.2f} pJ/byte at {hw.scratchpad_kib:g} KiB, "
                f"accumulator {sram['accumulator']:.2f} pJ/byte at {hw.accumulator_kib:g} KiB")
+    typer.echo("# MAC: " + ", ".join(f"{name} {CostModel(hw, name).mac_pj:.3f} pJ" for name in hw.formats)
+               + f" at {hw.node_nm} nm (figures for {e.figures_node_nm} nm, scaled)")
+    if hw.memory is None:
+        typer.echo(f"# memory: none declared: dram_bytes_per_cycle {hw.dram_bytes_per_cycle:g} and "
+                   f"{e.dram_pj_per_byte:g} pJ/byte are set by hand (a measured device, or a port into a shared L2); "
+                   "no interface area, static power or capacity check")
+    else:
+        typer.echo(f"# memory: {hw.memory.describe()}: {hw.dram_bytes_per_cycle:.2f} B/cycle and a "
+                   f"{hw.dram_latency_cycles:.0f}-cycle latency at {hw.clock_mhz:g} MHz, {hw.memory.static_mw:g} mW "
+                   "static (derived; not settable beside memory:)")
     shared = [f"{kind.value} on {hw.unit(kind).where} ({SHARES_UNIT_OF[kind].value}'s unit)"
               for kind in SHARES_UNIT_OF if kind not in hw.vector_units]
     if shared:
         typer.echo(f"# placed with their relatives: {', '.join(shared)}")
-    typer.echo(yaml.safe_dump(hw.model_dump(mode="json"), sort_keys=False).rstrip())
+    typer.echo(yaml.safe_dump(hw.settings(), sort_keys=False).rstrip())
 

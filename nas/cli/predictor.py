@@ -94,7 +94,7 @@ def latency_data(
                       f"({run_workload.describe()})")
         return
     hw = AcceleratorConfig.resolve(hardware or DEFAULT_ACCELERATOR)
-    run_workload.check_widths(hw.input_bits)  # before the progress bar: a refused setting prints nothing else
+    run_workload.check_widths(hw)  # before the progress bar: a refused setting prints nothing else
     with executor(executor_kind, workers, ray_address) as pool, progress() as bar:
         task = bar.add_task(f"simulating on {hw.name}", total=min(samples, search_space.size()))
         frame = build_dataset(search_space, hw, run_workload, samples, out, seed, pool.map,

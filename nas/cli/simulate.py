@@ -11,6 +11,7 @@ from rich.table import Table
 
 from nas.cli.base import app, console, load_arch, user_errors
 from predictors.accelerator.area import estimate_area
+from predictors.accelerator.footprint import check_capacity, dram_footprint
 from predictors.accelerator.hardware import DEFAULT_ACCELERATOR, AcceleratorConfig
 from predictors.accelerator.mapper import DEFAULT_MAPPER, MAPPERS, OBJECTIVES
 from predictors.accelerator.systolic import SystolicSimulator
@@ -48,6 +49,8 @@ def simulate(
     weight_bits: Optional[int] = typer.Option(None, help="weight-only quantisation: 4 or 8 bits (default: the "
                                               "accelerator's input width)"),
     kv_cache_bits: Optional[int] = typer.Option(None, help="width of the KV cache read while decoding: 4, 8 or 16"),
+    precision: Optional[str] = typer.Option(None, help="the format the array computes in, one of the accelerator's "
+                                            "datapath formats (default: its native one)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON (every GEMM's mapping included)"),
     plot: Optional[Path] = typer.Option(None, help="draw a roofline with every op on it to this file (.png, .pdf "
                                         "or .svg)"),
@@ -73,11 +76,13 @@ def simulate(
     hw = AcceleratorConfig.resolve(hardware)
     workload = _workload(phase=phase, seq_len=seq_len, batch=batch, new_tokens=new_tokens, causal=causal,
                          head=head, vocab_size=vocab_size, num_classes=num_classes, weight_bits=weight_bits,
-                         kv_cache_bits=kv_cache_bits)
+                         kv_cache_bits=kv_cache_bits, precision=precision)
     try:
-        workload.check_widths(hw.input_bits)
+        workload.check_widths(hw)
     except UserInputError as exc:
-        raise UserInputError(f"--weight-bits: {exc}") from None
+        raise UserInputError(f"{'--precision' if precision and precision not in hw.formats else '--weight-bits'}: "
+                             f"{exc}") from None
+    check_capacity(hw, architecture, workload)
     if plot is not None:
         from predictors.accelerator.roofline import plot_format
 
@@ -90,21 +95,62 @@ def simulate(
     area = estimate_area(hw)
     efficiency = {"inferences_per_s_per_mm2": 1e3 / report.latency_ms / area.total_mm2, "power_mw": report.power_mw,
                   "static_mw": simulator.cost.static_mw}
+    mapping = _mapping_record(hw, architecture, workload, simulator, report)
+    footprint = dram_footprint(architecture, workload, hw.operand_format(workload.precision).bits)
     if plot is not None:
         from predictors.accelerator.roofline import plot_roofline
 
         plot_roofline(report, hw, plot, f"{model or arch} on {hw.name}: {workload.describe()}")
     if as_json:
         payload = {"hardware": hw.name, "hardware_fingerprint": hw.fingerprint(), "arch": architecture.to_dict(),
-                   "workload": workload.model_dump(), **report.to_dict(), "area": area.to_dict(), **efficiency}
+                   "workload": workload.model_dump(), **report.to_dict(), "area": area.to_dict(), **efficiency,
+                   "mapping": mapping, "memory": _memory_record(hw), "dram_footprint": footprint.to_dict(),
+                   "fold_overlap": hw.fold_overlap}
+        for gemm in payload["gemms"]:  # which rule or objective chose each GEMM's mapping
+            gemm["mapped_for"] = ("gemmini software tiling (cycles)" if not gemm["mapping"]["keeps_a"]
+                                  else f"{simulator.mapper.name} search for {simulator.objective}")
         typer.echo(finite_json(payload, indent=2))
         return
     _print_report(report, hw, f"{model or arch} on {hw.name}: {workload.describe()}")
+    console.print(_memory_line(hw, footprint))
+    console.print(f"mapping: {mapping['mapper']} for {mapping['objective']}; the energy-optimal mapping of every "
+                  f"GEMM would spend {mapping['energy_optimal_mj']:.4g} mJ ({mapping['energy_gap']:+.1%} against "
+                  f"these {report.energy_mj:.4g} mJ)")
+    console.print("dataflows ranked under fold_overlap: " + (
+        "true (a second weight register per PE: every weight-tile reload of WS hides under the current fold)"
+        if hw.fold_overlap else "false (each fold waits for its weights or operands to shift in)"))
     console.print(f"area {area.total_mm2:.3f} mm^2 at {area.node_nm} nm (static {simulator.cost.static_mw:.2f} mW) | average "
                   f"power {efficiency['power_mw']:.1f} mW | {efficiency['inferences_per_s_per_mm2']:,.1f} inferences/s "
                   "per mm^2")
     if plot is not None:
         console.print(f"roofline written to {plot}")
+
+
+def _mapping_record(hw: AcceleratorConfig, arch, workload: Workload, simulator: SystolicSimulator, report) -> dict:
+    """The mapper and objective that chose the mappings, and the energy the energy-optimal mappings would
+    spend: a design's energy under a cycles mapper depends on which of several equally fast mappings won."""
+    optimal = SystolicSimulator(hw, mapper="search", objective="energy").simulate(arch, workload).energy_mj
+    return {"mapper": simulator.mapper.name, "objective": simulator.objective, "energy_optimal_mj": optimal,
+            "energy_gap": report.energy_mj / optimal - 1 if optimal else 0.0}
+
+
+def _memory_record(hw: AcceleratorConfig) -> dict:
+    if hw.memory is None:
+        return {"declared": False, "dram_bytes_per_cycle": hw.dram_bytes_per_cycle,
+                "dram_pj_per_byte": hw.energy.dram_pj_per_byte}
+    return {"declared": True, **hw.memory.model_dump(exclude_none=True), "gb_per_s": hw.memory.gb_per_s,
+            "dram_bytes_per_cycle": hw.dram_bytes_per_cycle, "capacity_bytes": hw.memory.capacity_bytes,
+            "pj_per_byte": hw.memory.pj_per_byte, "static_mw": hw.memory.static_mw}
+
+
+def _memory_line(hw: AcceleratorConfig, footprint) -> str:
+    need = f"the model needs {footprint.total / 2**30:.2f} GiB in DRAM"
+    if hw.memory is None:
+        return (f"memory: none declared: the bus ({hw.dram_bytes_per_cycle:g} B/cycle, "
+                f"{hw.energy.dram_pj_per_byte:g} pJ/byte) is set by hand, with no interface area, power or capacity "
+                f"check; {need}")
+    return (f"memory: {hw.memory.describe()} = {hw.dram_bytes_per_cycle:.2f} B/cycle at {hw.clock_mhz:g} MHz; {need} "
+            f"of its {hw.memory.capacity_bytes / 2**30:g}")
 
 
 def _print_report(report, hw: AcceleratorConfig, title: str) -> None:

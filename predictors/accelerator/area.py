@@ -1,9 +1,11 @@
-"""What an accelerator costs in silicon: area per component, static power, and SRAM access energy by capacity.
+"""What an accelerator costs in silicon: area per component and the static power it draws.
 
 Without an area model the biggest array always wins, so "which accelerator should I build" cannot even be asked.
 Every constant below names its source (docs/sources.md section 5); the ones no source gives are marked ESTIMATE.
 The reference node is 12 nm, where the PE and SRAM figures were synthesised; other nodes scale by Stillmaker &
-Baas's factors. The least certain term is the PE (datapath-only estimates give about a fifth of the synthesised
+Baas's factors (`predictors.accelerator.node`). Every choice of the hardware file pays here: the formats the PEs
+compute in (`predictors.accelerator.precision`), the second weight register that `fold_overlap` needs, the DMA
+engine's request queue, and the memory system's PHYs and controllers (`predictors.accelerator.memory`). The least certain term is the PE (datapath-only estimates give about a fifth of the synthesised
 figure used here, docs/sources.md section 5), so treat totals as +/- 50% in absolute terms; comparisons between
 designs at one node are what the search relies on, and those share the error.
 """
@@ -13,18 +15,28 @@ import math
 from dataclasses import dataclass
 
 from predictors.accelerator.hardware import AcceleratorConfig
-
-# Area of one design at each node relative to 12 nm, from Stillmaker & Baas as packaged by Accelergy
-# (hwcomponents/scaling/techscaling.py): 45 -> 22 nm x0.252, 12 -> 22 nm x1.975.
-AREA_VS_12NM = {12: 1.0, 22: 1.975, 45: 1.975 / 0.252}
+from predictors.accelerator.node import AREA_VS_12NM, area_scale
+from predictors.accelerator.precision import INT8_MULTIPLIER_UM2, INT32_ADDER_UM2
 
 # One int8 x int8 PE with a 32-bit accumulator and its registers, weight-stationary: 506,892 um^2 for a 32x32
 # array in GF 12LP synthesis, 495 um^2 per PE (harvard-acc/RecPipe Synthesis_Report/MMU-compile.area).
 PE_UM2_INT8_ACC32 = 495.0
-# How that PE splits between the multiplier (grows with input_bits^2) and the adder and registers (grow with
-# acc_bits): Horowitz ISSCC 2014 at 45 nm gives an 8b multiplier 282 um^2 and a 32b adder 137 um^2; registers are
-# folded into the adder's share. ESTIMATE of the split, not of the total.
-PE_MULTIPLIER_SHARE = 282 / (282 + 137)
+# How that PE splits between the multiplier (one per operand format, each scaled from int8 by
+# `predictors.accelerator.precision`) and the adder and registers (grow with the accumulator): Horowitz ISSCC 2014
+# at 45 nm gives an 8b multiplier 282 um^2 and a 32b adder 137 um^2; registers are folded into the adder's share.
+# ESTIMATE of the split, not of the total.
+PE_MULTIPLIER_SHARE = INT8_MULTIPLIER_UM2 / (INT8_MULTIPLIER_UM2 + INT32_ADDER_UM2)
+# The synthesised PE is taken to hold two weight registers, as weight-stationary PEs that overlap the next preload
+# with the current fold do (Gemmini's, and the TPU's double-buffered weights): ESTIMATE, the report does not say.
+# Without `fold_overlap` the second register goes, `input_bits` flip-flops.
+# One flip-flop at 12 nm, for that register and the DMA queue's tags. ESTIMATE:
+# a scan flip-flop of a 12-16 nm standard-cell library is about 1 um^2 (docs/sources.md section 9.2).
+FLIP_FLOP_UM2 = 1.0
+# One outstanding DMA request: its address and tag (64 bits of flip-flops) and a buffer for the data it brings
+# back (`dma_request_bytes`, in register-file bits at twice the density of a 4 KB SRAM's). ESTIMATE
+# (docs/sources.md section 9.2).
+DMA_TAG_BITS = 64
+DMA_BUFFER_UM2_PER_BIT = 2 * 0.143
 
 # SRAM macro density at 12 nm, um^2 per bit including periphery: 4 KB 0.143, 32 KB 0.111, 256 KB 0.087
 # (RecPipe plotting/figure11/synthesis.py). Interpolated in log(capacity), held flat outside the range.
@@ -51,11 +63,13 @@ STATIC_MW_PER_MM2 = 10.0
 
 @dataclass(frozen=True)
 class AreaReport:
-    """Area per component in mm^2 at `node_nm`, and the static power that area leaks."""
+    """Area per component in mm^2 at `node_nm`, and the static power: the leakage of the logic and SRAM, and
+    the memory system's PHYs and devices kept ready (`memory_static_mw`, part of `static_mw`)."""
 
     node_nm: int
     breakdown: dict[str, float]
     static_mw: float
+    memory_static_mw: float = 0.0
 
     @property
     def total_mm2(self) -> float:
@@ -63,7 +77,7 @@ class AreaReport:
 
     def to_dict(self) -> dict:
         return {"node_nm": self.node_nm, "total_mm2": self.total_mm2, "static_mw": self.static_mw,
-                "breakdown_mm2": dict(self.breakdown)}
+                "memory_static_mw": self.memory_static_mw, "breakdown_mm2": dict(self.breakdown)}
 
 
 def sram_um2_per_bit(capacity_bytes: float) -> float:
@@ -78,17 +92,32 @@ def sram_um2_per_bit(capacity_bytes: float) -> float:
     return points[-1][1]
 
 
+def pe_um2(hw: AcceleratorConfig) -> float:
+    """One PE at 12 nm: a multiplier per operand format, the widest accumulating adder with its registers, less
+    the second weight register when folds do not overlap."""
+    formats = [hw.operand_format(name) for name in hw.formats]
+    multipliers = sum(f.multiplier_um2 for f in formats) / INT8_MULTIPLIER_UM2
+    adder = max(f.adder_um2(hw.acc_bits) for f in formats) / INT32_ADDER_UM2
+    second_register = 0.0 if hw.fold_overlap else FLIP_FLOP_UM2 * hw.input_bits
+    return PE_UM2_INT8_ACC32 * (PE_MULTIPLIER_SHARE * multipliers + (1 - PE_MULTIPLIER_SHARE) * adder) - second_register
+
+
+def dma_queue_um2(hw: AcceleratorConfig) -> float:
+    """The DMA engine's tracking of `dma_inflight_requests` outstanding requests, at 12 nm."""
+    per_request = DMA_TAG_BITS * FLIP_FLOP_UM2 + hw.dma_request_bytes * 8 * DMA_BUFFER_UM2_PER_BIT
+    return hw.dma_inflight_requests * per_request
+
+
 def estimate_area(hw: AcceleratorConfig, node_nm: int | None = None) -> AreaReport:
-    """Area of `hw` by component: PE array, scratchpad, accumulator, each vector unit on the accelerator, and
-    the fixed DMA/control block, at `node_nm` (default: the accelerator's own `node_nm`)."""
+    """Area of `hw` by component: PE array, scratchpad, accumulator, each vector unit on the accelerator, the
+    DMA queue, the fixed DMA/control block and the memory interface, at `node_nm` (default: the accelerator's
+    own `node_nm`)."""
     node_nm = hw.node_nm if node_nm is None else node_nm
     if node_nm not in AREA_VS_12NM:
         raise ValueError(f"node_nm: no area scaling for {node_nm} nm; expected one of "
                          f"{', '.join(str(n) for n in sorted(AREA_VS_12NM))}")
     scale = 1e-6 * AREA_VS_12NM[node_nm]  # um^2 at 12 nm -> mm^2 at node_nm
-    pe = PE_UM2_INT8_ACC32 * (PE_MULTIPLIER_SHARE * (hw.input_bits / 8) ** 2
-                              + (1 - PE_MULTIPLIER_SHARE) * hw.acc_bits / 32)
-    breakdown = {"pe_array": hw.rows * hw.cols * pe * scale}
+    breakdown = {"pe_array": hw.rows * hw.cols * pe_um2(hw) * scale}
     for name, kib in (("scratchpad", hw.scratchpad_kib), ("accumulator", hw.accumulator_kib)):
         bits = kib * 1024 * 8
         breakdown[name] = bits * sram_um2_per_bit(kib * 1024) * scale
@@ -99,6 +128,12 @@ def estimate_area(hw: AcceleratorConfig, node_nm: int | None = None) -> AreaRepo
         # a fused op rides the accumulator's write-out: one multiply-add per array column
         lanes, lane = (hw.cols, FUSED_LANE_UM2) if unit.fused else (unit.lanes, VECTOR_LANE_UM2)
         breakdown[f"vector.{kind.value}"] = lanes * lane * scale
+    breakdown["dma_queue"] = dma_queue_um2(hw) * scale
     breakdown["dma_control"] = FIXED_UM2 * scale
-    total = sum(breakdown.values())
-    return AreaReport(node_nm, breakdown, STATIC_MW_PER_MM2 * total)
+    logic = sum(breakdown.values())
+    memory_mw = 0.0
+    if hw.memory is not None:  # the PHYs' own static power is the technology's, not leakage per mm^2
+        spec = hw.memory.spec
+        breakdown["memory_interface"] = spec.phy_mm2 * hw.memory.count * area_scale(spec.phy_node_nm, node_nm)
+        memory_mw = hw.memory.static_mw
+    return AreaReport(node_nm, breakdown, STATIC_MW_PER_MM2 * logic + memory_mw, memory_mw)

@@ -26,6 +26,8 @@ from predictors.accelerator.area import estimate_area
 from predictors.accelerator.attribution import EnergyParts, Limit, memory_limit
 from predictors.accelerator.hardware import AcceleratorConfig
 from predictors.accelerator.mapping import LOOP_ORDERS, Mapping, Problem, reuse
+from predictors.accelerator.node import energy_scale
+from predictors.accelerator.precision import INT8_MAC_PJ
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def cost_mapping(hw: AcceleratorConfig, problem: Problem, mapping: Mapping) -> G
     if min(tm, tn, tk) < 1 or mapping.loop_order not in LOOP_ORDERS:
         raise ValueError(f"mapping: tiles must be positive and the loop order one of {', '.join(LOOP_ORDERS)}")
     if not (tm * tn * hw.acc_bytes <= model.acc_usable
-            and tm * tk * hw.input_bytes + tk * tn * model.b_bytes(problem) <= model.sp_usable):
+            and tm * tk * model.in_bytes + tk * tn * model.b_bytes(problem) <= model.sp_usable):
         raise ValueError(f"mapping: a {tm}x{tn}x{tk} tile does not fit the scratchpad and accumulator of {hw.name!r}")
     if problem.full_rows and tn < problem.n:
         raise ValueError("mapping: a full_rows problem needs output tiles spanning all of its columns")
@@ -135,12 +137,16 @@ def cost_mapping(hw: AcceleratorConfig, problem: Problem, mapping: Mapping) -> G
 
 
 class CostModel:
-    """The cost model of one accelerator: its derived figures (usable SRAM, per-byte SRAM energy at its
-    capacities, static power of its area) and a memo of each tiling's per-tile costs, shared by every mapping
-    a mapper costs on it."""
+    """The cost model of one accelerator computing in one operand format (`precision`, a name in the hardware's
+    `datapath`; None for its native format): its derived figures (usable SRAM, the bytes of an operand, every
+    energy per event at the accelerator's node, static power of its area and memory system) and a memo of each
+    tiling's per-tile costs, shared by every mapping a mapper costs on it. Energies are derived here and
+    nowhere else, so that the GEMMs, the vector ops and the mappers' bounds price an event alike."""
 
-    def __init__(self, hw: AcceleratorConfig):
+    def __init__(self, hw: AcceleratorConfig, precision: str | None = None):
         self.hw = hw
+        self.format = hw.operand_format(precision)
+        self.in_bytes = self.format.bits / 8
         self._tilings: dict[tuple, tuple] = {}
         self.dma_rate = functools.lru_cache(maxsize=None)(hw.dma_bytes_per_cycle)
         self.sp_usable = hw.scratchpad_kib * 1024 / (2 if hw.double_buffered else 1)
@@ -148,17 +154,22 @@ class CostModel:
         self.acc_elements = self.acc_usable / hw.acc_bytes
         # what this design's events cost: SRAM energy at its capacities, leakage of its area (or the override)
         e = hw.energy
-        self.scratchpad_pj_per_byte = e.sram_pj_per_byte(e.scratchpad_pj_per_byte, hw.scratchpad_kib)
-        self.accumulator_pj_per_byte = e.sram_pj_per_byte(e.accumulator_pj_per_byte, hw.accumulator_kib)
+        node = energy_scale(e.figures_node_nm, hw.node_nm)
+        self.mac_pj = e.mac_pj * self.format.mac_pj(hw.acc_bits) / INT8_MAC_PJ * node
+        self.scratchpad_pj_per_byte = e.sram_pj_per_byte(e.scratchpad_pj_per_byte, hw.scratchpad_kib) * node
+        self.accumulator_pj_per_byte = e.sram_pj_per_byte(e.accumulator_pj_per_byte, hw.accumulator_kib) * node
+        self.vector_pj_per_element = e.vector_pj_per_element * node
+        self.host_pj_per_cycle = e.host_pj_per_cycle * node
+        self.dram_pj_per_byte = e.dram_pj_per_byte  # the memory device's: it does not shrink with our node
         self.static_mw = estimate_area(hw).static_mw if e.static_mw is None else e.static_mw
 
     def b_bytes(self, p: Problem) -> float:
-        """Bytes per element of B in memory: its own width, or the accelerator's input width."""
-        return self.hw.input_bytes if p.b_bits is None else p.b_bits / 8
+        """Bytes per element of B in memory: its own width, or the operand format's."""
+        return self.in_bytes if p.b_bits is None else p.b_bits / 8
 
     def fits(self, tm: int, tn: int, tk: int, b_bytes: float) -> bool:
         return (tm * tn <= self.acc_elements
-                and tm * tk * self.hw.input_bytes + tk * tn * b_bytes <= self.sp_usable)
+                and tm * tk * self.in_bytes + tk * tn * b_bytes <= self.sp_usable)
 
     def static_pj(self, cycles: float) -> float:
         return self.static_mw * cycles / self.hw.clock_mhz * 1e3
@@ -199,7 +210,7 @@ class CostModel:
         a_live = live if axis == "k" or a_loads > 1 else 1.0
         b_live = live if b_loads > 1 else 1.0
         c_live = live if axis == "n" else 1.0
-        in_b = hw.input_bytes
+        in_b = self.in_bytes
         a_live *= 0.0 if p.on_chip == "a" else 1.0  # a fused chain's operand never crosses to DRAM
         c_live *= 0.0 if p.on_chip == "c" else 1.0
         reads, writes = self.dram_bytes(p, (a_loads, b_loads, c_visits), live)
@@ -227,7 +238,7 @@ class CostModel:
         as `loads` says (`mapping.reuse`), when a share `live` of the tiles runs (a causal mask)."""
         m, n, k, axis = p.m, p.n, p.k, p.causal_axis
         a_loads, b_loads, c_visits = loads
-        in_b, spilled = self.hw.input_bytes, (c_visits - 1) * self.hw.acc_bytes
+        in_b, spilled = self.in_bytes, (c_visits - 1) * self.hw.acc_bytes
         a = 0.0 if p.on_chip == "a" else m * k * a_loads * (live if axis == "k" or a_loads > 1 else 1.0)
         b = k * n * b_loads * (live if b_loads > 1 else 1.0)
         c = 0.0 if p.on_chip == "c" else m * n * (live if axis == "n" else 1.0)
@@ -243,7 +254,7 @@ class CostModel:
         found = self._tilings.get(key)
         if found is not None:
             return found
-        rate, in_b = self.dma_rate, self.hw.input_bytes
+        rate, in_b = self.dma_rate, self.in_bytes
         live_tiles, live = _live_tiles(m, tm, n, tn) if axis == "n" else _live_tiles(m, tm, k, tk) if axis else ({}, 1.0)
         classes = []
         for tm_, ni in _edge_split(m, tm):
@@ -264,7 +275,7 @@ class CostModel:
         tile's transfer is counted in full)."""
         if not self.hw.double_buffered:
             return 0.0
-        rate, in_b, b_bytes = self.dma_rate, self.hw.input_bytes, self.b_bytes(p)
+        rate, in_b, b_bytes = self.dma_rate, self.in_bytes, self.b_bytes(p)
         tm, tn, tk = min(tm, p.m), min(tn, p.n), min(tk, p.k)
         return (tm * tk * in_b / rate(tk * in_b) + tk * tn * b_bytes / rate(tn * b_bytes)
                 + tm * tn * in_b / rate(tn * in_b))
@@ -290,7 +301,7 @@ class CostModel:
     def gemm_energy(self, p: Problem, k0: int, i0: int, reads: float, writes: float,
                     cycles: float, live: float = 1.0) -> EnergyParts:
         """Energy of the events; `live` is the share of tiles that run (under a causal mask)."""
-        hw, e = self.hw, self.hw.energy
+        hw = self.hw
         m, n, k = p.m, p.n, p.k
         r, c = hw.rows, hw.cols
         if hw.dataflow == "ws":
@@ -301,10 +312,10 @@ class CostModel:
             a_sp, b_sp = m * k * math.ceil(n / c), k * n * math.ceil(m / r)
             acc_traffic = 2 * m * n * k0
         # reads from the array, and what DRAM writes into the scratchpad
-        sp_bytes = (a_sp * hw.input_bytes + b_sp * self.b_bytes(p)) * live + reads
-        return EnergyParts(mac=m * n * k * live * e.mac_pj, scratchpad=sp_bytes * self.scratchpad_pj_per_byte,
+        sp_bytes = (a_sp * self.in_bytes + b_sp * self.b_bytes(p)) * live + reads
+        return EnergyParts(mac=m * n * k * live * self.mac_pj, scratchpad=sp_bytes * self.scratchpad_pj_per_byte,
                            accumulator=acc_traffic * live * hw.acc_bytes * self.accumulator_pj_per_byte,
-                           dram=(reads + writes) * e.dram_pj_per_byte, static=self.static_pj(cycles))
+                           dram=(reads + writes) * self.dram_pj_per_byte, static=self.static_pj(cycles))
 
 
 @functools.lru_cache(maxsize=65_536)

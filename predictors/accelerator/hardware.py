@@ -19,13 +19,22 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, field_validator, model_validator
 
+from predictors.accelerator.memory import MemorySystem
+from predictors.accelerator.node import NODES
+from predictors.accelerator.precision import FORMATS, Format, OperandFormat, operand_format
 from predictors.accelerator.vector_ops import SHARES_UNIT_OF, UNIT_KINDS, VectorKind
 from userfiles import UserInputError, load_mapping, validate
 
 MAX_SRAM_KIB = 2**20  # 1 GiB per SRAM
 MAX_EXTENDS = 32  # files in one `extends` chain
 # Settings added after hardware fingerprints were first recorded, with the defaults that change nothing.
-LATER_SETTINGS = {"fusion": {"attention": False, "projection_layernorm": False}}
+LATER_SETTINGS = {"fusion": {"attention": False, "projection_layernorm": False}, "memory": None, "datapath": None}
+# Bumped when the cost model changes what a given accelerator's settings simulate to, so that a dataset or
+# predictor recorded under the old model no longer matches (2: energies scaled to the accelerator's node, the
+# memory system, the DMA queue and the second weight register priced, operand formats).
+COST_MODEL_VERSION = 2
+# Settings that a `memory:` section or a `datapath:` derives: given beside it, only their derived value is taken.
+DERIVED_BY_MEMORY = ("dram_bytes_per_cycle", "dram_latency_cycles")
 # How we map is not what the accelerator is: these keys left the hardware for the simulator and the run config
 # (`SystolicSimulator(hw, mapper=..., objective=...)`, a run config's `mapping:`). A file that still holds them
 # at the simulator's defaults (every Gemmini-based file hwnas wrote) loads, with a warning; any other value is
@@ -87,9 +96,12 @@ class Fusion(BaseModel):
 class EnergyModel(BaseModel):
     """Energy per event. Defaults: Horowitz, "Computing's energy problem", ISSCC 2014 (45 nm), as used by
     Eyeriss/Timeloop-style estimates: int8 multiply 0.2 pJ + int32 add 0.1 pJ per MAC; DRAM 1.3 nJ per 64-bit
-    access (160 pJ/byte). Host CPU: about 30 pJ per cycle for a small in-order core (Rocket-class, about
-    0.03 mW/MHz). These are the user's figures for whatever node they describe; `AcceleratorConfig.node_nm`
-    scales area and leakage, not them.
+    access (160 pJ/byte, a DDR3-class figure: Gemmini's FireSim runs model DDR3). Host CPU: about 30 pJ per
+    cycle for a small in-order core (Rocket-class, about 0.03 mW/MHz). The on-chip figures hold at
+    `figures_node_nm` and the simulator scales them to the accelerator's `node_nm` by the rule areas follow
+    (`predictors.accelerator.node`); `mac_pj` is an int8 MAC with an int32 accumulator, and the other operand
+    formats scale from it (`predictors.accelerator.precision`). DRAM energy is the memory device's and does not
+    scale; with a `memory:` section it is the technology's, not `dram_pj_per_byte`.
 
     SRAM access energy grows with capacity, so that a bigger buffer costs energy as well as area: the per-byte
     figures hold at `sram_reference_kib` and scale as (capacity / reference) ** `sram_capacity_exponent`
@@ -116,6 +128,8 @@ class EnergyModel(BaseModel):
     host_pj_per_cycle: StrictFloat = Field(30.0, ge=0, le=1e6)
     static_mw: StrictFloat | None = Field(None, ge=0, le=1e6, description="static power in mW (0 to 1e6: a kilowatt); "
                                     "leave it out to take the leakage of the accelerator's area")
+    figures_node_nm: Literal[12, 22, 45] = Field(45, description="the process node these on-chip figures are for "
+                                                 "(Horowitz's: 45 nm); they are scaled to the accelerator's node_nm")
 
     def sram_pj_per_byte(self, pj_at_reference: float, capacity_kib: float) -> float:
         """Per-byte access energy of an SRAM of `capacity_kib`, from its figure at the reference capacity."""
@@ -145,23 +159,69 @@ class AcceleratorConfig(BaseModel):
         True, description="tiles use half of each SRAM so the next tile loads while this one computes "
         "(Gemmini's WS loop; its OS path is issued by the host without double buffering)")
     fold_overlap: StrictBool = Field(
-        True, description="the next fold's weights/operands shift in while the current fold drains")
+        True, description="the next fold's weights/operands shift in while the current fold drains (a second "
+        "weight register in each PE, Gemmini's; it costs PE area)")
+    datapath: tuple[Format, ...] | None = Field(
+        None, min_length=1, max_length=len(FORMATS), description="operand formats the PEs compute in, the "
+        f"native one first ({', '.join(FORMATS)}); input_bits follows the widest. Leave it out for one integer "
+        "format of input_bits")
+    memory: MemorySystem | None = Field(
+        None, description="the DRAM the accelerator owns (technology and channels or stacks): bandwidth, latency, "
+        "energy, interface area, static power and capacity follow from it. Leave it out to give "
+        "dram_bytes_per_cycle and dram_latency_cycles yourself (a measured device, or a port into a shared L2)")
     dram_bytes_per_cycle: StrictFloat = Field(16.0, ge=1e-3, le=1e12,
-                                        description="width of the DMA bus to L2/DRAM (0.001 to 1e12 bytes)")
+                                        description="width of the DMA bus to L2/DRAM (0.001 to 1e12 bytes); "
+                                        "derived from memory: when that is given")
     dram_latency_cycles: StrictFloat = Field(
-        0.0, ge=0, le=1e6, description="round trip of one DMA request; 0 = bandwidth-limited only (up to 1e6)")
+        0.0, ge=0, le=1e6, description="round trip of one DMA request; 0 = bandwidth-limited only (up to 1e6); "
+        "derived from memory: when that is given")
     dma_inflight_requests: StrictInt = Field(16, gt=0, le=65_536,
                                              description="outstanding DMA requests (Gemmini: 16; up to 65,536)")
     dma_request_bytes: StrictInt = Field(64, gt=0, le=2**20, description="largest DMA request (Gemmini: 64 B, "
                                          "one per SRAM row; up to 1 MiB)")
     clock_mhz: StrictFloat = Field(1000.0, ge=1, le=100_000, description="clock in MHz (1 to 100,000)")
-    node_nm: Literal[12, 22, 45] = Field(12, description="process node for area and leakage (12, 22 or 45 nm; "
-                                         "the area constants were synthesised at 12 nm)")
+    node_nm: Literal[NODES] = Field(12, description="process node of the whole accelerator: area, leakage and "
+                                    "every on-chip energy are scaled to it (12, 22 or 45 nm)")
     vector_units: dict[VectorKind, VectorUnit] = Field(
         description="where each non-linear op runs (rmsnorm, silu, multiply and rope default to the unit of "
         "layernorm, gelu, residual_add and residual_add)")
     fusion: Fusion = Field(default_factory=Fusion, description="producer-consumer chains kept on chip")
     energy: EnergyModel = Field(default_factory=EnergyModel)
+
+    @field_validator("datapath")
+    @classmethod
+    def _formats_once(cls, formats: tuple | None) -> tuple | None:
+        if formats is not None and len(set(formats)) != len(formats):
+            raise ValueError("formats must not repeat")
+        return formats
+
+    @model_validator(mode="after")
+    def _derived_from_memory_and_datapath(self) -> "AcceleratorConfig":
+        """A `memory:` section sets the bus (bandwidth and latency at this clock) and the DRAM energy; a
+        `datapath:` sets `input_bits` (its widest format). A value given beside them that differs is refused: it
+        would be a measured override and a technology at once, and one of them would be ignored."""
+        given = self.model_fields_set
+        derived: dict[str, float] = {}
+        if self.datapath is not None:
+            derived["input_bits"] = max(FORMATS[f].bits for f in self.datapath)
+        if self.memory is not None:
+            derived["dram_bytes_per_cycle"] = self.memory.bytes_per_cycle(self.clock_mhz)
+            derived["dram_latency_cycles"] = self.memory.latency_cycles(self.clock_mhz)
+        for key, value in derived.items():
+            if key in given and not math.isclose(getattr(self, key), value, rel_tol=1e-9):
+                owner = f"datapath {list(self.datapath)}" if key == "input_bits" else f"memory ({self.memory.describe()})"
+                raise ValueError(f"{key}={getattr(self, key):g} conflicts with {owner}, which gives {value:g}; "
+                                 f"leave {key} out" + ("" if key == "input_bits" else ", or drop memory: to give a "
+                                                       "measured bus yourself"))
+            self.__dict__[key] = value
+        if self.memory is not None:
+            pj = self.memory.pj_per_byte
+            if "dram_pj_per_byte" in self.energy.model_fields_set and not math.isclose(
+                    self.energy.dram_pj_per_byte, pj, rel_tol=1e-9):
+                raise ValueError(f"energy.dram_pj_per_byte={self.energy.dram_pj_per_byte:g} conflicts with memory "
+                                 f"({self.memory.describe()}), which gives {pj:g}; leave it out")
+            self.__dict__["energy"] = self.energy.model_copy(update={"dram_pj_per_byte": pj})
+        return self
 
     @field_validator("vector_units")
     @classmethod
@@ -235,6 +295,43 @@ class AcceleratorConfig(BaseModel):
         return self.input_bits / 8
 
     @property
+    def formats(self) -> tuple[str, ...]:
+        """The operand formats the datapath computes in, the native one first."""
+        return self.datapath if self.datapath is not None else (f"int{self.input_bits}",)
+
+    def operand_format(self, name: str | None = None) -> OperandFormat:
+        """Format `name` (None: the native one) as this datapath computes it; refuses one it lacks."""
+        name = self.formats[0] if name is None else name
+        if name not in self.formats:
+            raise UserInputError(f"precision {name} is not in the datapath of accelerator {self.name!r} "
+                                 f"(datapath: {', '.join(self.formats)}); add it to datapath: or pick one of those")
+        return operand_format(name, self.input_bits)
+
+    def settings(self) -> dict:
+        """What a file must say to describe this accelerator again: its fields, less those that `memory:` and
+        `datapath:` derive (so that a changed memory or datapath re-derives them rather than conflicting)."""
+        data = self.model_dump(mode="json")
+        if self.memory is not None:
+            for key in DERIVED_BY_MEMORY:
+                del data[key]
+            del data["energy"]["dram_pj_per_byte"]
+        if self.datapath is not None:
+            del data["input_bits"]
+        return data
+
+    def with_changes(self, **update) -> "AcceleratorConfig":
+        """This accelerator with some settings changed, validated (`model_copy` would skip the checks and the
+        figures that memory and datapath derive). A memory or datapath given here derives them anew."""
+        data = self.settings()
+        if update.get("memory") is not None:
+            for key in DERIVED_BY_MEMORY:
+                data.pop(key, None)
+            data["energy"].pop("dram_pj_per_byte", None)
+        if update.get("datapath") is not None:
+            data.pop("input_bits", None)
+        return AcceleratorConfig.model_validate({**data, **update})
+
+    @property
     def acc_bytes(self) -> float:
         return self.acc_bits / 8
 
@@ -270,13 +367,16 @@ class AcceleratorConfig(BaseModel):
         return data
 
     def fingerprint(self) -> str:
-        """Hash of everything that changes a simulated number on a given mapper (not the name or description).
+        """Hash of everything that changes a simulated number on a given mapper (not the name or description),
+        and of the cost model's version (`COST_MODEL_VERSION`), so that what an older model simulated is not taken
+        for what this one would.
         Settings added after fingerprints were first recorded count only when they differ from their defaults,
         so that the accelerators described before keep their fingerprints; `mapper` is hashed at one constant,
         the value that the Gemmini presets and every design extending them recorded (the mapper is no longer
         the hardware's, so it no longer moves the fingerprint)."""
         payload = self.model_dump(mode="json", exclude={"name", "description"})
         payload["mapper"] = "gemmini"
+        payload["cost_model"] = COST_MODEL_VERSION
         for key, default in LATER_SETTINGS.items():
             if payload[key] == default:
                 del payload[key]

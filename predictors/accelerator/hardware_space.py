@@ -15,7 +15,12 @@ hardware_space:
   vector_units:
     layernorm: {where: [host, accelerator], lanes: [8, 16, 32]}
     gelu: {where: [host, accelerator, fused]}
+  fold_overlap: [true, false]         # the second weight register per PE, priced in area
+  datapath: [[int8], [int4, int8]]    # operand formats the PEs compute in
+  memory: {technology: [lpddr5, lpddr5x, hbm3], count: [1, 2, 4]}   # channels, or stacks for HBM
 ```
+The last three are genes only when the space sets them, so that the genomes of spaces written before them stay
+as they were.
 """
 from __future__ import annotations
 
@@ -46,6 +51,8 @@ from predictors.accelerator.hardware import (
     VectorUnit,
     preset_names,
 )
+from predictors.accelerator.memory import TECHNOLOGIES
+from predictors.accelerator.precision import FORMATS, Format
 from predictors.accelerator.systolic import SystolicSimulator
 from predictors.accelerator.vector_ops import SHARES_UNIT_OF, VectorKind
 from userfiles import UserInputError, load_mapping, validate, validation_message
@@ -62,6 +69,8 @@ ACCELERATOR_UNIT = {
     VectorKind.residual_add: {"passes": 1, "dram_bytes_per_element": 1.0}, VectorKind.quantize: {"passes": 1},
 }
 MAX_CHOICES = 64
+# Genes a space has only when it sets them (after FIELDS and before the vector units, in this order).
+OPTIONAL_GENES = ("fold_overlap", "datapath", "memory.technology", "memory.count")
 
 
 class OutsideHardwareSpace(UserInputError):
@@ -85,6 +94,28 @@ class VectorUnitChoices(BaseModel):
         return values
 
 
+class MemoryChoices(BaseModel):
+    """Memory technologies and how many of each: `count` is channels, or stacks for HBM."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    technology: tuple[str, ...] = Field(min_length=1, max_length=len(TECHNOLOGIES))
+    count: tuple[StrictInt, ...] = Field((1,), min_length=1, max_length=MAX_CHOICES)
+
+    @field_validator("technology", "count")
+    @classmethod
+    def _unique(cls, values: tuple) -> tuple:
+        if len(set(values)) != len(values):
+            raise ValueError("choices must not repeat")
+        return values
+
+    @staticmethod
+    def section(technology: str, count: int) -> dict:
+        """The hardware file's `memory:` section for one choice."""
+        return {"technology": technology, TECHNOLOGIES[technology].unit + "s": count} if technology in TECHNOLOGIES \
+            else {"technology": technology}
+
+
 class HardwareSpace(BaseModel):
     """Choices per field; a field left out keeps the base accelerator's value (a one-point choice)."""
 
@@ -99,6 +130,9 @@ class HardwareSpace(BaseModel):
     dram_bytes_per_cycle: tuple[StrictFloat, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
     dma_inflight_requests: tuple[StrictInt, ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
     vector_units: dict[VectorKind, VectorUnitChoices] = Field(default_factory=dict)
+    fold_overlap: tuple[bool, ...] | None = Field(None, min_length=1, max_length=2)
+    datapath: tuple[tuple[Format, ...], ...] | None = Field(None, min_length=1, max_length=MAX_CHOICES)
+    memory: MemoryChoices | None = None
     base_dir: Path = Field(Path("."), exclude=True, description="where a relative `extends` is found")
 
     @field_validator(*FIELDS, mode="before")
@@ -109,7 +143,7 @@ class HardwareSpace(BaseModel):
             raise ValueError("choices must be numbers (or ws/os), not true/false")
         return values
 
-    @field_validator(*FIELDS)
+    @field_validator(*FIELDS, "fold_overlap", "datapath")
     @classmethod
     def _unique_choices(cls, values: tuple | None) -> tuple | None:
         if values is not None and len(set(values)) != len(values):
@@ -141,7 +175,16 @@ class HardwareSpace(BaseModel):
                 _check(VectorUnit, {"where": "accelerator", "lanes": lanes}, f"vector_units.{kind.value}.lanes")
         for name in FIELDS:
             for value in self._field_choices(base, name):
-                _check(AcceleratorConfig, {**base.model_dump(), name: value}, name)
+                _check_design(base, {name: value}, name)
+        if self.memory is not None and self.dram_bytes_per_cycle is not None:
+            raise ValueError("dram_bytes_per_cycle: searched beside memory, which sets it; search memory.count "
+                             "(channels or stacks) for bandwidth instead")
+        for formats in self.datapath or ():
+            _check_design(base, {"datapath": list(formats)}, "datapath")
+        if self.memory is not None:
+            for technology in self.memory.technology:
+                for count in self.memory.count:
+                    _check_design(base, {"memory": MemoryChoices.section(technology, count)}, "memory")
         self._hardest_tile_fits(base)
         return self
 
@@ -153,7 +196,10 @@ class HardwareSpace(BaseModel):
         rows x cols x scratchpad x accumulator (64^4 = 16.8 million at the choice limit, half an hour)."""
         rows, cols = max(self._field_choices(base, "rows")), max(self._field_choices(base, "cols"))
         sp, acc = min(self._field_choices(base, "scratchpad_kib")), min(self._field_choices(base, "accumulator_kib"))
-        hw = base.model_copy(update={"rows": rows, "cols": cols, "scratchpad_kib": sp, "accumulator_kib": acc})
+        bits = max((FORMATS[f].bits for formats in self.datapath for f in formats) if self.datapath
+                   else (base.input_bits,))  # the widest operands need the most room
+        hw = base.model_copy(update={"rows": rows, "cols": cols, "scratchpad_kib": sp, "accumulator_kib": acc,
+                                     "input_bits": bits})
         try:
             SystolicSimulator(hw).gemm(rows, cols, rows)
         except ValueError:
@@ -183,6 +229,10 @@ class HardwareSpace(BaseModel):
         """(name, choices) per gene: the fields in FIELDS order, then each searched vector op's place and lanes."""
         base = self.base()
         genes = [(name, self._field_choices(base, name)) for name in FIELDS]
+        optional = {"fold_overlap": self.fold_overlap, "datapath": self.datapath,
+                    "memory.technology": self.memory and self.memory.technology,
+                    "memory.count": self.memory and self.memory.count}
+        genes += [(name, optional[name]) for name in OPTIONAL_GENES if optional[name] is not None]
         for kind in VectorKind:
             if kind in self.vector_units:
                 genes.append((f"{kind.value}.where", self.vector_units[kind].where))
@@ -206,7 +256,18 @@ class HardwareSpace(BaseModel):
         for kind in self.vector_units:
             units[kind] = _place(base.unit(kind), kind, picked[f"{kind.value}.where"],
                                  picked[f"{kind.value}.lanes"])
-        hw = base.model_copy(update={**{name: picked[name] for name in FIELDS}, "vector_units": units})
+        update = {**{name: picked[name] for name in FIELDS}, "vector_units": units}
+        if "fold_overlap" in picked:
+            update["fold_overlap"] = picked["fold_overlap"]
+        if "datapath" in picked or "memory.technology" in picked:  # settings that derive others: validated anew
+            if "datapath" in picked:
+                update["datapath"] = list(picked["datapath"])
+            if "memory.technology" in picked:
+                update["memory"] = MemoryChoices.section(picked["memory.technology"], picked["memory.count"])
+                update.pop("dram_bytes_per_cycle")  # the memory derives it (a space never searches both)
+            hw = base.with_changes(**update)
+        else:
+            hw = base.model_copy(update=update)
         on_unit = [kind.value for kind, unit in units.items() if unit.where == "accelerator"]
         return hw.model_copy(update={
             "name": f"{Path(self.extends).stem}-{hw.rows}x{hw.cols}-{hw.fingerprint()[:8]}",
@@ -218,7 +279,9 @@ class HardwareSpace(BaseModel):
         genome = []
         for name, choices in self._genes():
             value = _gene_value(hw, name)
-            if value is None:  # the lanes of an op on the host or fused: carried, ignored
+            if name == "dram_bytes_per_cycle" and self.memory is not None:
+                value = None  # the memory gene derives it
+            if value is None:  # the lanes of an op on the host or fused, or a derived bus: carried, ignored
                 genome.append(0)
                 continue
             if value not in choices:
@@ -241,7 +304,7 @@ class HardwareSpace(BaseModel):
         """Distinct designs: an op on the host or fused counts once, whatever its (ignored) lanes gene."""
         total = 1
         for name, choices in self._genes():
-            if name in FIELDS:
+            if name in FIELDS or name in OPTIONAL_GENES:
                 total *= len(choices)
             elif name.endswith(".where"):
                 on_unit = "accelerator" in choices
@@ -312,6 +375,15 @@ class HardwareSpace(BaseModel):
         return cls.from_mapping(data, str(path), Path(path).parent)
 
 
+def _check_design(base: AcceleratorConfig, update: dict, key: str) -> None:
+    """Validate the base with one choice applied, naming the choice's key once in the message."""
+    try:
+        base.with_changes(**update)
+    except ValidationError as exc:
+        message = validation_message(exc, "").removeprefix(": ").removeprefix("(top level): ")
+        raise ValueError(f"{key}: {message.removeprefix(key.split('.')[-1] + ': ')}") from None
+
+
 def _check(model, data: dict, key: str) -> None:
     """Validate one choice as the accelerator model would, and name the choice's key once in the message."""
     try:
@@ -345,8 +417,14 @@ def _place(base: VectorUnit, kind: VectorKind, where: str, lanes: float) -> Vect
 
 
 def _gene_value(hw: AcceleratorConfig, name: str) -> Any:
-    if name in FIELDS:
+    if name in FIELDS or name == "fold_overlap":
         return getattr(hw, name)
+    if name == "datapath":
+        return tuple(hw.formats)
+    if name.startswith("memory."):
+        if hw.memory is None:
+            return None
+        return hw.memory.technology if name == "memory.technology" else hw.memory.count
     kind, _, attr = name.partition(".")
     unit = hw.unit(VectorKind(kind))
     if attr == "where":
@@ -357,7 +435,8 @@ def _gene_value(hw: AcceleratorConfig, name: str) -> Any:
 _FIELD_WORDS = {"rows": ("array rows", ""), "cols": ("array columns", ""), "dataflow": ("dataflow", ""),
                 "scratchpad_kib": ("scratchpad", " KiB"), "accumulator_kib": ("accumulator", " KiB"),
                 "dram_bytes_per_cycle": ("DRAM bus", " B/cycle"),
-                "dma_inflight_requests": ("DMA requests in flight", "")}
+                "dma_inflight_requests": ("DMA requests in flight", ""), "fold_overlap": ("fold overlap", ""),
+                "datapath": ("datapath", "")}
 
 
 def design_changes(base: AcceleratorConfig, hw: AcceleratorConfig) -> list[str]:
@@ -369,6 +448,9 @@ def design_changes(base: AcceleratorConfig, hw: AcceleratorConfig) -> list[str]:
         if old != new:
             changes.append(f"{label} {old:g} -> {new:g}{unit}" if isinstance(old, (int, float)) and not
                            isinstance(old, bool) else f"{label} {old} -> {new}")
+    if base.memory != hw.memory:
+        changes.append(f"memory {base.memory.describe() if base.memory else 'none'} -> "
+                       f"{hw.memory.describe() if hw.memory else 'none'}")
     for kind in VectorKind:
         if kind not in base.vector_units and kind not in hw.vector_units:
             continue  # it shares a unit whose move is reported under that unit's name

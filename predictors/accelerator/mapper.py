@@ -120,11 +120,10 @@ class SearchMapper:
                 best = min([best] + costs, key=objective)
         primary = {"cycles": lambda c, e: c, "energy": lambda c, e: e, "edp": lambda c, e: c * e}[self.objective]
         hw = model.hw
-        e = hw.energy
         useful = model.useful_macs(m, n, k, causal_axis)
         floor_cycles = useful / hw.peak_macs_per_cycle
-        moved_once = (m * k * (p.on_chip != "a") + m * n * (p.on_chip != "c")) * hw.input_bytes + k * n * model.b_bytes(p)
-        floor_pj = useful * e.mac_pj + moved_once * e.dram_pj_per_byte / 2
+        moved_once = (m * k * (p.on_chip != "a") + m * n * (p.on_chip != "c")) * model.in_bytes + k * n * model.b_bytes(p)
+        floor_pj = useful * model.mac_pj + moved_once * model.dram_pj_per_byte / 2
         for tm, tn in output_tiles(model, p):
             for tk in k_tiles(model, p, tm, tn):
                 if (tm, tn, tk) in costed:
@@ -148,7 +147,7 @@ class SearchMapper:
         m, n, k, axis = p.m, p.n, p.k, p.causal_axis
         classes, first_load, live = model.tile_classes(p, tm, tn, tk)
         i0, j0, k0 = math.ceil(m / tm), math.ceil(n / tn), math.ceil(k / tk)
-        in_b = model.hw.input_bytes
+        in_b = model.in_bytes
         a_on, c_on = (0.0 if p.on_chip == "a" else 1.0), (0.0 if p.on_chip == "c" else 1.0)
         a_share = (1.0 if axis == "k" else 1 / live) / j0 * a_on
         b_share, c_share = 1 / live / i0, in_b * (1.0 if axis == "n" else 1 / live) / k0 * c_on
@@ -205,7 +204,7 @@ def gemmini_tiling(model: CostModel, m: int, n: int, k: int, b_bytes: float) -> 
     acc_blocks = model.acc_usable / (r * c * hw.acc_bytes)
     side = max(1, math.isqrt(int(acc_blocks)))
     ti, tj = min(side, bounds[0]), min(side, bounds[1])
-    sp_rows = model.sp_usable / (r * hw.input_bytes)
+    sp_rows = model.sp_usable / (r * model.in_bytes)
     tk = max(1, min(bounds[2], int(sp_rows / r) // max(ti, 1)))
     tiles = [ti, tj, tk]
     size = lambda t: (min(t[0] * r, m), min(t[1] * c, n), min(t[2] * r, k))  # noqa: E731
@@ -238,7 +237,7 @@ def output_tiles(model: CostModel, p: Problem) -> Iterator[tuple[int, int]]:
 
 def k_tiles(model: CostModel, p: Problem, tm: int, tn: int) -> list[int]:
     """K tiles, deepest first, with which an A and a B tile fit the scratchpad."""
-    in_b, b_bytes = model.hw.input_bytes, model.b_bytes(p)
+    in_b, b_bytes = model.in_bytes, model.b_bytes(p)
     return [tk for tk in tile_candidates(p.k, model.hw.rows)[::-1]
             if tm * tk * in_b + tk * tn * b_bytes <= model.sp_usable]
 

@@ -254,7 +254,8 @@ class SystolicSimulator:
     by layer shape (whole blocks): the hardware and the mapper are fixed per instance.
     """
 
-    def __init__(self, hw: AcceleratorConfig, mapper: str | Mapper = DEFAULT_MAPPER, objective: str = "cycles"):
+    def __init__(self, hw: AcceleratorConfig, mapper: str | Mapper = DEFAULT_MAPPER, objective: str = "cycles",
+                 precision: str | None = None):
         self.hw = hw
         if objective not in OBJECTIVES:  # the names a simulator's objective takes
             raise ValueError(f"objective {objective!r}: expected one of {', '.join(OBJECTIVES)}")
@@ -264,13 +265,24 @@ class SystolicSimulator:
             raise ValueError(f"objective={objective!r} given with a {mapper.name} mapper that minimises "
                              f"{mapper.objective!r}; give the objective to the mapper")
         self.mapper: Mapper = mapper
-        self.cost = CostModel(hw)
+        self.cost = CostModel(hw, precision)
+        self._by_precision: dict[str, SystolicSimulator] = {}
         self._gemms: dict[Problem, GemmReport] = {}
         self._layers: dict[tuple, dict[tuple[int, int], BlockCost]] = {}
 
     @property
     def objective(self) -> str:
         return self.mapper.objective
+
+    def at_precision(self, name: str | None) -> "SystolicSimulator":
+        """The simulator of this accelerator computing in format `name` (None or the own format: this one),
+        with the same mapper; refuses a format the datapath lacks."""
+        if name is None or name == self.cost.format.name:
+            return self
+        found = self._by_precision.get(name)
+        if found is None:
+            found = self._by_precision[name] = SystolicSimulator(self.hw, self.mapper, precision=name)
+        return found
 
     # ---- single GEMMs -------------------------------------------------------------------------------------
     def gemm(self, m: int, n: int, k: int, count: int = 1, causal_axis: str | None = None,
@@ -321,6 +333,8 @@ class SystolicSimulator:
 
     # ---- whole models -------------------------------------------------------------------------------------
     def simulate(self, arch: ArchConfig, workload: Workload) -> SimReport:
+        if workload.precision is not None and workload.precision != self.cost.format.name:
+            return self.at_precision(workload.precision).simulate(arch, workload)
         blocks = []
         # blocks memoised per width and workload (hashed once per call), then per layer shape
         known = self._layers.setdefault((arch.family, arch.embed_dim, arch.head_dim, workload), {})

@@ -17,7 +17,6 @@ def vector_cost(model: CostModel, op: VectorWork) -> OpCost:
     """One vector op run alone where the accelerator places it."""
     hw = model.hw
     unit = hw.unit(op.kind)
-    e = hw.energy
     if unit.where == "accelerator":
         dram = op.elements * unit.dram_bytes_per_element
         busy = 0.0 if unit.fused else op.elements * unit.passes / unit.lanes
@@ -28,14 +27,14 @@ def vector_cost(model: CostModel, op: VectorWork) -> OpCost:
             limit = memory_limit(busy, transfer, dram / hw.dram_bytes_per_cycle, dram, dram)
             limit = Limit.vector_unit if limit is Limit.array else limit
             cycles = max(busy, transfer)
-        energy = EnergyParts(vector=op.elements * unit.passes * e.vector_pj_per_element,
-                             dram=dram * e.dram_pj_per_byte, static=model.static_pj(cycles))
+        energy = EnergyParts(vector=op.elements * unit.passes * model.vector_pj_per_element,
+                             dram=dram * model.dram_pj_per_byte, static=model.static_pj(cycles))
         return OpCost(op.name, op.kind.value, cycles, busy, energy, dram, limit, elements=op.elements)
-    dram = op.elements * (hw.acc_bytes + hw.input_bytes)
+    dram = op.elements * (hw.acc_bytes + model.in_bytes)
     host_cycles = op.elements * unit.host_cycles_per_element
     transfer = dram / hw.dram_bytes_per_cycle
     cycles = host_cycles + transfer
-    energy = EnergyParts(host=host_cycles * e.host_pj_per_cycle, dram=dram * e.dram_pj_per_byte,
+    energy = EnergyParts(host=host_cycles * model.host_pj_per_cycle, dram=dram * model.dram_pj_per_byte,
                          static=model.static_pj(cycles))
     return OpCost(op.name, op.kind.value, cycles, host_cycles, energy, dram,
                   Limit.host if host_cycles >= transfer else Limit.dram_bus, elements=op.elements)
@@ -59,7 +58,7 @@ def hidden_cost(model: CostModel, op: VectorWork, role: HiddenVector, ops: list[
     blocks = math.ceil(producer.m / producer.mapping.tile_m)
     behind = sum(costs[i].cycles for i in role.behind)
     exposed = min(work, max(work - behind, 0.0) + work / blocks)
-    energy = EnergyParts(vector=alone.energy.vector + extra * hw.energy.vector_pj_per_element,
+    energy = EnergyParts(vector=alone.energy.vector + extra * model.vector_pj_per_element,
                          dram=alone.energy.dram, static=model.static_pj(exposed))
     return OpCost(op.name, op.kind.value, exposed, exposed, energy, alone.dram_bytes, Limit.vector_unit,
                   elements=op.elements + extra)

@@ -16,6 +16,7 @@ from typing import Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from predictors.accelerator.precision import Format
 from predictors.accelerator.vector_ops import VectorKind
 from userfiles import UserInputError, load_mapping, safe_load, validate
 from supernet.family import FAMILIES, BlockDescription, family_for
@@ -99,7 +100,7 @@ MAX_NEW_TOKENS = 8_192
 MAX_VOCAB = 4_194_304
 
 
-QUANTISATION_SETTINGS = ("weight_bits", "kv_cache_bits")
+QUANTISATION_SETTINGS = ("weight_bits", "kv_cache_bits", "precision")
 
 
 class Workload(BaseModel):
@@ -127,6 +128,9 @@ class Workload(BaseModel):
     weight_bits: Optional[Literal[4, 8]] = Field(
         None, description="weight-only quantisation: weights stored at 4 or 8 bits and widened on chip "
         "(default: the accelerator's input width)")
+    precision: Optional[Format] = Field(
+        None, description="the operand format the array computes in, one of the accelerator's datapath formats "
+        "(default: its native one, the first listed)")
     kv_cache_bits: Optional[Literal[4, 8, 16]] = Field(
         None, description="width of the keys and values read from the KV cache while decoding (4, 8 or 16; "
         "default: the accelerator's input width)")
@@ -142,14 +146,16 @@ class Workload(BaseModel):
                              "prompt) reads no KV cache")
         return bits
 
-    def check_widths(self, input_bits: int) -> None:
-        """Refuse weights stored wider than the accelerator computes: weight-only quantisation narrows weights
-        in memory and widens them on chip; weights wider than `input_bits` would have to be cut on chip, which
-        the model does not do (it would cost them at their own width and compute at the narrower one)."""
-        if self.weight_bits is not None and self.weight_bits > input_bits:
-            raise UserInputError(f"weight_bits={self.weight_bits} is wider than the accelerator's input width "
-                                 f"(input_bits={input_bits}); weight-only quantisation stores weights at "
-                                 f"{input_bits} bits or fewer")
+    def check_widths(self, hw) -> None:
+        """Refuse a precision the accelerator's datapath lacks (`AcceleratorConfig.operand_format` names both),
+        and weights stored wider than the array computes: weight-only quantisation narrows weights in memory and
+        widens them on chip; wider weights would have to be cut on chip, which the model does not do (it would
+        cost them at their own width and compute at the narrower one)."""
+        bits = hw.operand_format(self.precision).bits
+        if self.weight_bits is not None and self.weight_bits > bits:
+            raise UserInputError(f"weight_bits={self.weight_bits} is wider than the width the array computes in "
+                                 f"({hw.operand_format(self.precision).name} on accelerator {hw.name!r}); "
+                                 f"weight-only quantisation stores weights at {bits} bits or fewer")
 
     @model_validator(mode="after")
     def _consistent(self) -> "Workload":

@@ -265,7 +265,7 @@ def build_dataset(space: SearchSpace, hw: AcceleratorConfig, workload: Workload,
                   seed: int = 0, map_fn: Callable[[Callable, Iterable], Iterable] = map, chunk_size: int = 50,
                   progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """Simulate `samples` sampled architectures into `out`, resuming from what `out` already holds."""
-    workload.check_widths(hw.input_bits)
+    workload.check_widths(hw)
     meta = dataset_meta(space, hw.fingerprint(), hw.name, workload, seed, source="simulator")
 
     def jobs(todo: list[ArchConfig]) -> list[SimulationJob]:

@@ -91,14 +91,14 @@ def _distinct_hardware(hws: Sequence[AcceleratorConfig]) -> tuple[np.ndarray, np
 
 
 def _describe(hw: AcceleratorConfig) -> list[float]:
-    sim, e = SystolicSimulator(hw), hw.energy
+    sim = SystolicSimulator(hw)
     ws = hw.dataflow == "ws"
-    values = [hw.rows, hw.cols, hw.rows * hw.cols, float(not ws), hw.input_bytes, hw.acc_bytes, hw.scratchpad_kib,
+    values = [hw.rows, hw.cols, hw.rows * hw.cols, float(not ws), sim.cost.in_bytes, hw.acc_bytes, hw.scratchpad_kib,
               hw.accumulator_kib,
               hw.dram_bytes_per_cycle, hw.dma_bytes_per_cycle(hw.dma_request_bytes), hw.dram_latency_cycles,
               hw.dma_inflight_requests, hw.dma_request_bytes, hw.clock_mhz, hw.double_buffered, hw.fold_overlap,
-              sim.mapper.name == "gemmini", (2 * hw.rows if ws else hw.rows) + hw.cols - 2, e.mac_pj,
-              sim.cost.scratchpad_pj_per_byte, sim.cost.accumulator_pj_per_byte, e.dram_pj_per_byte,
+              sim.mapper.name == "gemmini", (2 * hw.rows if ws else hw.rows) + hw.cols - 2, sim.cost.mac_pj,
+              sim.cost.scratchpad_pj_per_byte, sim.cost.accumulator_pj_per_byte, sim.cost.dram_pj_per_byte,
               sim.cost.static_mw / hw.clock_mhz * 1e3]
     for kind in KINDS:
         unit = hw.vector_units[kind]
