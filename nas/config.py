@@ -479,6 +479,14 @@ def _refuse(loc: tuple, message: str) -> None:
         type=PydanticCustomError("value_error", message), loc=loc, input=None)])
 
 
+def _precision_in_some_datapath(workload, space) -> None:
+    """Designs whose datapath lacks the workload's precision are infeasible in the search; a space in which
+    every design lacks it has nothing to search."""
+    if workload.precision is not None and not any(workload.precision in formats for formats in space.datapath):
+        raise UserInputError(f"precision {workload.precision} is in none of hardware_space.datapath's choices "
+                             f"({'; '.join(', '.join(f) for f in space.datapath)})")
+
+
 def load_run_config(path: str | Path) -> RunConfig:
     """A run config file; mistakes give one line naming the file and the key path."""
     config = validate(RunConfig, load_mapping(path), source=str(path))
@@ -488,8 +496,12 @@ def load_run_config(path: str | Path) -> RunConfig:
         except UserInputError as exc:  # an inline mapping's errors already start with `hardware`
             where = "" if str(exc).startswith("hardware") else "hardware: "
             raise UserInputError(f"{path}: {where}{exc}") from None
-        try:  # every design of a hardware space shares its base's input width (it is not a gene)
-            config.workload.check_widths(hw)
+        try:  # a hardware space that searches the datapath needs the precision in one of its choices
+            space = config.accelerators(Path(path).parent) if config.codesign else None
+            if space is not None and space.datapath is not None:
+                _precision_in_some_datapath(config.workload, space)
+            else:
+                config.workload.check_widths(hw)
         except UserInputError as exc:
             raise UserInputError(f"{path}: workload: {exc}") from None
     try:

@@ -70,9 +70,12 @@ class EvolutionarySearch:
                  constraints: Sequence[Constraint | str] = (), population: int = 40, generations: int = 40,
                  crossover_prob: float = 0.9, mutation_prob: float = 0.2, seed: int = 0,
                  out: str | Path | None = None, on_generation: Callable[[dict], None] | None = None,
-                 on_resume: Callable[[int], None] | None = None):
+                 on_resume: Callable[[int], None] | None = None,
+                 infeasibility: Callable[[Sequence[Point]], Sequence[float]] | None = None):
         """Everything after the objectives is keyword-only: six numbers in a row are too easy to swap.
-        Constraints are `Constraint`s or their text (`"latency_ms <= 5"`), as in a run config."""
+        Constraints are `Constraint`s or their text (`"latency_ms <= 5"`), as in a run config. `infeasibility`
+        gives each candidate a violation of its own, beside the constraints' (0 when feasible): a design whose
+        memory cannot hold the model, say, whatever the user bounded."""
         if len(objectives) < 2:
             raise ValueError("a multi-objective search needs at least two objectives")
         constraints = [Constraint.parse(c) for c in constraints]
@@ -86,6 +89,7 @@ class EvolutionarySearch:
         self.out = Path(out) if out else None
         self.on_generation = on_generation
         self.on_resume = on_resume  # told the generation a resumed search restarts from
+        self.infeasibility = infeasibility
         self.individual = _fitness_class(tuple(o.weight for o in self.objectives))
         self.choices = self.codec.gene_choices()
         self.rng = random.Random(seed)
@@ -103,13 +107,14 @@ class EvolutionarySearch:
             values: dict[str, np.ndarray] = {}
             for obj in (o for o in self.objectives if o.cost == "cheap"):
                 values[obj.name] = obj.evaluate(new)
-            cheap_violation = self._violation(values, len(new), cheap_only=True)
+            own = np.asarray(self.infeasibility(new), float) if self.infeasibility else np.zeros(len(new))
+            cheap_violation = self._violation(values, len(new), cheap_only=True) + own
             feasible = [a for a, v in zip(new, cheap_violation) if v == 0]
             for obj in (o for o in self.objectives if o.cost == "expensive"):
                 scored = dict(zip((a.key for a in feasible), obj.evaluate(feasible))) if feasible else {}
                 worst = np.inf if obj.direction == "min" else -np.inf
                 values[obj.name] = np.array([scored.get(a.key, worst) for a in new])
-            violation = self._violation(values, len(new), cheap_only=False)
+            violation = self._violation(values, len(new), cheap_only=False) + own
             for i, candidate in enumerate(new):
                 record = {name: float(v[i]) for name, v in values.items()}
                 record["violation"] = float(violation[i])

@@ -11,7 +11,9 @@ so a re-visited architecture costs nothing, and the search itself never knows wh
 """
 from __future__ import annotations
 
+
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,7 +203,12 @@ def candidate_simulator_objective(name: str, workload, simulators: dict, cache_s
             simulators[key] = simulator(candidate.hw)
         return simulators[key].simulate(candidate.arch, workload)
 
-    return Objective(name, lambda candidates: [getattr(simulate(c), name) for c in candidates])
+    def value(candidate) -> float:
+        if workload.precision is not None and workload.precision not in candidate.hw.formats:
+            return math.inf  # infeasible (`nas.pipeline.problem.infeasibility`): nothing to simulate
+        return getattr(simulate(candidate), name)
+
+    return Objective(name, lambda candidates: [value(c) for c in candidates])
 
 
 def area_objective() -> Objective:

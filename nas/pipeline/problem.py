@@ -54,6 +54,30 @@ def objectives(run: Run, supernet_dir: Path | None, pool) -> list[Objective]:
     return found
 
 
+def infeasibility(run: Run):
+    """Each candidate's own violation: 1 when its datapath lacks the workload's precision, else by how much its
+    model overflows the accelerator's memory system (`predictors.accelerator.footprint`), relative to the
+    capacity; None when no design declares a memory or searches the datapath."""
+    from predictors.accelerator.footprint import capacity_shortfall
+
+    cfg = run.config
+    if cfg.codesign:
+        space = cfg.accelerators(run.config_dir)
+        if space.memory is None and space.base().memory is None and space.datapath is None:
+            return None
+        precision = cfg.workload.precision
+
+        def violation(c) -> float:
+            if precision is not None and precision not in c.hw.formats:
+                return 1.0
+            return capacity_shortfall(c.hw, c.arch, cfg.workload)
+
+        return lambda candidates: [violation(c) for c in candidates]
+    if run.hw.memory is None:
+        return None
+    return lambda archs: [capacity_shortfall(run.hw, a, cfg.workload) for a in archs]
+
+
 def baseline(run: Run):
     """What the front is compared with: the largest network (NAS, co-design) or the fixed one (DSE), on the
     run's accelerator (NAS) or the one the hardware space extends (co-design)."""

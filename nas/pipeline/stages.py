@@ -237,6 +237,7 @@ def search(run: Run, supernet_folder: Path | None, upstream: dict, resume: bool 
             searcher = cls(problem.codec(run), objectives, constraints=cfg.constraints,
                            population=s.population, generations=s.generations, crossover_prob=s.crossover_prob,
                            mutation_prob=s.mutation_prob, seed=s.seed, out=run.root, on_generation=on_generation,
+                           infeasibility=problem.infeasibility(run),
                            on_resume=lambda g: run.log(f"[search] resuming after generation {g} of {s.generations} "
                                                        f"({run.root / STATE_FILE})"))
             result.append(searcher.run(resume=resume))

@@ -322,14 +322,7 @@ class AcceleratorConfig(BaseModel):
     def with_changes(self, **update) -> "AcceleratorConfig":
         """This accelerator with some settings changed, validated (`model_copy` would skip the checks and the
         figures that memory and datapath derive). A memory or datapath given here derives them anew."""
-        data = self.settings()
-        if update.get("memory") is not None:
-            for key in DERIVED_BY_MEMORY:
-                data.pop(key, None)
-            data["energy"].pop("dram_pj_per_byte", None)
-        if update.get("datapath") is not None:
-            data.pop("input_bits", None)
-        return AcceleratorConfig.model_validate({**data, **update})
+        return AcceleratorConfig.model_validate({**_without_derived(self.settings(), update), **update})
 
     @property
     def acc_bytes(self) -> float:
@@ -438,7 +431,21 @@ def _resolved_mapping(path: Path, data: dict, seen: tuple[Path, ...]) -> dict:
     base = _resolved_mapping(base_path, _settings(load_mapping(base_path)), chain)
     base.pop("name", None)
     base.pop("description", None)
-    return _merge(base, data)
+    return _merge(_without_derived(base, data), data)
+
+
+def _without_derived(base: dict, override: dict) -> dict:
+    """`base` less the settings that the override's `memory:` or `datapath:` derive anew: a file that adds a
+    memory system to a base with a hand-set bus replaces that bus, rather than conflicting with it."""
+    base = dict(base)
+    if override.get("memory") is not None:
+        for key in DERIVED_BY_MEMORY:
+            base.pop(key, None)
+        if isinstance(base.get("energy"), dict):
+            base["energy"] = {k: v for k, v in base["energy"].items() if k != "dram_pj_per_byte"}
+    if override.get("datapath") is not None:
+        base.pop("input_bits", None)
+    return base
 
 
 # What `hwnas hardware show --json` prints beside the settings: figures computed from them, so that its output is a
