@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from predictors.accelerator.hardware import AcceleratorConfig
-from predictors.accelerator.node import AREA_VS_12NM, area_scale
+from predictors.accelerator.node import AREA_VS_12NM, NODES, area_scale
 from predictors.accelerator.precision import INT8_MULTIPLIER_UM2, INT32_ADDER_UM2
 
 # One int8 x int8 PE with a 32-bit accumulator and its registers, weight-stationary: 506,892 um^2 for a 32x32
@@ -33,10 +33,11 @@ PE_MULTIPLIER_SHARE = INT8_MULTIPLIER_UM2 / (INT8_MULTIPLIER_UM2 + INT32_ADDER_U
 # a scan flip-flop of a 12-16 nm standard-cell library is about 1 um^2 (docs/sources.md section 9.2).
 FLIP_FLOP_UM2 = 1.0
 # One outstanding DMA request: its address and tag (64 bits of flip-flops) and a buffer for the data it brings
-# back (`dma_request_bytes`, in register-file bits at twice the density of a 4 KB SRAM's). ESTIMATE
+# back (`dma_request_bytes`) in a small register file: about 1,500 um^2 per 64-B entry at 12-16 nm (the EMPIRE
+# register-file model scaled by transistor density), 2.8 um^2 per bit once the tag is taken out. ESTIMATE
 # (docs/sources.md section 9.2).
 DMA_TAG_BITS = 64
-DMA_BUFFER_UM2_PER_BIT = 2 * 0.143
+DMA_BUFFER_UM2_PER_BIT = (1500 - DMA_TAG_BITS * FLIP_FLOP_UM2) / 512
 
 # SRAM macro density at 12 nm, um^2 per bit including periphery: 4 KB 0.143, 32 KB 0.111, 256 KB 0.087
 # (RecPipe plotting/figure11/synthesis.py). Interpolated in log(capacity), held flat outside the range.
@@ -113,9 +114,9 @@ def estimate_area(hw: AcceleratorConfig, node_nm: int | None = None) -> AreaRepo
     DMA queue, the fixed DMA/control block and the memory interface, at `node_nm` (default: the accelerator's
     own `node_nm`)."""
     node_nm = hw.node_nm if node_nm is None else node_nm
-    if node_nm not in AREA_VS_12NM:
+    if node_nm not in NODES:
         raise ValueError(f"node_nm: no area scaling for {node_nm} nm; expected one of "
-                         f"{', '.join(str(n) for n in sorted(AREA_VS_12NM))}")
+                         f"{', '.join(str(n) for n in NODES)}")
     scale = 1e-6 * AREA_VS_12NM[node_nm]  # um^2 at 12 nm -> mm^2 at node_nm
     breakdown = {"pe_array": hw.rows * hw.cols * pe_um2(hw) * scale}
     for name, kib in (("scratchpad", hw.scratchpad_kib), ("accumulator", hw.accumulator_kib)):
@@ -134,6 +135,7 @@ def estimate_area(hw: AcceleratorConfig, node_nm: int | None = None) -> AreaRepo
     memory_mw = 0.0
     if hw.memory is not None:  # the PHYs' own static power is the technology's, not leakage per mm^2
         spec = hw.memory.spec
-        breakdown["memory_interface"] = spec.phy_mm2 * hw.memory.count * area_scale(spec.phy_node_nm, node_nm)
+        controller = spec.controller_mm2_7nm * area_scale(7, node_nm)
+        breakdown["memory_interface"] = (spec.phy_mm2 + controller) * hw.memory.count
         memory_mw = hw.memory.static_mw
     return AreaReport(node_nm, breakdown, STATIC_MW_PER_MM2 * logic + memory_mw, memory_mw)

@@ -16,19 +16,20 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, m
 
 @dataclass(frozen=True)
 class MemoryTechnology:
-    """One DRAM technology, per channel (or per stack for HBM). `phy_mm2` is the PHY and memory controller on
-    the accelerator's die, at `phy_node_nm`; `pj_per_bit` is the energy of moving one bit between the DRAM
-    array and the accelerator (device and interface), which does not shrink with the accelerator's node."""
+    """One DRAM technology, per channel (or per stack for HBM). On the accelerator's die it needs a PHY
+    (`phy_mm2`: analog I/O, which does not shrink with the node) and a memory controller (`controller_mm2_7nm`,
+    logic, scaled from 7 nm to the accelerator's node); `pj_per_bit` is the DRAM device's energy per bit moved
+    (activation, on-die movement and I/O), which does not shrink with the accelerator's node either."""
 
     name: str
     unit: Literal["channel", "stack"]
     mt_per_s: float  # transfers per second per pin, in millions
     bits: int  # data pins of one channel or stack
-    latency_ns: float  # an access that misses every open row: activate, column read, data back
+    latency_ns: float  # an access that opens a row, device and controller: tRCD + CL + CONTROLLER_NS
     pj_per_bit: float
     phy_mm2: float
-    phy_node_nm: int
-    static_mw: float  # the PHY's and the device's background power while the channel is kept ready
+    controller_mm2_7nm: float
+    static_mw: float  # the devices' standby power while the channel is kept ready
     gib: float  # capacity of one channel or stack, a typical part
 
     @property
@@ -37,14 +38,19 @@ class MemoryTechnology:
         return self.mt_per_s * 1e6 * self.bits / 8 / 1e9
 
 
-# docs/sources.md section 9.1 (one row per technology, with each figure's kind).
+# The controller, PHY and on-chip path of a DMA read before and after the device's tRCD + CL: ESTIMATE (no source
+# gives a loaded latency, docs/sources.md section 9.1).
+CONTROLLER_NS = 20.0
+# docs/sources.md section 9.1, one row per technology (each figure's kind is stated there): tRCD + CL, the
+# device's pJ/bit, PHY and controller area (LLMCompass's constants, and estimates from them for DDR4 and LPDDR),
+# standby power (DRAMsim3's IDD2N figures), capacity of a typical part.
 TECHNOLOGIES: dict[str, MemoryTechnology] = {t.name: t for t in (
-    MemoryTechnology("ddr4", "channel", 3200, 64, 46.0, 15.0, 10.0, 12, 300.0, 16.0),
-    MemoryTechnology("lpddr4x", "channel", 4267, 16, 42.0, 5.0, 1.6, 12, 25.0, 2.0),
-    MemoryTechnology("lpddr5", "channel", 6400, 16, 40.0, 4.0, 1.8, 12, 30.0, 2.0),
-    MemoryTechnology("lpddr5x", "channel", 8533, 16, 40.0, 3.5, 2.0, 12, 35.0, 2.0),
-    MemoryTechnology("hbm2e", "stack", 3600, 1024, 48.0, 3.9, 14.0, 12, 1500.0, 16.0),
-    MemoryTechnology("hbm3", "stack", 6400, 1024, 45.0, 3.4, 16.0, 12, 2000.0, 24.0),
+    MemoryTechnology("ddr4", "channel", 3200, 64, 27.5 + CONTROLLER_NS, 15.0, 2.9, 1.88, 355.0, 8.0),
+    MemoryTechnology("lpddr4x", "channel", 4267, 16, 35.0 + CONTROLLER_NS, 8.0, 0.73, 0.47, 40.0, 1.0),
+    MemoryTechnology("lpddr5", "channel", 6400, 16, 39.0 + CONTROLLER_NS, 5.0, 0.73, 0.47, 40.0, 2.0),
+    MemoryTechnology("lpddr5x", "channel", 8533, 16, 38.0 + CONTROLLER_NS, 4.5, 0.73, 0.47, 40.0, 2.0),
+    MemoryTechnology("hbm2e", "stack", 3600, 1024, 28.0 + CONTROLLER_NS, 3.97, 10.45, 5.74, 380.0, 16.0),
+    MemoryTechnology("hbm3", "stack", 6400, 1024, 28.0 + CONTROLLER_NS, 3.75, 10.45, 5.74, 600.0, 16.0),
 )}
 MAX_CHANNELS = 64
 MAX_STACKS = 16
