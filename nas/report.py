@@ -257,6 +257,17 @@ def _design_section(run, pareto: dict) -> list[str]:
         lines.append(f"| {row['rank']} | " + " | ".join(_cell(row["objectives"][n]) for n in names)
                      + f" | {_cell(ratio)}x {first} | {changes} |")
     lines += ["", "Each design is in `hardware/<#>.yaml`, a file `hwnas simulate --hardware` takes as it is."]
+    overlap = {AcceleratorConfig.model_validate(row["hardware"]).fold_overlap for row in pareto["front"]}
+    lines += ["", "Dataflows were ranked with " + ("weights double-buffered in the PEs (fold_overlap: true: WS "
+              "weight reloads hidden)" if overlap == {True} else "weights loaded between folds (fold_overlap: "
+              "false: WS pays each reload)" if overlap == {False} else "fold_overlap searched (each design says "
+              "which; the second weight register is priced in PE area)") + "."]
+    gaps = [row["mapping_energy"] for row in pareto["front"] if row.get("mapping_energy")]
+    if gaps:
+        worst = max(gaps, key=lambda g: g["used_mj"] / g["energy_optimal_mj"] if g["energy_optimal_mj"] else 0)
+        lines.append(f"Mapped by {worst['mapper']} for {worst['objective']}: the front's designs spend up to "
+                     f"{worst['used_mj'] / worst['energy_optimal_mj'] - 1:.1%} more energy than their energy-optimal "
+                     "mappings would (`mapping_energy` per design in pareto.json).")
     return lines
 
 

@@ -34,6 +34,7 @@ def verify_front(run: Run, result: SearchResult, supernet_folder: Path | None = 
     archs = [candidate.arch if cfg.codesign else candidate for candidate, _ in result.front]
     scored = (quality_objective(quality.name, supernet_folder, run.train_config().model_dump(exclude={"checkpoint"}))
               .evaluate(archs) if quality is not None and archs else [])
+    energy_matters = any(spec.name in ("energy_mj", "edp") and spec.source == "simulator" for spec in cfg.objectives)
     rows = []
     for rank, ((candidate, record), arch) in enumerate(zip(result.front, archs)):
         row = {"rank": rank, "key": candidate.key, "arch": arch.to_dict(), "describe": candidate.describe(),
@@ -41,6 +42,8 @@ def verify_front(run: Run, result: SearchResult, supernet_folder: Path | None = 
         if cfg.codesign:
             row["hardware"] = candidate.hw.model_dump(mode="json")
             row["area_mm2"] = estimate_area(candidate.hw).total_mm2
+            if energy_matters:
+                row["mapping_energy"] = mapping_energy(cfg, candidate.hw, arch)
         elif sim is not None:
             report = sim.simulate(arch, cfg.workload)
             row["simulated"] = {"latency_ms": report.latency_ms, "energy_mj": report.energy_mj, "edp": report.edp}
@@ -73,6 +76,17 @@ def verify_front(run: Run, result: SearchResult, supernet_folder: Path | None = 
                          "violation": record["violation"], "objectives": {n: record[n] for n in names}}
                         for c, record in closest],
             "largest": _largest(result, names), "front": rows}
+
+
+def mapping_energy(cfg, hw, arch) -> dict:
+    """The energy of the mappings the run used and of the energy-optimal ones, for one design: under a cycles
+    mapper, which of several equally fast mappings won decides part of a design's energy."""
+    from predictors.accelerator.systolic import SystolicSimulator
+
+    used = cfg.simulator(hw)
+    optimal = SystolicSimulator(hw, mapper="search", objective="energy").simulate(arch, cfg.workload).energy_mj
+    return {"mapper": used.mapper.name, "objective": used.objective,
+            "used_mj": used.simulate(arch, cfg.workload).energy_mj, "energy_optimal_mj": optimal}
 
 
 def verified_value(row: dict, name: str) -> float:
