@@ -17,13 +17,14 @@ from userfiles import finite_json
 def hardware_list() -> None:
     """The built-in accelerator presets."""
     table = Table(title="hardware presets")
-    for column in ("name", "array", "dataflow", "scratchpad", "accumulator", "non-linear ops"):
+    for column in ("name", "array", "dataflow", "scratchpad", "accumulator", "non-linear ops", "memory"):
         table.add_column(column)
     for name in preset_names():
         hw = AcceleratorConfig.preset(name)
         places = {unit.where for unit in hw.vector_units.values()}
         table.add_row(name, f"{hw.rows}x{hw.cols}", hw.dataflow, f"{hw.scratchpad_kib:g} KiB",
-                      f"{hw.accumulator_kib:g} KiB", "/".join(sorted(places)))
+                      f"{hw.accumulator_kib:g} KiB", "/".join(sorted(places)),
+                      f"{hw.memory.count}x {hw.memory.technology}" if hw.memory else f"{hw.dram_bytes_per_cycle:g} B/cyc")
     console.print(table)
     console.print("details: hwnas hardware show NAME")
 
