@@ -70,3 +70,25 @@ def kill_at_generation(proc, state: Path, generation: int, timeout: float = 120)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     return json.loads(state.read_text())["generation"]
+
+
+@pytest.fixture(scope="session")
+def _ray_instance():
+    """A local Ray instance started once, by a `RayExecutor` of two workers (as the tests ask for), for all the tests
+    that use Ray: starting one costs seconds, and its workers stay warm. Executors made while it is up join it."""
+    pytest.importorskip("ray")
+    from nas.parallel import RayExecutor
+
+    owner = RayExecutor(2)
+    yield owner
+    owner.close()
+
+
+@pytest.fixture
+def ray_local(_ray_instance, request):
+    """The shared local Ray instance; shut down after the last test that uses it, not left idling."""
+    yield _ray_instance
+    items = request.session.items
+    later = items[items.index(request.node) + 1:] if request.node in items else []
+    if not any("ray_local" in getattr(item, "fixturenames", ()) for item in later):
+        _ray_instance.close()

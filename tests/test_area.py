@@ -51,7 +51,7 @@ def test_a_node_without_constants_is_refused_in_one_line(tmp_path):
     from conftest import one_line_error
     (tmp_path / "hw.yaml").write_text("extends: gemmini-default\nnode_nm: 7\n")
     line = one_line_error(["hardware", "show", str(tmp_path / "hw.yaml")])
-    assert "hw.yaml: node_nm:" in line and "12, 22 or 45" in line
+    assert "hw.yaml: node_nm:" in line and "12, 16, 22, 28, 45 or 65" in line
 
 
 def test_the_cli_prints_area_power_and_performance_per_mm2():

@@ -74,22 +74,26 @@ def test_a_real_process_prints_no_traceback(tmp_path):
 
 
 def test_latency_data_train_and_eval_round_trip(tmp_path):
-    data = tmp_path / "ibert.parquet"
-    made = run("latency-data", "--out", str(data), "--samples", "120", "--workload", "phase=decode,seq_len=256",
-               "--executor", "serial")
-    assert made.returncode == 0, made.stderr
-    trained = run("predictor", "train", "--data", str(data), "--out", str(tmp_path / "pred"), "--model", "gbm")
-    assert trained.returncode == 0, trained.stderr
+    data, other = tmp_path / "ibert.parquet", tmp_path / "default.parquet"
+    # the two datasets are made by real processes, side by side; training and evaluation run the same CLI in-process
+    making = [subprocess.Popen(HWNAS + ["latency-data", "--out", str(out), "--samples", samples, *hardware, "--workload",
+                                        "phase=decode,seq_len=256", "--executor", "serial"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for out, samples, hardware in ((data, "120", []), (other, "20", ["--hardware", "gemmini-default"]))]
+    for made in making:
+        _, stderr = made.communicate(timeout=120)
+        assert made.returncode == 0, stderr
+    runner = CliRunner()
+    trained = runner.invoke(app, ["predictor", "train", "--data", str(data), "--out", str(tmp_path / "pred"),
+                                  "--model", "gbm"])
+    assert trained.exit_code == 0, (trained.output, trained.exception)
     metrics = json.loads((tmp_path / "pred" / "metrics.json").read_text())
     assert metrics["test"]["n"] == 12 and metrics["test"]["mape"] < 0.05
     assert (tmp_path / "pred" / "scatter.png").stat().st_size > 1000
-    evaluated = run("predictor", "eval", str(tmp_path / "pred"), "--data", str(data))
-    assert evaluated.returncode == 0 and "all" in evaluated.stdout
-    other = tmp_path / "default.parquet"
-    assert run("latency-data", "--out", str(other), "--samples", "20", "--hardware", "gemmini-default",
-               "--workload", "phase=decode,seq_len=256", "--executor", "serial").returncode == 0
-    refused = run("predictor", "eval", str(tmp_path / "pred"), "--data", str(other))
-    assert refused.returncode == 2 and "trained for hardware 'gemmini-ibert'" in refused.stderr
+    evaluated = runner.invoke(app, ["predictor", "eval", str(tmp_path / "pred"), "--data", str(data)])
+    assert evaluated.exit_code == 0 and "all" in evaluated.stdout, (evaluated.output, evaluated.exception)
+    refused = runner.invoke(app, ["predictor", "eval", str(tmp_path / "pred"), "--data", str(other)])
+    assert refused.exit_code == 2 and "trained for hardware 'gemmini-ibert'" in refused.stderr
 
 
 def _strict_json(text: str):

@@ -32,7 +32,7 @@ def test_process_pool_gives_the_serial_rows(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (pip install 'hwnas[ray]')")
-def test_ray_gives_the_serial_rows(tmp_path):
+def test_ray_gives_the_serial_rows(tmp_path, ray_local):
     serial = dataset_with(tmp_path, "serial", None)
     on_ray = dataset_with(tmp_path, "ray", 2)
     assert serial.equals(on_ray)

@@ -193,7 +193,7 @@ def test_sigkill_mid_search_then_resume_with_a_relative_output_matches_an_uninte
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (pip install 'hwnas[ray]')")
-def test_ray_executor_gives_the_serial_front(tmp_path, tiny_supernet):
+def test_ray_executor_gives_the_serial_front(tmp_path, tiny_supernet, ray_local):
     fronts = {}
     for kind in ("serial", "ray"):
         changes = {"objectives": ["perplexity", "latency_ms"], "search": {"population": 8, "generations": 2},

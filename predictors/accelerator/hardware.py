@@ -181,7 +181,7 @@ class AcceleratorConfig(BaseModel):
                                          "one per SRAM row; up to 1 MiB)")
     clock_mhz: StrictFloat = Field(1000.0, ge=1, le=100_000, description="clock in MHz (1 to 100,000)")
     node_nm: Literal[NODES] = Field(12, description="process node of the whole accelerator: area, leakage and "
-                                    "every on-chip energy are scaled to it (12, 22 or 45 nm)")
+                                    "every on-chip energy are scaled to it (12, 16, 22, 28, 45 or 65 nm)")
     vector_units: dict[VectorKind, VectorUnit] = Field(
         description="where each non-linear op runs (rmsnorm, silu, multiply and rope default to the unit of "
         "layernorm, gelu, residual_add and residual_add)")
