@@ -363,31 +363,33 @@ def test_a_killed_export_leaves_the_old_export_or_the_new_one_complete(here):
 
 
 def _rerun(here: Path, args: list) -> None:
-    finished = subprocess.run([sys.executable, "-m", "nas.cli", *args], cwd=here, capture_output=True, text=True,
-                              timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert finished.returncode == 0, finished.stderr[-2000:]
+    """The rerun after a kill: the same CLI, in-process (only the killed one needs to be a process)."""
+    ok(here, args)
     assert why_not_replaceable(here / "exp") is None and list(here.glob(".exp.*")) == []
 
 
 def test_a_killed_import_leaves_the_old_dataset_or_the_new_one_complete(here):
     ok(here, measured("data.parquet"))
-    old = {name: (here / name).read_bytes() for name in ("data.parquet", "data.parquet.meta.json")}
+    names = ("data.parquet", "data.parquet.meta.json")
+    old = {name: (here / name).read_bytes() for name in names}
+    stats = lambda: [(here / name).stat().st_mtime_ns for name in names]  # noqa: E731
+    before = stats()
     good = [json.dumps(a.to_dict()).replace('"', '""') for a in sample_archs(nas_case_study_space(), 40, seed=1)]
     (here / "many.csv").write_text("arch,latency_ms\n" + "".join(f'"{a}",{i + 1}.5\n' for i, a in enumerate(good)))
     args = measured("data.parquet", "many.csv")
-    for delay in (0.5, 2.0, 4.0):
-        process = _start(args, here)
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        now = {name: (here / name).read_bytes() for name in old}
-        frame, meta = load_dataset(here / "data.parquet")
-        if now != old:
-            assert len(frame) == len(set(good)) and meta["source"] == "measured (many.csv)"
-            break
-    rerun = subprocess.run([sys.executable, "-m", "nas.cli", *args], cwd=here, capture_output=True, text=True,
-                           timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    process = _start(args, here)
+    # killed at the first sign of writing (a temp file, or either file replaced): mid-write, not mid-import
+    while process.poll() is None and not temps(here) and stats() == before:
+        time.sleep(0.001)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    now = {name: (here / name).read_bytes() for name in old}
+    frame, meta = load_dataset(here / "data.parquet")
+    if now != old:
+        assert len(frame) == len(set(good)) and meta["source"] == "measured (many.csv)"
+    else:
+        assert len(frame) == 1 and meta["source"] == "measured (m.csv)"
+    ok(here, args)  # the rerun: the same CLI, in-process
     assert len(load_dataset(here / "data.parquet")[0]) == len(set(good)) and temps(here) == []
     assert meta_path(here / "data.parquet").is_file()
 

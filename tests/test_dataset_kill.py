@@ -76,9 +76,13 @@ def test_sigkill_leaves_no_workers_and_a_rerun_completes_without_temp_files(tmp_
     stale = [tmp_path / f".{out.name}.tmp{proc.pid}", tmp_path / f".{meta_path(out).name}.tmp{proc.pid}"]
     for path in stale:
         path.write_bytes(b"half a table")
-    rerun = subprocess.run([sys.executable, "-m", "nas.cli", "latency-data", "--samples", str(SAMPLES),
-                            "--workers", "2", "--out", str(out)], capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr
+    from typer.testing import CliRunner
+
+    from nas.cli import app
+
+    # the rerun: the same CLI in-process (its pool of two is still real processes)
+    rerun = CliRunner().invoke(app, ["latency-data", "--samples", str(SAMPLES), "--workers", "2", "--out", str(out)])
+    assert rerun.exit_code == 0, (rerun.output, rerun.exception)
     frame, _ = load_dataset(out)
     assert len(frame) == SAMPLES and frame["key"].is_unique
     assert temps(tmp_path) == []

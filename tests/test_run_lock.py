@@ -12,7 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import kill_at_generation
+from conftest import kill_at_generation, one_line_error
 from nas.cli import app
 from userfiles import UserInputError
 from userfiles.locks import LOCK_FILE, folder_lock, read_owner
@@ -51,20 +51,19 @@ def dead_pid() -> int:
     return proc.pid
 
 
-def test_a_second_search_on_a_folder_being_written_is_refused_in_one_line(tmp_path):
+def test_a_second_search_on_a_folder_being_written_is_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     config(tmp_path, "x", generations=100_000)
     first = hwnas(tmp_path, "search", "x.yaml")
     try:
         wait_for(tmp_path / "x" / "search_state.json")  # well inside its run
         assert read_owner(tmp_path / "x" / LOCK_FILE) == (first.pid, socket.gethostname())
-        second = subprocess.run([sys.executable, "-m", "nas.cli", "search", "x.yaml"], cwd=tmp_path,
-                                capture_output=True, text=True, timeout=120)
-        assert second.returncode == 2, second.stderr
-        assert second.stderr.strip().splitlines() == [
-            f"error: x: another hwnas (pid {first.pid}) is writing this run folder"]
-        also = subprocess.run([sys.executable, "-m", "nas.cli", "search", "--resume", "x"], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120)
-        assert also.returncode == 2 and f"another hwnas (pid {first.pid})" in also.stderr
+        second = hwnas(tmp_path, "search", "x.yaml")  # a real process, and meanwhile the same CLI in-process
+        also = one_line_error(["search", "--resume", "x"])
+        assert also == f"error: x: another hwnas (pid {first.pid}) is writing this run folder"
+        _, stderr = second.communicate(timeout=120)
+        assert second.returncode == 2, stderr
+        assert stderr.strip().splitlines() == [f"error: x: another hwnas (pid {first.pid}) is writing this run folder"]
         assert first.poll() is None  # the first one is undisturbed
     finally:
         first.send_signal(signal.SIGINT)  # Ctrl-C: the lock goes with it
@@ -73,32 +72,33 @@ def test_a_second_search_on_a_folder_being_written_is_refused_in_one_line(tmp_pa
     assert not (tmp_path / "x" / LOCK_FILE).exists()
 
 
-def test_a_stale_lock_of_a_dead_process_is_taken_over_and_removed_after(tmp_path):
+def test_a_stale_lock_of_a_dead_process_is_taken_over_and_removed_after(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     config(tmp_path, "stale", generations=2)
     (tmp_path / "stale").mkdir()
     pid = dead_pid()
     (tmp_path / "stale" / LOCK_FILE).write_text(f"{pid} {socket.gethostname()}\n")
-    result = subprocess.run([sys.executable, "-m", "nas.cli", "search", "stale.yaml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert f"took over the stale lock of pid {pid}" in " ".join(result.stdout.split())
+    result = CliRunner().invoke(app, ["search", "stale.yaml"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert f"took over the stale lock of pid {pid}" in " ".join(result.output.split())
     assert not (tmp_path / "stale" / LOCK_FILE).exists() and (tmp_path / "stale" / "pareto.json").is_file()
 
 
-def test_sigkill_mid_search_leaves_a_lock_that_the_rerun_takes_over_and_resumes(tmp_path):
-    config(tmp_path, "killed", generations=60)
+def test_sigkill_mid_search_leaves_a_lock_that_the_rerun_takes_over_and_resumes(tmp_path, monkeypatch):
+    """The killed search is a real process; the rerun runs the same CLI in-process."""
+    monkeypatch.chdir(tmp_path)
+    config(tmp_path, "killed", generations=25)
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", "killed.yaml"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     generation = kill_at_generation(proc, tmp_path / "killed" / "search_state.json", 3)
-    assert 3 <= generation < 60, "the search finished before it could be killed"
+    assert 3 <= generation < 25, "the search finished before it could be killed"
     lock = tmp_path / "killed" / LOCK_FILE
     assert lock.is_file() and read_owner(lock)[0] == proc.pid  # kill -9 leaves the file, not the flock
-    rerun = subprocess.run([sys.executable, "-m", "nas.cli", "search", "killed.yaml"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr
-    log = " ".join(rerun.stdout.split())
+    rerun = CliRunner().invoke(app, ["search", "killed.yaml"])
+    assert rerun.exit_code == 0, (rerun.output, rerun.exception)
+    log = " ".join(rerun.output.split())
     assert f"took over the stale lock of pid {proc.pid}" in log
-    assert f"[search] resuming after generation {generation} of 60" in log
+    assert f"[search] resuming after generation {generation} of 25" in log
     assert not lock.exists()
 
 

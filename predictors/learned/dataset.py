@@ -32,7 +32,7 @@ from predictors.accelerator.hardware import AcceleratorConfig, measured_fingerpr
 from predictors.accelerator.hardware_space import HardwareSpace
 from predictors.learned.jobs import JointSimulationJob, SimulationJob, simulate_job, simulate_joint_job
 from predictors.accelerator.workload import QUANTISATION_SETTINGS, Workload
-from userfiles import UserInputError, atomic_write, atomic_write_json, output_error, validate
+from userfiles import UserInputError, atomic_write, atomic_write_json, file_sha256, output_error, validate
 from userfiles.processes import parse_pid, pid_alive
 from supernet.features import arch_features, feature_names
 from supernet.space import ArchConfig, SearchSpace, uniform_arch
@@ -119,26 +119,38 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
-def write_table(frame: pd.DataFrame, path: Path, meta: dict) -> None:
-    """The table and its sidecar, each by temp file + rename, so a crash never leaves a half-written file. A kill
-    between the two renames must leave a readable dataset: the sidecar goes first (it is the same for every chunk
-    of a run), except the one that marks the dataset `complete`, which goes after the table it describes when
-    there is one (the first write goes sidecar first whatever it says: a table is never left without one)."""
-    def table() -> None:
-        if path.suffix == ".parquet":
-            atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
-        else:
-            atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+def pending_path(path: Path) -> Path:
+    """Where the next table waits, whole, until its sidecar names it (`write_table`)."""
+    return path.with_name(f".{path.name}.pending")
 
-    try:
-        if meta.get("complete") and meta_path(path).is_file():
-            table()
-            atomic_write_json(meta_path(path), meta)
+
+def write_table(frame: pd.DataFrame, path: Path, meta: dict) -> None:
+    """The table and its sidecar, so that a kill at any moment leaves the old dataset or the new one whole:
+    the new table is written whole to `pending_path` first, then the sidecar (naming that table by its sha256),
+    then the table is renamed into place. Killed before the sidecar, the old pair stands; killed after it,
+    `load_dataset` finishes the rename (the sidecar names the waiting table). Two files cannot be renamed at
+    once; a table that waits, checksummed, can be."""
+    def table(tmp: Path) -> None:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
         else:
-            atomic_write_json(meta_path(path), meta)
-            table()
+            frame.to_csv(tmp, index=False)
+
+    pending = pending_path(path)
+    try:
+        atomic_write(pending, table)
+        atomic_write_json(meta_path(path), {**meta, "table_sha256": file_sha256(pending)})
+        os.replace(pending, path)
     except OSError as exc:
         raise UserInputError(f"{path}: cannot write the dataset ({exc.strerror or _first_line(exc)})") from None
+
+
+def _finish_interrupted_write(path: Path, meta: dict) -> None:
+    """A writer killed between the sidecar and the table's rename left the new table waiting: move it in."""
+    pending, wanted = pending_path(path), meta.get("table_sha256")
+    if wanted and pending.is_file() and file_sha256(pending) == wanted and (
+            not path.is_file() or file_sha256(path) != wanted):
+        os.replace(pending, path)
 
 
 def _check_output(path: Path) -> None:
@@ -164,7 +176,7 @@ def remove_stale_temps(path: Path) -> list[Path]:
     removed = []
     if not path.parent.is_dir():
         return removed
-    prefixes = [f".{name}.tmp" for name in (path.name, meta_path(path).name)]
+    prefixes = [f".{name}.tmp" for name in (path.name, meta_path(path).name, pending_path(path).name)]
     for candidate in path.parent.iterdir():
         for prefix in prefixes:
             pid = parse_pid(candidate.name.removeprefix(prefix)) if candidate.name.startswith(prefix) else None
@@ -179,9 +191,9 @@ def load_dataset(path: str | Path) -> tuple[pd.DataFrame, dict]:
     path = Path(path)
     if path.is_dir():
         raise UserInputError(f"{path}: is a directory, expected a dataset file from `hwnas latency-data`")
-    if not path.is_file():
-        raise UserInputError(f"{path}: dataset not found")
     sidecar = meta_path(path)
+    if not path.is_file() and not pending_path(path).is_file():
+        raise UserInputError(f"{path}: dataset not found")
     if not sidecar.is_file():
         raise UserInputError(f"{path}: its metadata {sidecar.name} is missing")
     try:
@@ -192,6 +204,12 @@ def load_dataset(path: str | Path) -> tuple[pd.DataFrame, dict]:
         raise UserInputError(f"{sidecar}: cannot read it ({exc.strerror})") from None
     if not isinstance(meta, dict):
         raise UserInputError(f"{sidecar}: expected a JSON object of keys to values")
+    try:
+        _finish_interrupted_write(path, meta)
+    except OSError as exc:
+        raise UserInputError(f"{path}: cannot finish the write a killed run began ({exc.strerror})") from None
+    if not path.is_file():
+        raise UserInputError(f"{path}: dataset not found")
     try:
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except (ValueError, OSError) as exc:
