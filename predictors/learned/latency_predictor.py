@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Callable, Literal, Sequence
 
 import numpy as np
-import skops.io as sio
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from scipy.stats import kendalltau
 from sklearn.base import BaseEstimator, RegressorMixin, clone
@@ -287,6 +286,8 @@ class LatencyPredictor(RegressorMixin, BaseEstimator):
         folder of the user's is refused in one line, untouched. `meta` is the dataset's metadata (the setting
         `load` checks against); a loaded predictor keeps the one it was loaded with."""
         check_is_fitted(self, "estimators_")
+        import skops.io as sio  # here, not at import: it takes seconds, and most commands never save
+
         blob = sio.dumps(self.estimators_)
         card = {"format_version": FORMAT_VERSION, "model": self.model, "target": self.target, "seed": self.seed,
                 "ensemble_size": self.ensemble_size, "max_depth": self.max_depth_,
@@ -423,6 +424,8 @@ def _types_in(blob: bytes) -> set[str]:
 def _load_estimators(path: Path, blob: bytes, version: int) -> object:
     """The skops file's content, after refusing any type outside the exact list trusted for its format version. skops's own check
     (`get_untrusted_types`) is applied too, so a node kind it knows and we did not walk is covered as well."""
+    import skops.io as sio  # here, not at import: it takes seconds, and most commands never load a predictor
+
     try:
         named = _types_in(blob) | set(sio.get_untrusted_types(data=blob))
     except Exception:  # noqa: BLE001 - whatever fails to parse is not a predictor file
