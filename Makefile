@@ -23,11 +23,11 @@ test: install
 # (benchmarks/bars.py). Both targets run every benchmark of their list, then fail naming those that missed.
 BENCH_ALL := bench_simulator.py;bench_mapper.py;bench_fusion.py;bench_llama.py;bench_predictor.py;\
 	bench_hw_predictor.py;bench_supernet.py;bench_search.py;bench_codesign.py;bench_joint.py;bench_validation.py;\
-	bench_supernet_ranking.py;bench_quality_predictor.py
+	bench_supernet_ranking.py;bench_quality_predictor.py;bench_memory.py;bench_memory_dse.py;bench_silicon.py
 # The fast ones (under about 2 minutes each on 2 cores), some with reduced flags.
 BENCH_CHECK := bench_fusion.py;bench_llama.py --skip-training;bench_validation.py --repeats 1;\
 	bench_supernet.py --steps 10;bench_simulator.py --repeats 500 --dataflows ws;bench_search.py --seeds 2;\
-	bench_codesign.py --seeds 2
+	bench_codesign.py --seeds 2;bench_memory.py;bench_memory_dse.py;bench_silicon.py
 
 define run_benchmarks
 	@set -f; list='$(1)'; failed=""; IFS=';'; for b in $$list; do IFS=' '; b=$$(echo $$b); echo "== benchmarks/$$b"; \

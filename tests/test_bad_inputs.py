@@ -325,6 +325,26 @@ CASES = [
     ("accepted/from-csv-with-hardware", {"m.csv": "arch,latency_ms\n"},
      ["latency-data", "--out", "d.csv", "--from-csv", "m.csv", "--device", "pixel", "--hardware", "gemmini-default"],
      "--hardware names a simulated accelerator; measured latencies (--from-csv) are the device's"),
+    # ---- the memory system and the datapath ------------------------------------------------------------------
+    ("accepted/memory-unknown-technology", {"hw.yaml": HW + "memory: {technology: ddr9}\n"},
+     ["hardware", "show", "hw.yaml"], "hw.yaml: memory.technology: unknown memory technology 'ddr9'; expected one "
+                                      "of ddr4, lpddr4x, lpddr5, lpddr5x, hbm2e, hbm3"),
+    ("accepted/memory-channels-of-hbm", {"hw.yaml": HW + "memory: {technology: hbm3, channels: 2}\n"},
+     ["simulate", "--model", "gpt2", "--hardware", "hw.yaml"], "memory: hbm3 is counted in stacks, not channels"),
+    ("bounds/memory-zero-channels", {"hw.yaml": HW + "memory: {technology: lpddr5, channels: 0}\n"},
+     ["hardware", "show", "hw.yaml"], "memory.channels: Input should be greater than 0"),
+    ("accepted/memory-beside-another-bus", {"hw.yaml": HW + "memory: {technology: lpddr5, channels: 2}\n"
+                                                            "dram_bytes_per_cycle: 32\n"},
+     ["hardware", "show", "hw.yaml"], "dram_bytes_per_cycle=32 conflicts with memory (2 lpddr5 channels: 25.6 GB/s"),
+    ("bounds/model-larger-than-memory", {"hw.yaml": HW + "memory: {technology: lpddr4x, channels: 1}\n"},
+     ["simulate", "--model", "llama-3.2-1b", "--hardware", "hw.yaml", "--phase", "decode", "--seq-len", "2048",
+      "--head", "lm"], "the model needs 1.18 GiB of DRAM (weights 1.15, KV cache 0.03, activations 0.00) but its "
+                       "memory (1 lpddr4x channel: 8.5 GB/s, 1 GiB"),
+    ("accepted/precision-not-in-datapath", {}, ["simulate", "--model", "gpt2", "--hardware", "gemmini-default",
+                                                "--precision", "int4"],
+     "--precision: precision int4 is not in the datapath of accelerator 'gemmini-default' (datapath: int8)"),
+    ("accepted/datapath-beside-another-width", {"hw.yaml": HW + "datapath: [int4]\ninput_bits: 8\n"},
+     ["hardware", "show", "hw.yaml"], "input_bits=8 conflicts with datapath ['int4'], which gives 4"),
 ]
 
 
