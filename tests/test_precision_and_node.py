@@ -241,3 +241,11 @@ def test_a_space_searching_datapaths_derives_input_bits_per_design():
         (("int4",), 4), (("int4", "int8"), 8), (("int8",), 8)]
     for hw in designs:
         assert hs.decode(hs.encode(hw)).fingerprint() == hw.fingerprint()
+
+
+def test_a_file_extending_a_hand_set_width_takes_the_datapath_s(tmp_path):
+    path = tmp_path / "int4.yaml"
+    path.write_text("extends: gemmini-default\ndatapath: [int4]\n")  # the base says input_bits: 8
+    hw = AcceleratorConfig.from_yaml(path)
+    assert (hw.input_bits, hw.formats) == (4, ("int4",))
+    assert estimate_area(hw).breakdown["pe_array"] < estimate_area(BASE).breakdown["pe_array"]
