@@ -144,8 +144,6 @@ def test_a_file_extending_a_hand_set_bus_takes_the_memory_s_bandwidth(tmp_path):
     assert AcceleratorConfig.from_yaml(tmp_path / "more.yaml").dram_bytes_per_cycle == pytest.approx(51.2)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `extends` merges memory: key by key, so a file switching an "
-                   "LPDDR base (channels: 2) to HBM (stacks: 1) keeps the base's `channels` and is refused")
 def test_a_file_can_switch_an_lpddr_base_to_hbm(tmp_path):
     path = tmp_path / "hbm.yaml"
     path.write_text("extends: edge-lpddr5\nmemory: {technology: hbm3, stacks: 1}\n")

@@ -84,9 +84,10 @@ def mapping_energy(cfg, hw, arch) -> dict:
     from predictors.accelerator.systolic import SystolicSimulator
 
     used = cfg.simulator(hw)
+    spent = used.simulate(arch, cfg.workload).energy_mj
     optimal = SystolicSimulator(hw, mapper="search", objective="energy").simulate(arch, cfg.workload).energy_mj
-    return {"mapper": used.mapper.name, "objective": used.objective,
-            "used_mj": used.simulate(arch, cfg.workload).energy_mj, "energy_optimal_mj": optimal}
+    return {"mapper": used.mapper.name, "objective": used.objective, "used_mj": spent,
+            "energy_optimal_mj": min(optimal, spent)}  # the search is within 0.5%; the used mapping is one too
 
 
 def verified_value(row: dict, name: str) -> float:

@@ -370,6 +370,8 @@ class AcceleratorConfig(BaseModel):
         payload = self.model_dump(mode="json", exclude={"name", "description"})
         payload["mapper"] = "gemmini"
         payload["cost_model"] = COST_MODEL_VERSION
+        if self.datapath is not None and tuple(self.datapath) == (f"int{self.input_bits}",):
+            payload["datapath"] = None  # the one integer format input_bits gives: the same accelerator
         for key, default in LATER_SETTINGS.items():
             if payload[key] == default:
                 del payload[key]
@@ -431,6 +433,8 @@ def _resolved_mapping(path: Path, data: dict, seen: tuple[Path, ...]) -> dict:
     base = _resolved_mapping(base_path, _settings(load_mapping(base_path)), chain)
     base.pop("name", None)
     base.pop("description", None)
+    if isinstance(data.get("memory"), dict) and "technology" in data["memory"]:
+        base.pop("memory", None)  # another technology is another memory: its count is not the base's
     return _merge(_without_derived(base, data), data)
 
 

@@ -8,15 +8,15 @@ accelerator's die, the DRAM device, does not scale with it.
 from __future__ import annotations
 
 NODES = (12, 16, 22, 28, 45, 65)
-# Area of one design at each node relative to 12 nm: 45 -> 22 nm x0.252, 12 -> 22 nm x1.975; 7 nm (0.059 of 45 nm's
-# against 12 nm's 0.135, section 9.4) only to bring the memory controllers' 7 nm figures to our nodes.
-# 16, 28 and 65 nm (for validating against published silicon, benchmarks/bench_silicon.py): the 45 nm row of
-# hwcomponents/scaling/techscaling.py AREA_SCALING (Accelergy-Project/hwcomponents, Stillmaker & Baas), divided by
-# 12 nm's 0.135: 16 nm 0.19 and 65 nm 1.5 are table values; 28 nm 0.377 is linear in nm between 32 nm (0.46) and
-# 20 nm (0.21), as section 9.4 tabulates it (the repository's own interpolation helper is not used: it weights the
-# wrong neighbour).
-AREA_VS_12NM = {7: 0.059 / 0.135, 12: 1.0, 16: 0.19 / 0.135, 22: 1.975, 28: 0.377 / 0.135, 45: 1.975 / 0.252,
-                65: 1.5 / 0.135}
+# Area of one design at each node relative to 45 nm, the 45 nm row of hwcomponents/scaling/techscaling.py
+# AREA_SCALING (Accelergy-Project/hwcomponents, Stillmaker & Baas; docs/sources.md sections 5 and 9.4): 7, 16 and
+# 65 nm are table values; 22 and 28 nm linear in nm between the table's 32 nm (0.46) and 20 nm (0.21) (the
+# repository's own interpolation helper weights the wrong neighbour, so it is not used); 12 nm is 22 nm's 0.252 over
+# section 5's 12 -> 22 nm factor of 1.975, the figure the area constants have been scaled by since they were
+# synthesised at 12 nm. 7 nm serves only the memory controllers' figures; 16, 28 and 65 nm the published chips of
+# benchmarks/bench_silicon.py.
+AREA_VS_45NM = {7: 0.059, 12: 0.252 / 1.975, 16: 0.19, 22: 0.252, 28: 0.377, 45: 1.0, 65: 1.5}
+AREA_VS_12NM = {node: factor / AREA_VS_45NM[12] for node, factor in AREA_VS_45NM.items()}
 # Energy of one event at each node relative to 45 nm: 45 -> 22 nm x0.294, 45 -> 12 nm x0.128.
 # 16, 28 and 65 nm from the same file's ENERGY_SCALING polynomials a*Vdd^2 + b*Vdd + c at its default 0.8 V at both
 # nodes, over 45 nm's (0.6930): 16 nm 0.1735 and 65 nm 1.241 (0.8598) are table nodes; 28 nm 0.513 is linear in nm

@@ -138,7 +138,10 @@ def write_table(frame: pd.DataFrame, path: Path, meta: dict) -> None:
 
     pending = pending_path(path)
     try:
-        atomic_write(pending, table)
+        try:
+            atomic_write(pending, table)
+        except UserInputError as exc:  # name the file the user asked for, not the one it waits in
+            raise UserInputError(str(exc).replace(str(pending), str(path))) from None
         atomic_write_json(meta_path(path), {**meta, "table_sha256": file_sha256(pending)})
         os.replace(pending, path)
     except OSError as exc:
