@@ -485,6 +485,9 @@ def _precision_in_some_datapath(workload, space) -> None:
     if workload.precision is not None and not any(workload.precision in formats for formats in space.datapath):
         raise UserInputError(f"precision {workload.precision} is in none of hardware_space.datapath's choices "
                              f"({'; '.join(', '.join(f) for f in space.datapath)})")
+    designs = [space.base().with_changes(datapath=list(formats)) for formats in space.datapath]
+    if not any(workload.runs_on(hw) for hw in designs):  # weights wider than every datapath computes
+        workload.check_widths(designs[0])
 
 
 def load_run_config(path: str | Path) -> RunConfig:

@@ -204,7 +204,7 @@ def candidate_simulator_objective(name: str, workload, simulators: dict, cache_s
         return simulators[key].simulate(candidate.arch, workload)
 
     def value(candidate) -> float:
-        if workload.precision is not None and workload.precision not in candidate.hw.formats:
+        if not workload.runs_on(candidate.hw):
             return math.inf  # infeasible (`nas.pipeline.problem.infeasibility`): nothing to simulate
         return getattr(simulate(candidate), name)
 

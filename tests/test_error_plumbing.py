@@ -69,6 +69,6 @@ def test_a_run_config_with_weights_wider_than_the_datapath_is_refused(tmp_path):
              "hardware: {extends: gemmini-ibert, input_bits: 4}" if line.startswith("hardware:") else line
              for line in text.splitlines()]
     (tmp_path / "w.yaml").write_text("\n".join(lines) + "\n")
-    with pytest.raises(UserInputError, match=r"w.yaml: workload: weight_bits=8 is wider than the accelerator's "
-                                             r"input width \(input_bits=4\)"):
+    with pytest.raises(UserInputError, match=r"w.yaml: workload: weight_bits=8 is wider than the width the array "
+                                             r"computes in \(int4 on accelerator"):
         load_run_config(tmp_path / "w.yaml")

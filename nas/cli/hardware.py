@@ -18,7 +18,7 @@ def hardware_list() -> None:
     """The built-in accelerator presets."""
     table = Table(title="hardware presets")
     for column in ("name", "array", "dataflow", "scratchpad", "accumulator", "non-linear ops", "memory"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column == "name")
     for name in preset_names():
         hw = AcceleratorConfig.preset(name)
         places = {unit.where for unit in hw.vector_units.values()}

@@ -55,9 +55,10 @@ def objectives(run: Run, supernet_dir: Path | None, pool) -> list[Objective]:
 
 
 def infeasibility(run: Run):
-    """Each candidate's own violation: 1 when its datapath lacks the workload's precision, else by how much its
-    model overflows the accelerator's memory system (`predictors.accelerator.footprint`), relative to the
-    capacity; None when no design declares a memory or searches the datapath."""
+    """Each candidate's own violation: 1 when its datapath cannot run the workload (`runs_on`: a precision it
+    lacks, weights wider than it computes), else by how much its model overflows the accelerator's memory system
+    (`predictors.accelerator.footprint`), relative to the capacity; None when no design declares a memory or
+    searches the datapath."""
     from predictors.accelerator.footprint import capacity_shortfall
 
     cfg = run.config
@@ -65,15 +66,14 @@ def infeasibility(run: Run):
         space = cfg.accelerators(run.config_dir)
         if space.memory is None and space.base().memory is None and space.datapath is None:
             return None
-        precision = cfg.workload.precision
 
         def violation(c) -> float:
-            if precision is not None and precision not in c.hw.formats:
+            if not cfg.workload.runs_on(c.hw):
                 return 1.0
             return capacity_shortfall(c.hw, c.arch, cfg.workload)
 
         return lambda candidates: [violation(c) for c in candidates]
-    if run.hw.memory is None:
+    if run.hw is None or run.hw.memory is None:  # a measured device, or no memory system declared
         return None
     return lambda archs: [capacity_shortfall(run.hw, a, cfg.workload) for a in archs]
 

@@ -206,8 +206,8 @@ def write_designs(folder: Path, front: list[dict]) -> None:
     in one line, and nothing in it is touched."""
     with atomic_folder(folder) as tmp:
         for row in front:
-            (tmp / f"{row['rank']}.yaml").write_text(yaml.safe_dump(row["hardware"], sort_keys=False),
-                                                     encoding="utf-8")
+            settings = AcceleratorConfig.model_validate(row["hardware"]).settings()  # what memory: derives, left out
+            (tmp / f"{row['rank']}.yaml").write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
 
 
 def choose(run: Run, result: SearchResult, summary: dict | None = None) -> tuple[ArchConfig | Candidate, dict] | None:

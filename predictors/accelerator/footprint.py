@@ -18,9 +18,10 @@ GIB = 2**30
 
 @dataclass(frozen=True)
 class Footprint:
-    """Bytes in DRAM: every weight once (a tied LM head is the embedding table too), the KV cache of every
-    layer at its full context (decode and generate), and the largest GEMM's input and output with the residual
-    stream beside them (activations are produced and consumed layer by layer)."""
+    """Bytes in DRAM: every weight once, the token embedding table included (`vocab_size` x `embed_dim`; an LM
+    head is taken as tied to it, as in the decoders of docs/sources.md section 6, so it counts once), the KV cache
+    of every layer at its full context (decode and generate), and the largest GEMM's input and output with the
+    residual stream beside them (activations are produced and consumed layer by layer)."""
 
     weights: float
     kv_cache: float
@@ -46,6 +47,8 @@ def dram_footprint(arch: ArchConfig, workload: Workload, operand_bits: int) -> F
         if op.b_operand == "weights":
             weights[(op.layer, op.name)] = op.k * op.n * (op.b_bits or operand_bits) / 8
         activations = max(activations, (op.m * op.k + op.m * op.n) * operand)
+    embedding = workload.vocab_size * arch.embed_dim * (workload.weight_bits or operand_bits) / 8
+    weights[(None, "lm_head")] = embedding  # tied: the head's weights are the embedding table
     tokens = workload.batch * (workload.seq_len + workload.new_tokens)
     activations += tokens * arch.embed_dim * operand if workload.phase == "prefill" else workload.batch * arch.embed_dim * operand
     kv = 0.0

@@ -126,9 +126,10 @@ class EnergyModel(BaseModel):
     dram_pj_per_byte: StrictFloat = Field(160.0, ge=0, le=1e6)
     vector_pj_per_element: StrictFloat = Field(1.0, ge=0, le=1e6, description="one pass of an accelerator vector unit")
     host_pj_per_cycle: StrictFloat = Field(30.0, ge=0, le=1e6)
-    static_mw: StrictFloat | None = Field(None, ge=0, le=1e6, description="static power in mW (0 to 1e6: a kilowatt); "
-                                    "leave it out to take the leakage of the accelerator's area")
-    figures_node_nm: Literal[12, 22, 45] = Field(45, description="the process node these on-chip figures are for "
+    static_mw: StrictFloat | None = Field(None, ge=0, le=1e6, description="static power in mW (0 to 1e6: a kilowatt), "
+                                    "the whole of it, the memory's standby included; leave it out to take the "
+                                    "leakage of the accelerator's area and the memory system's standby power")
+    figures_node_nm: Literal[NODES] = Field(45, description="the process node these on-chip figures are for "
                                                  "(Horowitz's: 45 nm); they are scaled to the accelerator's node_nm")
 
     def sram_pj_per_byte(self, pj_at_reference: float, capacity_kib: float) -> float:
@@ -322,7 +323,7 @@ class AcceleratorConfig(BaseModel):
     def with_changes(self, **update) -> "AcceleratorConfig":
         """This accelerator with some settings changed, validated (`model_copy` would skip the checks and the
         figures that memory and datapath derive). A memory or datapath given here derives them anew."""
-        return AcceleratorConfig.model_validate({**_without_derived(self.settings(), update), **update})
+        return AcceleratorConfig.model_validate(_merge(_without_derived(self.settings(), update), update))
 
     @property
     def acc_bytes(self) -> float:
@@ -362,11 +363,11 @@ class AcceleratorConfig(BaseModel):
     def fingerprint(self) -> str:
         """Hash of everything that changes a simulated number on a given mapper (not the name or description),
         and of the cost model's version (`COST_MODEL_VERSION`), so that what an older model simulated is not taken
-        for what this one would.
-        Settings added after fingerprints were first recorded count only when they differ from their defaults,
-        so that the accelerators described before keep their fingerprints; `mapper` is hashed at one constant,
-        the value that the Gemmini presets and every design extending them recorded (the mapper is no longer
-        the hardware's, so it no longer moves the fingerprint)."""
+        for what this one would. Within one version, settings added later count only when they differ from
+        their defaults (`LATER_SETTINGS`), and a `datapath` of the one integer format of `input_bits` is the same
+        accelerator as none. `mapper` is hashed at one constant, the value that the Gemmini presets and every
+        design extending them recorded (the mapper is no longer the hardware's, so it no longer moves the
+        fingerprint)."""
         payload = self.model_dump(mode="json", exclude={"name", "description"})
         payload["mapper"] = "gemmini"
         payload["cost_model"] = COST_MODEL_VERSION

@@ -196,10 +196,12 @@ class HardwareSpace(BaseModel):
         rows x cols x scratchpad x accumulator (64^4 = 16.8 million at the choice limit, half an hour)."""
         rows, cols = max(self._field_choices(base, "rows")), max(self._field_choices(base, "cols"))
         sp, acc = min(self._field_choices(base, "scratchpad_kib")), min(self._field_choices(base, "accumulator_kib"))
-        bits = max((FORMATS[f].bits for formats in self.datapath for f in formats) if self.datapath
-                   else (base.input_bits,))  # the widest operands need the most room
-        hw = base.model_copy(update={"rows": rows, "cols": cols, "scratchpad_kib": sp, "accumulator_kib": acc,
-                                     "input_bits": bits})
+        widest = max((f for formats in self.datapath for f in formats), key=lambda f: FORMATS[f].bits) \
+            if self.datapath else None  # the widest operands need the most room
+        update = {"rows": rows, "cols": cols, "scratchpad_kib": sp, "accumulator_kib": acc}
+        if widest is not None:
+            update.update(datapath=(widest,), input_bits=FORMATS[widest].bits)
+        hw = base.model_copy(update=update)
         try:
             SystolicSimulator(hw).gemm(rows, cols, rows)
         except ValueError:
@@ -381,7 +383,7 @@ def _check_design(base: AcceleratorConfig, update: dict, key: str) -> None:
         base.with_changes(**update)
     except ValidationError as exc:
         message = validation_message(exc, "").removeprefix(": ").removeprefix("(top level): ")
-        raise ValueError(f"{key}: {message.removeprefix(key.split('.')[-1] + ': ')}") from None
+        raise ValueError(f"{key}: {message.removeprefix(key + ': ').removeprefix(key.split('.')[-1] + ': ')}") from None
 
 
 def _check(model, data: dict, key: str) -> None:

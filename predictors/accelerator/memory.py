@@ -80,6 +80,8 @@ class MemorySystem(BaseModel):
         wrong, right = ("stacks", "channels") if unit == "channel" else ("channels", "stacks")
         if getattr(self, wrong) is not None:
             raise ValueError(f"{self.technology} is counted in {right}, not {wrong}")
+        if getattr(self, right) is None:  # one channel (or stack) spelt out, so that both spellings are one memory
+            self.__dict__[right] = 1
         return self
 
     @property
@@ -89,7 +91,7 @@ class MemorySystem(BaseModel):
     @property
     def count(self) -> int:
         """Channels or stacks."""
-        return (self.channels if self.spec.unit == "channel" else self.stacks) or 1
+        return self.channels if self.spec.unit == "channel" else self.stacks
 
     @property
     def gb_per_s(self) -> float:

@@ -127,13 +127,13 @@ class Workload(BaseModel):
     num_classes: int = Field(2, ge=1, le=MAX_VOCAB, description=f"classes of head classifier (up to {MAX_VOCAB:,})")
     weight_bits: Optional[Literal[4, 8]] = Field(
         None, description="weight-only quantisation: weights stored at 4 or 8 bits and widened on chip "
-        "(default: the accelerator's input width)")
+        "(default: the width of the format the array computes in)")
     precision: Optional[Format] = Field(
         None, description="the operand format the array computes in, one of the accelerator's datapath formats "
         "(default: its native one, the first listed)")
     kv_cache_bits: Optional[Literal[4, 8, 16]] = Field(
         None, description="width of the keys and values read from the KV cache while decoding (4, 8 or 16; "
-        "default: the accelerator's input width)")
+        "default: the width of the format the array computes in)")
 
     @field_validator("kv_cache_bits")
     @classmethod
@@ -156,6 +156,14 @@ class Workload(BaseModel):
             raise UserInputError(f"weight_bits={self.weight_bits} is wider than the width the array computes in "
                                  f"({hw.operand_format(self.precision).name} on accelerator {hw.name!r}); "
                                  f"weight-only quantisation stores weights at {bits} bits or fewer")
+
+    def runs_on(self, hw) -> bool:
+        """Whether `hw`'s datapath can run this workload (what `check_widths` refuses, as a yes or no)."""
+        try:
+            self.check_widths(hw)
+        except UserInputError:
+            return False
+        return True
 
     @model_validator(mode="after")
     def _consistent(self) -> "Workload":

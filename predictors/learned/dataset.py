@@ -142,8 +142,13 @@ def write_table(frame: pd.DataFrame, path: Path, meta: dict) -> None:
             atomic_write(pending, table)
         except UserInputError as exc:  # name the file the user asked for, not the one it waits in
             raise UserInputError(str(exc).replace(str(pending), str(path))) from None
-        atomic_write_json(meta_path(path), {**meta, "table_sha256": file_sha256(pending)})
-        os.replace(pending, path)
+        sha = file_sha256(pending)
+        atomic_write_json(meta_path(path), {**meta, "table_sha256": sha})
+        try:
+            os.replace(pending, path)
+        except FileNotFoundError:  # a reader's `load_dataset` finished the rename for us
+            if not (path.is_file() and file_sha256(path) == sha):
+                raise
     except OSError as exc:
         raise UserInputError(f"{path}: cannot write the dataset ({exc.strerror or _first_line(exc)})") from None
 
@@ -151,9 +156,15 @@ def write_table(frame: pd.DataFrame, path: Path, meta: dict) -> None:
 def _finish_interrupted_write(path: Path, meta: dict) -> None:
     """A writer killed between the sidecar and the table's rename left the new table waiting: move it in."""
     pending, wanted = pending_path(path), meta.get("table_sha256")
-    if wanted and pending.is_file() and file_sha256(pending) == wanted and (
-            not path.is_file() or file_sha256(path) != wanted):
-        os.replace(pending, path)
+    if not pending.is_file():
+        return
+    if wanted and file_sha256(pending) == wanted and (not path.is_file() or file_sha256(path) != wanted):
+        try:
+            os.replace(pending, path)
+        except FileNotFoundError:  # the writer, still running, renamed it first
+            pass
+    elif path.is_file() and (not wanted or file_sha256(path) == wanted):
+        pending.unlink(missing_ok=True)  # a table killed before its sidecar named it: the old pair stands
 
 
 def _check_output(path: Path) -> None:
@@ -258,7 +269,7 @@ def dataset_complete(path: str | Path, samples: int) -> bool:
     """Whether `path` is a dataset that a run asking for `samples` architectures needs nothing more from: it
     holds at least `samples` rows, or its space is smaller and it holds all of it (its metadata says
     `complete`). What a pipeline's done-check should ask, so that a small space is not rebuilt on every rerun."""
-    if not Path(path).is_file():
+    if not Path(path).is_file() and not pending_path(Path(path)).is_file():
         return False
     frame, meta = load_dataset(path)
     return len(frame) >= samples or meta.get("complete") is True
@@ -333,7 +344,7 @@ def build_joint_dataset(space: SearchSpace, hardware_space: HardwareSpace, workl
     quantised = [name for name in QUANTISATION_SETTINGS if getattr(workload, name) is not None]
     if quantised:
         raise UserInputError(f"workload: {' and '.join(quantised)} are not yet in the features of a predictor over a "
-                             "hardware space (they cost operand B at its own width); leave them out with "
+                             "hardware space (they change the widths its features assume); leave them out with "
                              "--hardware-space")
     meta = dataset_meta(space, None, None, workload, seed, source="simulator")
     meta |= {"hardware_space": hardware_space.to_record(), "hardware_space_fingerprint": hardware_space.fingerprint()}
@@ -359,7 +370,7 @@ def _simulate_into(out: Path, meta: dict, space: SearchSpace, samples: int, size
     _check_output(out)
     remove_stale_temps(out)
     frame, old_meta = pd.DataFrame(columns=["key", "arch", *TARGETS]), {}
-    if out.exists():
+    if out.exists() or pending_path(out).exists():
         frame, old_meta = load_dataset(out)
         differs = same_setting(old_meta, meta)
         if differs or old_meta.get("seed") != meta["seed"]:
