@@ -53,8 +53,9 @@ FUSED_LANE_UM2 = (282 + 137) / AREA_VS_12NM[45]
 
 # DMA engine, control and host interface: no source gives it. NVDLA's area table (32 MACs + 128 KB: 0.85 mm^2 ...
 # 2048 MACs + 512 KB: 5.5 mm^2 at 28 nm, nvdla primer.rst) has a fitted intercept of about 0.44 mm^2 at 28 nm,
-# scaled to 12 nm as if it were 22 nm (no 28 nm factor is sourced). ESTIMATE (a hint, not a fact).
-FIXED_UM2 = 440_000.0 / AREA_VS_12NM[22]
+# scaled from 28 nm to 12 nm (`predictors.accelerator.node`; cost model 1 scaled it as if it were 22 nm, when no
+# 28 nm factor was sourced). ESTIMATE (a hint, not a fact).
+FIXED_UM2 = 440_000.0 / AREA_VS_12NM[28]
 
 # Leakage per mm^2. ESTIMATE: chosen so that a 1 mm^2 block leaks the 10 mW that EnergyModel assumed for a
 # ~1 mm^2 accelerator block before static power followed area; held the same at every node (no source gives

@@ -67,7 +67,8 @@ class VectorUnit(BaseModel):
     host_cycles_per_element: StrictFloat = Field(0.0, ge=0, le=1e6, description="host CPU cycles per element (0 to 1e6)")
     dram_bytes_per_element: StrictFloat = Field(
         0.0, ge=0, le=1024,
-        description="operand bytes an accelerator op streams in by DMA (a residual add's skip input; 0 to 1,024)")
+        description="operand bytes an accelerator op streams in by DMA per element at int8 (a residual add's skip "
+        "input; 0 to 1,024); scaled by the operand format's bytes, so 1 means one operand of whatever width")
 
     @model_validator(mode="after")
     def _host_needs_cost(self) -> "VectorUnit":

@@ -18,12 +18,12 @@ def vector_cost(model: CostModel, op: VectorWork) -> OpCost:
     hw = model.hw
     unit = hw.unit(op.kind)
     if unit.where == "accelerator":
-        dram = op.elements * unit.dram_bytes_per_element
+        dram = op.elements * unit.dram_bytes_per_element * model.in_bytes  # bytes per element at int8, scaled
         busy = 0.0 if unit.fused else op.elements * unit.passes / unit.lanes
         limit = Limit.vector_unit
         cycles = busy
         if dram:  # rows of the array's width arrive by DMA while the unit works on earlier rows
-            transfer = dram / hw.dma_bytes_per_cycle(hw.cols * unit.dram_bytes_per_element)
+            transfer = dram / hw.dma_bytes_per_cycle(hw.cols * unit.dram_bytes_per_element * model.in_bytes)
             limit = memory_limit(busy, transfer, dram / hw.dram_bytes_per_cycle, dram, dram)
             limit = Limit.vector_unit if limit is Limit.array else limit
             cycles = max(busy, transfer)
