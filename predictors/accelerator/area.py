@@ -27,10 +27,11 @@ PE_UM2_INT8_ACC32 = 495.0
 # ESTIMATE of the split, not of the total.
 PE_MULTIPLIER_SHARE = INT8_MULTIPLIER_UM2 / (INT8_MULTIPLIER_UM2 + INT32_ADDER_UM2)
 # The synthesised PE is taken to hold two weight registers, as weight-stationary PEs that overlap the next preload
-# with the current fold do (Gemmini's, and the TPU's double-buffered weights): ESTIMATE, the report does not say.
+# with the current fold do (Gemmini's, and the TPU's double-buffered weights): ESTIMATE, the report does not say
+# (docs/sources.md section 9.6).
 # Without `fold_overlap` the second register goes, `input_bits` flip-flops.
 # One flip-flop at 12 nm, for that register and the DMA queue's tags. ESTIMATE:
-# a scan flip-flop of a 12-16 nm standard-cell library is about 1 um^2 (docs/sources.md section 9.2).
+# a scan flip-flop of a 12-16 nm standard-cell library is about 1 um^2 (docs/sources.md section 9.6).
 FLIP_FLOP_UM2 = 1.0
 # One outstanding DMA request: its address and tag (64 bits of flip-flops) and a buffer for the data it brings
 # back (`dma_request_bytes`) in a small register file: about 1,500 um^2 per 64-B entry at 12-16 nm (the EMPIRE

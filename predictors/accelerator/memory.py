@@ -39,7 +39,7 @@ class MemoryTechnology:
 
 
 # The controller, PHY and on-chip path of a DMA read before and after the device's tRCD + CL: ESTIMATE (no source
-# gives a loaded latency, docs/sources.md section 9.1).
+# gives a loaded latency, docs/sources.md sections 9.1 and 9.6).
 CONTROLLER_NS = 20.0
 # docs/sources.md section 9.1, one row per technology (each figure's kind is stated there): tRCD + CL, the
 # device's pJ/bit, PHY and controller area (LLMCompass's constants, and estimates from them for DDR4 and LPDDR),
