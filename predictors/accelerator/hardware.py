@@ -435,8 +435,6 @@ def _resolved_mapping(path: Path, data: dict, seen: tuple[Path, ...]) -> dict:
     base = _resolved_mapping(base_path, _settings(load_mapping(base_path)), chain)
     base.pop("name", None)
     base.pop("description", None)
-    if isinstance(data.get("memory"), dict) and "technology" in data["memory"]:
-        base.pop("memory", None)  # another technology is another memory: its count is not the base's
     return _merge(_without_derived(base, data), data)
 
 
@@ -444,6 +442,8 @@ def _without_derived(base: dict, override: dict) -> dict:
     """`base` less the settings that the override's `memory:` or `datapath:` derive anew: a file that adds a
     memory system to a base with a hand-set bus replaces that bus, rather than conflicting with it."""
     base = dict(base)
+    if isinstance(override.get("memory"), dict) and "technology" in override["memory"]:
+        base.pop("memory", None)  # another technology is another memory: its count is not the base's
     if override.get("memory") is not None:
         for key in DERIVED_BY_MEMORY:
             base.pop(key, None)
