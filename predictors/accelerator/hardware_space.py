@@ -30,10 +30,11 @@ import json
 import random
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator, Literal, Sequence
+from typing import Annotated, Any, Iterator, Literal, Sequence, TypeVar
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -73,6 +74,17 @@ MAX_CHOICES = 64
 OPTIONAL_GENES = ("fold_overlap", "datapath", "memory.technology", "memory.count")
 
 
+def _distinct(values: tuple) -> tuple:
+    """A list of choices, each once."""
+    if len(set(values)) != len(values):
+        raise ValueError("choices must not repeat")
+    return values
+
+
+T = TypeVar("T")
+Distinct = Annotated[T, AfterValidator(_distinct)]
+
+
 class OutsideHardwareSpace(UserInputError):
     """An accelerator that a hardware space (say, the one a predictor was trained for) does not hold."""
 
@@ -83,15 +95,8 @@ class VectorUnitChoices(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    where: tuple[Placement, ...] = Field(min_length=1, max_length=3)
-    lanes: tuple[StrictFloat, ...] = Field((16.0,), min_length=1, max_length=MAX_CHOICES)
-
-    @field_validator("where", "lanes")
-    @classmethod
-    def _unique(cls, values: tuple) -> tuple:
-        if len(set(values)) != len(values):
-            raise ValueError("choices must not repeat")
-        return values
+    where: Distinct[tuple[Placement, ...]] = Field(min_length=1, max_length=3)
+    lanes: Distinct[tuple[StrictFloat, ...]] = Field((16.0,), min_length=1, max_length=MAX_CHOICES)
 
 
 class MemoryChoices(BaseModel):
@@ -99,15 +104,8 @@ class MemoryChoices(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    technology: tuple[str, ...] = Field(min_length=1, max_length=len(TECHNOLOGIES))
-    count: tuple[StrictInt, ...] = Field((1,), min_length=1, max_length=MAX_CHOICES)
-
-    @field_validator("technology", "count")
-    @classmethod
-    def _unique(cls, values: tuple) -> tuple:
-        if len(set(values)) != len(values):
-            raise ValueError("choices must not repeat")
-        return values
+    technology: Distinct[tuple[str, ...]] = Field(min_length=1, max_length=len(TECHNOLOGIES))
+    count: Distinct[tuple[StrictInt, ...]] = Field((1,), min_length=1, max_length=MAX_CHOICES)
 
     @staticmethod
     def section(technology: str, count: int) -> dict:
@@ -146,9 +144,7 @@ class HardwareSpace(BaseModel):
     @field_validator(*FIELDS, "fold_overlap", "datapath")
     @classmethod
     def _unique_choices(cls, values: tuple | None) -> tuple | None:
-        if values is not None and len(set(values)) != len(values):
-            raise ValueError("choices must not repeat")
-        return values
+        return values if values is None else _distinct(values)
 
     @model_validator(mode="after")
     def _every_point_is_an_accelerator(self, info: ValidationInfo) -> "HardwareSpace":
