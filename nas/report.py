@@ -88,15 +88,17 @@ def pareto_figure(result: SearchResult, names: list[str], constraints, chosen: t
     if result.largest is not None and np.isfinite(result.largest[1][y]):
         ax.scatter([result.largest[1][x]], [result.largest[1][y]], marker="*", s=180, color="tab:blue",
                    label="largest architecture", zorder=5)
-    if unscored:  # on the top edge: an axes-relative height does not widen the x range by itself, so widen it
-        xs = [r[x] for r in unscored]
-        ax.scatter(xs, [1.0] * len(unscored), s=14, marker="|", color="tab:orange", alpha=0.5,
+    # on the top edge: an axes-relative height does not widen the x range by itself, so widen it; a candidate with
+    # no value on either axis (a design that cannot run the workload at all) has no place on the plot
+    xs = [r[x] for r in unscored if np.isfinite(r[x])]
+    if xs:
+        ax.scatter(xs, [1.0] * len(xs), s=14, marker="|", color="tab:orange", alpha=0.5,
                    transform=ax.get_xaxis_transform(), clip_on=False)
         bounds = [c.value for c in constraints if c.objective == x]
-        lo, hi = ax.get_xlim() if len(unscored) < len(records) else (min(xs + bounds), max(xs + bounds))
+        lo, hi = ax.get_xlim() if len(xs) < len(records) else (min(xs + bounds), max(xs + bounds))
         pad = 0.05 * ((max(hi, *xs) - min(lo, *xs)) or 1.0)
         ax.set_xlim(min(lo, *xs) - pad, max(hi, *xs) + pad)
-        if len(unscored) == len(records):
+        if len(xs) == len(records):
             ax.set_yticks([])  # no candidate has a value on this axis
     ax.set_xlabel(REGISTRY[x].label(token) if x in REGISTRY else x)
     ax.set_ylabel(REGISTRY[y].label(token) if y in REGISTRY else y)
@@ -195,7 +197,9 @@ def write_report(run, result: SearchResult, chosen: dict | None, largest_row: di
             cells = " | ".join(_cell(row["objectives"][n]) for n in names)
             lines.append(f"| {row['describe']} | {row['violation']:.3g} | {cells} |")
         lines += ["", "(-: not scored; expensive objectives are scored only for candidates that meet the cheap "
-                  "constraints.)"]
+                  "constraints. A violation counts the constraints and, where the designs declare a memory system "
+                  "or search the datapath, the share by which the model overflows the design's DRAM, or 1 for a "
+                  "datapath that cannot run the workload's precision or weight width.)"]
     if cfg.codesign and pareto["front"]:
         lines += _design_section(run, pareto)
     if chosen and largest_row:

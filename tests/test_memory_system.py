@@ -326,3 +326,24 @@ def test_a_run_s_infeasibility_counts_a_missing_precision_and_the_memory_s_short
     with pytest.raises(UserInputError, match="precision int4 is in none of hardware_space.datapath's choices "
                                              r"\(int8; int8, fp16\)"):
         run({"extends": "gemmini-default", "rows": [8, 16], "datapath": [["int8"], ["int8", "fp16"]]}, "int4")
+
+
+def test_a_search_whose_designs_partly_lack_the_precision_finishes_with_its_report(tmp_path):
+    """Designs whose datapath cannot run the workload have no value on any axis: infeasible, off the plot, and
+    the run still writes its report and plots (a regression: the plot's axis limits once took their inf)."""
+    from typer.testing import CliRunner
+
+    from nas.cli import app
+
+    config = {"name": "p4", "arch": "bert-base",
+              "hardware_space": {"extends": "gemmini-ibert", "rows": [8, 16], "datapath": [["int8"], ["int4"]]},
+              "workload": {"phase": "prefill", "seq_len": 128, "causal": False, "precision": "int4"},
+              "objectives": ["latency_ms", "energy_mj", "area_mm2"],
+              "search": {"population": 6, "generations": 2, "seed": 0},
+              "executor": {"kind": "serial"}, "export": {"pick": "none"}, "output": str(tmp_path / "out")}
+    (tmp_path / "p4.yaml").write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "p4.yaml")])
+    assert result.exit_code == 0, result.output
+    pareto = json.loads((tmp_path / "out" / "pareto.json").read_text())
+    assert pareto["front"] and all(row["hardware"]["datapath"] == ["int4"] for row in pareto["front"])
+    assert (tmp_path / "out" / "report.md").is_file() and (tmp_path / "out" / "pareto.png").is_file()

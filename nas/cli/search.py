@@ -88,6 +88,11 @@ def _print_front(run, result) -> None:
     if not result.front:
         why = (f"met the constraints ({', '.join(map(str, run.config.constraints))})" if run.config.constraints
                else "had a finite value for every objective")
+        from nas.pipeline.problem import infeasibility
+
+        if infeasibility(run) is not None:
+            why += (" and could run the workload (a design's own violation: the share by which the model overflows "
+                    "its DRAM capacity, or 1 when its datapath lacks the precision or weight width)")
         raise UserInputError(f"no candidate {why}; the {len(rows)} closest are listed above and in {pareto}")
 
 

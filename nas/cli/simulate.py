@@ -108,7 +108,7 @@ def simulate(
                    "fold_overlap": hw.fold_overlap}
         for gemm in payload["gemms"]:  # which rule or objective chose each GEMM's mapping
             gemm["mapped_for"] = ("gemmini software tiling (cycles)" if not gemm["mapping"]["keeps_a"]
-                                  else f"{simulator.mapper.name} search for {simulator.objective}")
+                                  else f"searched for {simulator.objective} ({simulator.mapper.name} mapper)")
         typer.echo(finite_json(payload, indent=2))
         return
     _print_report(report, hw, f"{model or arch} on {hw.name}: {workload.describe()}")

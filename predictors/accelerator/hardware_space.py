@@ -437,15 +437,24 @@ _FIELD_WORDS = {"rows": ("array rows", ""), "cols": ("array columns", ""), "data
                 "datapath": ("datapath", "")}
 
 
+def _words(value: Any) -> str:
+    """A setting as a reader writes it: `int4, int8` for a datapath, `on` / `off` for a switch."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
 def design_changes(base: AcceleratorConfig, hw: AcceleratorConfig) -> list[str]:
     """What a design changed from its base, in words: `accumulator 64 -> 256 KiB`, `layernorm moved to the
     accelerator (16 lanes)`. The report says this beside the numbers, so a reader sees the moves, not a diff."""
     changes = []
     for name, (label, unit) in _FIELD_WORDS.items():
-        old, new = getattr(base, name), getattr(hw, name)
+        old, new = (base.formats, hw.formats) if name == "datapath" else (getattr(base, name), getattr(hw, name))
         if old != new:
             changes.append(f"{label} {old:g} -> {new:g}{unit}" if isinstance(old, (int, float)) and not
-                           isinstance(old, bool) else f"{label} {old} -> {new}")
+                           isinstance(old, bool) else f"{label} {_words(old)} -> {_words(new)}")
     if base.memory != hw.memory:
         changes.append(f"memory {base.memory.describe() if base.memory else 'none'} -> "
                        f"{hw.memory.describe() if hw.memory else 'none'}")
