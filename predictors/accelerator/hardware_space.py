@@ -152,8 +152,6 @@ class HardwareSpace(BaseModel):
         if info.context and "base" in info.context:  # rebuilt by `from_record`: the base comes inline
             self.__dict__["_base"] = info.context["base"]
         base = self.base()
-        if all(n == 1 for n in self.gene_choices()):
-            raise ValueError("offers a single design; list two or more choices for some field to search")
         shared = [kind.value for kind in SHARES_UNIT_OF if kind in self.vector_units or kind in base.vector_units]
         if shared:
             raise ValueError(f"vector_units.{shared[0]}: in a hardware space, {', '.join(shared)} run on the unit "
@@ -172,7 +170,7 @@ class HardwareSpace(BaseModel):
         for name in FIELDS:
             for value in self._field_choices(base, name):
                 _check_design(base, {name: value}, name)
-        if self.memory is not None and self.dram_bytes_per_cycle is not None:
+        if (self.memory is not None or base.memory is not None) and self.dram_bytes_per_cycle is not None:
             raise ValueError("dram_bytes_per_cycle: searched beside memory, which sets it; search memory.count "
                              "(channels or stacks) for bandwidth instead")
         for formats in self.datapath or ():
@@ -182,6 +180,8 @@ class HardwareSpace(BaseModel):
                 for count in self.memory.count:
                     _check_design(base, {"memory": MemoryChoices.section(technology, count)}, "memory")
         self._hardest_tile_fits(base)
+        if all(n == 1 for n in self.gene_choices()):  # after the choices' own checks, which name what is wrong
+            raise ValueError("offers a single design; list two or more choices for some field to search")
         return self
 
     def _hardest_tile_fits(self, base: AcceleratorConfig) -> None:
