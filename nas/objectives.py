@@ -11,7 +11,6 @@ so a re-visited architecture costs nothing, and the search itself never knows wh
 """
 from __future__ import annotations
 
-
 import json
 import math
 import re

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 
 from userfiles import UserInputError, atomic_write_text, differences
-from userfiles.folders import atomic_folder
+from userfiles.folders import atomic_folder, why_not_replaceable
 from supernet.store import (CARD_FORMAT, SHA256, check_finite, file_sha256, load_weights, read_weights, verify_sha256,
                             write_weights)
 from supernet.train_config import SupernetTrainConfig
@@ -73,7 +73,8 @@ class Checkpoints:
         self.newest = name
         older = sorted(p for p in self.root.glob("step-*") if p.name != name)
         for old in older[: max(0, len(older) - (self.keep - 1))]:
-            shutil.rmtree(old, ignore_errors=True)
+            if why_not_replaceable(old, allow_changed=True) is None:  # a folder holding a file of someone else's
+                shutil.rmtree(old, ignore_errors=True)                # stays, and so does all of it
 
     def _candidates(self) -> tuple[list[Path], str | None]:
         """The checkpoint `latest` names first, then the others, newest first; and what is wrong with `latest`

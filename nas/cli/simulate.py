@@ -11,10 +11,10 @@ from rich.table import Table
 
 from nas.cli.base import app, console, load_arch, user_errors
 from predictors.accelerator.area import estimate_area
-from predictors.accelerator.footprint import check_capacity, dram_footprint
+from predictors.accelerator.footprint import check_capacity
 from predictors.accelerator.hardware import DEFAULT_ACCELERATOR, AcceleratorConfig
 from predictors.accelerator.mapper import DEFAULT_MAPPER, MAPPERS, OBJECTIVES
-from predictors.accelerator.systolic import SystolicSimulator
+from predictors.accelerator.systolic import SystolicSimulator, energy_optimal_mj
 from predictors.accelerator.workload import Workload
 from supernet.family import FAMILIES
 from supernet.space import reference_arch, reference_arch_names, reference_vocab
@@ -82,7 +82,7 @@ def simulate(
     except UserInputError as exc:
         raise UserInputError(f"{'--precision' if precision and precision not in hw.formats else '--weight-bits'}: "
                              f"{exc}") from None
-    check_capacity(hw, architecture, workload)
+    footprint = check_capacity(hw, architecture, workload)
     if plot is not None:
         from predictors.accelerator.roofline import plot_format
 
@@ -96,7 +96,6 @@ def simulate(
     efficiency = {"inferences_per_s_per_mm2": 1e3 / report.latency_ms / area.total_mm2, "power_mw": report.power_mw,
                   "static_mw": simulator.cost.static_mw}
     mapping = _mapping_record(hw, architecture, workload, simulator, report)
-    footprint = dram_footprint(architecture, workload, hw.operand_format(workload.precision).bits)
     if plot is not None:
         from predictors.accelerator.roofline import plot_roofline
 
@@ -127,10 +126,9 @@ def simulate(
 
 
 def _mapping_record(hw: AcceleratorConfig, arch, workload: Workload, simulator: SystolicSimulator, report) -> dict:
-    """The mapper and objective that chose the mappings, and the energy the energy-optimal mappings would
-    spend: a design's energy under a cycles mapper depends on which of several equally fast mappings won."""
-    optimal = SystolicSimulator(hw, mapper="search", objective="energy").simulate(arch, workload).energy_mj
-    optimal = min(optimal, report.energy_mj)  # the search is within 0.5% of the optimum; what was used is a mapping too
+    """The mapper and objective that chose the mappings, and the energy the energy-optimal mappings would spend
+    (`energy_optimal_mj`)."""
+    optimal = energy_optimal_mj(hw, arch, workload, report.energy_mj)
     return {"mapper": simulator.mapper.name, "objective": simulator.objective, "energy_optimal_mj": optimal,
             "energy_gap": report.energy_mj / optimal - 1 if optimal else 0.0}
 

@@ -6,7 +6,6 @@ saved; the export is redone whole (it is short).
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,6 +17,7 @@ from nas.parallel import executor
 from nas.pipeline import problem
 from nas.pipeline.folder import Run, content_fingerprint, read_own
 from userfiles import UserInputError, atomic_write_json, parse_text, read_user_text
+from userfiles.folders import check_target
 
 
 
@@ -139,6 +139,7 @@ def quality_predictor(run: Run, supernet_folder: Path | None, supernet_fp: str |
     fingerprint), so a killed scoring resumes with the networks not yet scored. Returns the stage's
     fingerprint (None when no objective asks for it)."""
     from predictors.learned.dataset import sample_archs
+    from predictors.learned.latency_predictor import METRICS_FILE
     from predictors.learned.quality import SCORES_FILE, QualityPredictor, fit_quality_predictor
 
     cfg = run.config
@@ -176,14 +177,19 @@ def quality_predictor(run: Run, supernet_folder: Path | None, supernet_fp: str |
         predictor, metrics = fit_quality_predictor(archs, values, spec.name, model=section.model,
                                                    seed=section.seed, max_depth=cfg.space.max_depth)
         metrics["scoring_seconds"] = saved["seconds"] + time.perf_counter() - started
-        predictor.save(folder, meta=meta, metrics=metrics)
-        atomic_write_json(folder / "metrics.json", metrics)
+        predictor.save(folder, meta=meta, metrics=metrics)  # metrics.json with it, the stage's done-mark
         held = metrics["held_out"]
         run.log(f"[quality-predictor] {spec.name} on {held['n']} held-out networks: Kendall tau "
                 f"{held['kendall_tau']:.3f}, MAPE {held['mape']:.2%}")
 
-    fp = run.stage("quality_predictor", inputs, lambda: (folder / "metrics.json").is_file(), work,
-                   redo=lambda: shutil.rmtree(folder, ignore_errors=True))
+    def redo() -> None:
+        """Clear the done-mark only; the refit replaces the folder whole (`atomic_folder`), and scores recorded
+        under another fingerprint are not read. A folder holding what hwnas did not write is refused first."""
+        if folder.exists():
+            check_target(folder, keep=QualityPredictor.KEPT_FILES)
+            (folder / METRICS_FILE).unlink(missing_ok=True)
+
+    fp = run.stage("quality_predictor", inputs, lambda: (folder / METRICS_FILE).is_file(), work, redo=redo)
     run.quality_predictor_ = QualityPredictor.load(folder, expect=meta)
     return fp
 

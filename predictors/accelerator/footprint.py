@@ -58,21 +58,27 @@ def dram_footprint(arch: ArchConfig, workload: Workload, operand_bits: int) -> F
     return Footprint(sum(weights.values()), kv, activations)
 
 
+def footprint_on(hw: AcceleratorConfig, arch: ArchConfig, workload: Workload) -> Footprint:
+    """The footprint of `arch` under `workload` at the width `hw` computes it in."""
+    return dram_footprint(arch, workload, hw.operand_format(workload.precision).bits)
+
+
 def capacity_shortfall(hw: AcceleratorConfig, arch: ArchConfig, workload: Workload) -> float:
     """How far the footprint exceeds the memory system's capacity, relative to it (0 when it fits, or when the
     accelerator declares no memory system, whose capacity is then the user's to know)."""
     if hw.memory is None:
         return 0.0
-    need = dram_footprint(arch, workload, hw.operand_format(workload.precision).bits).total
-    return max(need - hw.memory.capacity_bytes, 0.0) / hw.memory.capacity_bytes
+    return max(footprint_on(hw, arch, workload).total - hw.memory.capacity_bytes, 0.0) / hw.memory.capacity_bytes
 
 
-def check_capacity(hw: AcceleratorConfig, arch: ArchConfig, workload: Workload) -> None:
-    """One line, naming the memory and both sizes, when the model does not fit (a `UserInputError`)."""
-    if capacity_shortfall(hw, arch, workload) > 0:
-        need = dram_footprint(arch, workload, hw.operand_format(workload.precision).bits)
+def check_capacity(hw: AcceleratorConfig, arch: ArchConfig, workload: Workload) -> Footprint:
+    """The footprint, or one line naming the memory and both sizes when the model does not fit (a
+    `UserInputError`)."""
+    need = footprint_on(hw, arch, workload)
+    if hw.memory is not None and need.total > hw.memory.capacity_bytes:
         raise UserInputError(
             f"accelerator {hw.name!r}: the model needs {need.total / GIB:.2f} GiB of DRAM (weights "
             f"{need.weights / GIB:.2f}, KV cache {need.kv_cache / GIB:.2f}, activations {need.activations / GIB:.2f}) "
             f"but its memory ({hw.memory.describe()}) holds {hw.memory.capacity_bytes / GIB:g} GiB; add "
             f"{hw.memory.spec.unit}s or pick a larger technology")
+    return need
